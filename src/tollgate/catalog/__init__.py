@@ -1,0 +1,1 @@
+"""The product catalog: features, products, plans and add-ons with their entitlements."""

@@ -1,0 +1,89 @@
+"""Finding packages and the versions that matter: the draft, the latest published."""
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from tollgate.catalog.enums import PackageKind, PackageStatus
+from tollgate.catalog.models import Package, PackageEntitlement, PackageVersion
+from tollgate.errors import Conflict, NotFound
+
+
+def noun(kind: PackageKind) -> str:
+    return "plan" if kind is PackageKind.PLAN else "add-on"
+
+
+def path_segment(kind: PackageKind) -> str:
+    return "plans" if kind is PackageKind.PLAN else "addons"
+
+
+def get_package(
+    session: Session, *, environment_id: int, kind: PackageKind, ref_id: str
+) -> Package:
+    package = session.scalar(
+        select(Package)
+        .options(selectinload(Package.product))
+        .where(
+            Package.environment_id == environment_id,
+            Package.ref_id == ref_id,
+            Package.kind == kind,
+        )
+    )
+    if package is None:
+        raise NotFound(noun(kind), ref_id)
+    return package
+
+
+def _versions(
+    session: Session, package_id: int, status: PackageStatus | None = None
+) -> list[PackageVersion]:
+    query = (
+        select(PackageVersion)
+        .options(selectinload(PackageVersion.entitlements).selectinload(PackageEntitlement.feature))
+        .where(PackageVersion.package_id == package_id)
+        .order_by(PackageVersion.version_number.desc())
+    )
+    if status is not None:
+        query = query.where(PackageVersion.status == status)
+    return list(session.scalars(query))
+
+
+def latest_published(session: Session, *, package_id: int) -> PackageVersion | None:
+    published = _versions(session, package_id, PackageStatus.PUBLISHED)
+    return published[0] if published else None
+
+
+def draft_of(session: Session, *, package_id: int) -> PackageVersion | None:
+    drafts = _versions(session, package_id, PackageStatus.DRAFT)
+    return drafts[0] if drafts else None
+
+
+def newest(session: Session, *, package_id: int) -> PackageVersion:
+    """The version a read presents: the draft if there is one, else the latest published."""
+    return _versions(session, package_id)[0]
+
+
+def require_draft(session: Session, package: Package) -> PackageVersion:
+    if package.archived_at is not None:
+        raise Conflict(f"{noun(package.kind)} '{package.ref_id}' is archived")
+    draft = draft_of(session, package_id=package.id)
+    if draft is None:
+        segment = path_segment(package.kind)
+        raise Conflict(
+            f"{noun(package.kind)} '{package.ref_id}' has no draft; published versions never "
+            f"change, so create one first with POST /api/v1/{segment}/{package.ref_id}/draft"
+        )
+    return draft
+
+
+def latest_version_numbers(session: Session, package_ids: list[int]) -> dict[int, int]:
+    """Newest published version number of each package, for `isLatest`."""
+    rows = session.execute(
+        select(PackageVersion.package_id, PackageVersion.version_number).where(
+            PackageVersion.package_id.in_(package_ids),
+            PackageVersion.status == PackageStatus.PUBLISHED,
+        )
+    )
+    latest: dict[int, int] = {}
+    for package_id, number in rows:
+        latest[package_id] = max(number, latest.get(package_id, 0))
+    return latest

@@ -1,0 +1,1 @@
+"""Products: groups of plans and add-ons, with the settings of their subscriptions."""

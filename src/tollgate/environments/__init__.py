@@ -1,0 +1,1 @@
+"""Environments, their API keys and their customer-token signing secrets."""

@@ -1,0 +1,114 @@
+"""Environments and API keys: creation, listing, revocation, authentication."""
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tollgate.db.base import utcnow
+from tollgate.environments.models import ApiKey, Environment, KeyKind
+from tollgate.errors import AuthenticationFailed, Conflict, InvalidValue, NotFound
+
+KEY_PREFIX_LENGTH = 16
+_ENVIRONMENT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the environment a key belongs to and what the key may do."""
+
+    environment_id: int
+    environment_name: str
+    key_kind: KeyKind
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    key: ApiKey
+    secret: str  # shown once, never stored
+
+
+def hash_key(raw_key: str) -> str:
+    # Keys carry 256 random bits, so a plain SHA-256 is enough and keeps lookups indexable.
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def get_environment(session: Session, *, name: str) -> Environment:
+    environment = session.scalar(select(Environment).where(Environment.name == name))
+    if environment is None:
+        raise NotFound("environment", name)
+    return environment
+
+
+def ensure_environment(session: Session, *, name: str) -> Environment:
+    """Return the environment called `name`, creating it if it does not exist."""
+    if not _ENVIRONMENT_NAME.match(name):
+        raise InvalidValue(
+            f"environment name '{name}' must be lowercase letters, digits and dashes",
+            field="environment",
+        )
+    environment = session.scalar(select(Environment).where(Environment.name == name))
+    if environment is None:
+        environment = Environment(name=name, signing_secret=secrets.token_hex(32))
+        session.add(environment)
+        session.flush()
+    return environment
+
+
+def create_key(session: Session, *, environment_name: str, kind: KeyKind) -> IssuedKey:
+    environment = ensure_environment(session, name=environment_name)
+    secret = f"tg_{kind.value}_{secrets.token_urlsafe(32)}"
+    key = ApiKey(
+        environment_id=environment.id,
+        kind=kind,
+        prefix=secret[:KEY_PREFIX_LENGTH],
+        key_hash=hash_key(secret),
+    )
+    session.add(key)
+    session.flush()
+    return IssuedKey(key=key, secret=secret)
+
+
+def list_keys(
+    session: Session, *, environment_name: str | None = None
+) -> list[tuple[ApiKey, Environment]]:
+    query = select(ApiKey, Environment).join(Environment).order_by(Environment.name, ApiKey.id)
+    if environment_name is not None:
+        query = query.where(Environment.name == environment_name)
+    return [(key, environment) for key, environment in session.execute(query)]
+
+
+def revoke_key(session: Session, *, key_or_prefix: str) -> ApiKey:
+    """Revoke by the full key or by the prefix a listing shows."""
+    matches = list(
+        session.scalars(
+            select(ApiKey).where(
+                (ApiKey.key_hash == hash_key(key_or_prefix))
+                | (ApiKey.prefix == key_or_prefix[:KEY_PREFIX_LENGTH])
+            )
+        )
+    )
+    if not matches:
+        raise NotFound("API key", key_or_prefix)
+    if len(matches) > 1:
+        raise Conflict(f"prefix '{key_or_prefix}' matches {len(matches)} keys; give the full key")
+    key = matches[0]
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+    return key
+
+
+def authenticate(session: Session, *, raw_key: str | None) -> Principal:
+    if not raw_key:
+        raise AuthenticationFailed("missing API key: send it in the X-API-KEY header")
+    row = session.execute(
+        select(ApiKey.kind, ApiKey.revoked_at, Environment.id, Environment.name)
+        .join(Environment)
+        .where(ApiKey.key_hash == hash_key(raw_key))
+    ).one_or_none()
+    if row is None or row.revoked_at is not None:
+        raise AuthenticationFailed("invalid or revoked API key in the X-API-KEY header")
+    return Principal(environment_id=row.id, environment_name=row.name, key_kind=KeyKind(row.kind))

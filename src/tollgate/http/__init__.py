@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by every domain: auth, sessions, errors, envelopes, pagination."""

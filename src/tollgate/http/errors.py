@@ -1,0 +1,91 @@
+"""One error shape for every failure:
+
+    {"error": {"code": "conflict", "message": "feature 'x' already exists", "field": "id"}}
+
+Validation failures list every problem under `details`. A 5xx means a Tollgate bug.
+"""
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tollgate.errors import TollgateError
+
+log = logging.getLogger("tollgate.http")
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    422: "invalid_value",
+    429: "rate_limited",
+}
+
+
+def error_response(
+    status: int, code: str, message: str, *, field: str | None = None, details: Any = None
+) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message, "field": field}
+    if details is not None:
+        body["details"] = details
+    headers = {}
+    if 400 <= status < 500 and status not in (408, 429):
+        # The Stigg client retries 409s by default; these will not change on retry.
+        headers["x-should-retry"] = "false"
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def _field_of(location: tuple[int | str, ...]) -> str:
+    parts = [str(part) for part in location if part not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict[str, str]]:
+    details = []
+    for error in exc.errors():
+        field = _field_of(tuple(error.get("loc", ())))
+        message = error.get("msg", "invalid value")
+        if error.get("type") == "extra_forbidden":
+            message = "unknown field; Tollgate does not accept it here"
+        details.append({"field": field, "message": message})
+    return details
+
+
+async def _on_tollgate_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TollgateError)
+    return error_response(exc.status_code, exc.code, exc.message, field=exc.field)
+
+
+async def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    if any(error.get("type") == "json_invalid" for error in exc.errors()):
+        return error_response(400, "bad_request", "request body is not valid JSON")
+    details = _validation_details(exc)
+    message = "; ".join(f"{detail['field']}: {detail['message']}" for detail in details)
+    first_field = details[0]["field"] if details else None
+    return error_response(422, "invalid_value", message, field=first_field, details=details)
+
+
+async def _on_http_exception(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _STATUS_CODES.get(exc.status_code, "error")
+    return error_response(exc.status_code, code, str(exc.detail))
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal_error", "internal error; this is a Tollgate bug")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(TollgateError, _on_tollgate_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(Exception, _on_unexpected)

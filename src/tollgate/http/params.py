@@ -1,0 +1,69 @@
+"""Query-string parameters in the shapes the Stigg client sends them."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import TypeVar
+
+from fastapi import Query, Request
+from pydantic import TypeAdapter, ValidationError
+
+from tollgate.errors import BadRequest, InvalidValue
+from tollgate.kit.filters import RANGE_OPERATORS, CreatedAtRange
+from tollgate.kit.pagination import PageRequest, decode_cursor
+
+E = TypeVar("E", bound=StrEnum)
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+_DATETIME = TypeAdapter(datetime)
+
+
+def page_request(
+    limit: int = Query(DEFAULT_LIMIT, description=f"Items per page, 1 to {MAX_LIMIT}"),
+    after: str | None = Query(None, description="Return items after this cursor"),
+    before: str | None = Query(None, description="Return items before this cursor"),
+) -> PageRequest:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidValue(f"'limit' must be between 1 and {MAX_LIMIT}, got {limit}", field="limit")
+    if after is not None and before is not None:
+        raise BadRequest("pass either 'after' or 'before', not both", field="after")
+    return PageRequest(
+        limit=limit,
+        after=decode_cursor(after, field="after") if after is not None else None,
+        before=decode_cursor(before, field="before") if before is not None else None,
+    )
+
+
+def created_at_range(request: Request) -> CreatedAtRange:
+    """`createdAt[gt]=...&createdAt[lte]=...`, the client's nested query format."""
+    bounds: CreatedAtRange = {}
+    for name in RANGE_OPERATORS:
+        field = f"createdAt[{name}]"
+        raw = request.query_params.get(field)
+        if raw is None:
+            continue
+        try:
+            moment = _DATETIME.validate_python(raw)
+        except ValidationError:
+            raise InvalidValue(
+                f"'{field}' must be an ISO 8601 date-time, got '{raw}'", field=field
+            ) from None
+        if moment.tzinfo is None:
+            raise InvalidValue(f"'{field}' needs a time zone, such as a trailing Z", field=field)
+        bounds[name] = moment
+    return bounds
+
+
+def enum_list(raw: str | None, enum: type[E], *, field: str) -> list[E] | None:
+    """Parse `A,B` (the client's comma array format) into enum members."""
+    if not raw:
+        return None
+    values = []
+    for part in raw.split(","):
+        try:
+            values.append(enum(part.strip()))
+        except ValueError:
+            allowed = ", ".join(member.value for member in enum)
+            raise InvalidValue(
+                f"'{field}' has unknown value '{part}'; allowed: {allowed}", field=field
+            ) from None
+    return values

@@ -1,0 +1,16 @@
+"""Constrained scalar types shared by request models."""
+
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+RefId = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=255, pattern=r"^[A-Za-z0-9][\w.:\-]*$"
+    ),
+]
+"""An id chosen by the SaaS (`plan-pro`, `feature-seats`): letters, digits, `_ . : -`."""
+
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+Metadata = Annotated[dict[str, str], Field(max_length=100)]

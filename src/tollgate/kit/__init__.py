@@ -1,0 +1,1 @@
+"""Small helpers that every domain may use and that import no domain."""

@@ -1,0 +1,79 @@
+"""Cursor pagination in a stable order (ascending internal id), forwards and backwards."""
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from tollgate.errors import BadRequest
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    limit: int
+    after: int | None = None
+    before: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cursors:
+    next: str | None
+    prev: str | None
+
+
+def encode_cursor(row_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{row_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, *, field: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, value = text.partition(":")
+        if prefix != "id":
+            raise ValueError(text)
+        return int(value)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise BadRequest(
+            f"'{field}' is not a cursor this API issued; pass a pagination.next or "
+            "pagination.prev value from an earlier page",
+            field=field,
+        ) from None
+
+
+def paginate(
+    session: Session,
+    query: Select[tuple[T]],
+    id_column: InstrumentedAttribute[int],
+    page: PageRequest,
+) -> tuple[Sequence[T], Cursors]:
+    """Run `query` one page at a time, keyed on `id_column`."""
+    backwards = page.before is not None
+    if backwards:
+        query = query.where(id_column < page.before).order_by(id_column.desc())
+    else:
+        if page.after is not None:
+            query = query.where(id_column > page.after)
+        query = query.order_by(id_column.asc())
+    rows: list[Any] = list(session.scalars(query.limit(page.limit + 1)))
+    has_more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    if backwards:
+        rows.reverse()
+    ids = [getattr(row, id_column.key) for row in rows]
+    if not ids:
+        return rows, Cursors(next=None, prev=None)
+    if backwards:
+        next_id, prev_id = ids[-1], (ids[0] if has_more else None)
+    else:
+        next_id = ids[-1] if has_more else None
+        prev_id = ids[0] if page.after is not None else None
+    return rows, Cursors(
+        next=encode_cursor(next_id) if next_id is not None else None,
+        prev=encode_cursor(prev_id) if prev_id is not None else None,
+    )

@@ -1,0 +1,59 @@
+"""Every test that takes `tenant` runs twice: on SQLite and on PostgreSQL.
+
+Each backend gets one migrated database and one live server per session; each test gets
+an environment of its own, which is all the isolation Tollgate's data model needs."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import stigg
+from sqlalchemy import Engine
+
+from tests.support import Tenant, live_server, make_tenant, postgres_schema_engine, require_postgres
+from tollgate.app import create_app
+from tollgate.config import Settings
+from tollgate.db import migrate
+from tollgate.db.engine import make_engine
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        path = Path(tmp_path_factory.mktemp("sqlite")) / "tollgate.db"
+        engine = make_engine(f"sqlite:///{path}")
+        migrate.upgrade(engine)
+        yield engine
+        engine.dispose()
+    else:
+        with postgres_schema_engine(require_postgres()) as engine:
+            migrate.upgrade(engine)
+            yield engine
+
+
+@pytest.fixture(scope="session")
+def base_url(engine: Engine) -> Iterator[str]:
+    settings = Settings(database_url=engine.url.render_as_string(hide_password=False))
+    with live_server(create_app(settings, engine=engine)) as url:
+        yield url
+
+
+@pytest.fixture
+def tenant(engine: Engine, base_url: str) -> Tenant:
+    return make_tenant(engine, base_url)
+
+
+@pytest.fixture
+def client(tenant: Tenant) -> Iterator[stigg.Stigg]:
+    """The official Stigg client, pointed at Tollgate. No retries: each call is one request."""
+    with stigg.Stigg(api_key=tenant.server_key, base_url=tenant.base_url, max_retries=0) as sdk:
+        yield sdk
+
+
+@pytest.fixture
+def http(tenant: Tenant) -> Iterator[httpx.Client]:
+    with tenant.http() as raw:
+        yield raw

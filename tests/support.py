@@ -1,0 +1,120 @@
+"""Test plumbing: databases per backend, live servers on 127.0.0.1, environments with keys."""
+
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import Engine, create_engine, text
+
+from tollgate.config import normalize_database_url
+from tollgate.db.engine import make_engine, make_session_factory, unit_of_work
+from tollgate.environments import service as environments
+from tollgate.environments.models import KeyKind
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def postgres_url() -> str:
+    return normalize_database_url(
+        os.environ.get("TOLLGATE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    )
+
+
+def postgres_reachable(url: str) -> str | None:
+    """None when PostgreSQL answers, else why not."""
+    probe = create_engine(url)
+    try:
+        with probe.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        return f"PostgreSQL at {url} is unreachable ({type(exc).__name__})"
+    finally:
+        probe.dispose()
+    return None
+
+
+def require_postgres() -> str:
+    url = postgres_url()
+    problem = postgres_reachable(url)
+    if problem is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{problem}; CI must run the PostgreSQL tests")
+        pytest.skip(f"{problem}; set TOLLGATE_TEST_POSTGRES_URL to run the PostgreSQL tests")
+    return url
+
+
+@contextmanager
+def postgres_schema_engine(url: str) -> Iterator[Engine]:
+    """An engine confined to a fresh schema, dropped afterwards, so runs never collide."""
+    schema = f"tollgate_test_{secrets.token_hex(4)}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def live_server(app: FastAPI) -> Iterator[str]:
+    """Serve `app` with uvicorn on 127.0.0.1 in a thread; yield its base URL."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """An environment of its own with a server and a client key: each test's sandbox."""
+
+    name: str
+    server_key: str
+    client_key: str
+    base_url: str
+
+    def http(self, *, key: str | None = None) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.base_url,
+            headers={"X-API-KEY": key if key is not None else self.server_key},
+            timeout=30,
+        )
+
+
+def make_tenant(engine: Engine, base_url: str) -> Tenant:
+    name = f"test-{secrets.token_hex(6)}"
+    with unit_of_work(make_session_factory(engine)) as session:
+        server = environments.create_key(session, environment_name=name, kind=KeyKind.SERVER)
+        client = environments.create_key(session, environment_name=name, kind=KeyKind.CLIENT)
+    return Tenant(name, server.secret, client.secret, base_url)
