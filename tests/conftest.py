@@ -21,7 +21,9 @@ BACKENDS = ["sqlite", "postgres"]
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+def engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
     if request.param == "sqlite":
         path = Path(tmp_path_factory.mktemp("sqlite")) / "tollgate.db"
         engine = make_engine(f"sqlite:///{path}")

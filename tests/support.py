@@ -15,9 +15,9 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Engine, create_engine, text
 
+import tollgate.environments.service as environments
 from tollgate.config import normalize_database_url
 from tollgate.db.engine import make_engine, make_session_factory, unit_of_work
-from tollgate.environments import service as environments
 from tollgate.environments.models import KeyKind
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"

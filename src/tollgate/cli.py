@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 import uvicorn
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -66,12 +66,13 @@ def _seed_demo(engine: Engine) -> None:
         environment = environments.ensure_environment(session, name=DEMO_ENVIRONMENT)
         seeded = demo.seed(session, environment_id=environment.id)
         keys = {kind: _demo_key(session, environment, kind) for kind in KeyKind}
-    console.print(
+    out = Console()
+    out.print(
         f"[bold]Demo catalog[/] in environment '{DEMO_ENVIRONMENT}': "
         + ("seeded" if seeded else "already there, left unchanged")
     )
     for kind, key in keys.items():
-        console.print(f"  {kind.value} key: [bold]{key}[/]")
+        out.print(f"  {kind.value} key: [bold]{key}[/]", soft_wrap=True)
 
 
 def _demo_key(session: Session, environment: Environment, kind: KeyKind) -> str:
@@ -123,7 +124,8 @@ def list_keys(
     """List keys by prefix; keys themselves are never stored."""
     with _session() as session:
         rows = environments.list_keys(session, environment_name=environment)
-    table = Table("environment", "kind", "prefix", "created", "revoked")
+    # The prefix is what `keys revoke` takes: never let a narrow console truncate it.
+    table = Table("environment", "kind", Column("prefix", no_wrap=True), "created", "revoked")
     for key, env in rows:
         revoked = key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else ""
         table.add_row(

@@ -55,7 +55,9 @@ def _package(
     response = http.post(f"/api/v1/{segment}", json=body)
     assert response.status_code == 201, response.text
     if entitlements:
-        added = http.post(f"/api/v1/{segment}/{id}/entitlements", json={"entitlements": entitlements})
+        added = http.post(
+            f"/api/v1/{segment}/{id}/entitlements", json={"entitlements": entitlements}
+        )
         assert added.status_code == 201, added.text
     if publish:
         published = http.post(

@@ -64,9 +64,13 @@ class TestCreateAndRead:
         assert feature.meter_type == "None"
 
     def test_duplicate_id_is_a_conflict(self, client: stigg.Stigg) -> None:
-        client.v1.features.create_feature(id="feature-sso", display_name="SSO", feature_type="BOOLEAN")
+        client.v1.features.create_feature(
+            id="feature-sso", display_name="SSO", feature_type="BOOLEAN"
+        )
         with pytest.raises(stigg.ConflictError) as caught:
-            client.v1.features.create_feature(id="feature-sso", display_name="Again", feature_type="BOOLEAN")
+            client.v1.features.create_feature(
+                id="feature-sso", display_name="Again", feature_type="BOOLEAN"
+            )
         assert "feature-sso" in str(caught.value)
 
     def test_unknown_id_is_not_found(self, client: stigg.Stigg) -> None:
@@ -110,8 +114,14 @@ class TestValidation:
                 },
                 "meter.filters.0.conditions.0.values",
             ),
-            ({"featureType": "BOOLEAN", "unitTransformation": {"divide": 10}}, "unitTransformation"),
-            ({"featureType": "NUMBER", "unitTransformation": {"divide": 0}}, "unitTransformation.divide"),
+            (
+                {"featureType": "BOOLEAN", "unitTransformation": {"divide": 10}},
+                "unitTransformation",
+            ),
+            (
+                {"featureType": "NUMBER", "unitTransformation": {"divide": 0}},
+                "unitTransformation.divide",
+            ),
             ({"featureType": "COLOR"}, "featureType"),
             ({"featureType": "BOOLEAN", "featureStatus": "SUSPENDED"}, "featureStatus"),
             ({"featureType": "BOOLEAN", "bogus": 1}, "bogus"),
@@ -120,7 +130,9 @@ class TestValidation:
     def test_bad_shapes_are_refused_by_field(
         self, http: httpx.Client, body: dict[str, object], field: str
     ) -> None:
-        response = http.post("/api/v1/features", json={"id": "feature-x", "displayName": "X", **body})
+        response = http.post(
+            "/api/v1/features", json={"id": "feature-x", "displayName": "X", **body}
+        )
         assert response.status_code == 422, response.text
         error = response.json()["error"]
         assert error["field"] == field
@@ -143,18 +155,26 @@ class TestList:
     def test_pages_forwards_and_backwards_in_a_stable_order(self, client: stigg.Stigg) -> None:
         ids = [f"feature-{index:02d}" for index in range(7)]
         for feature_id in ids:
-            client.v1.features.create_feature(id=feature_id, display_name=feature_id, feature_type="BOOLEAN")
+            client.v1.features.create_feature(
+                id=feature_id, display_name=feature_id, feature_type="BOOLEAN"
+            )
 
         first = client.v1.features.list_features(limit=3)
         assert [feature.id for feature in first.data] == ids[:3]
         # Iterating a page follows pagination.next through every page.
         assert [feature.id for feature in first] == ids
 
-        second = client.v1.features.list_features(limit=3, after=first.pagination.next)  # type: ignore[union-attr]
+        assert first.pagination is not None
+
+        assert first.pagination.next is not None
+        second = client.v1.features.list_features(limit=3, after=first.pagination.next)
         assert [feature.id for feature in second.data] == ids[3:6]
-        back = client.v1.features.list_features(limit=3, before=second.pagination.prev)  # type: ignore[union-attr]
+        assert second.pagination is not None
+        assert second.pagination.prev is not None
+        back = client.v1.features.list_features(limit=3, before=second.pagination.prev)
         assert [feature.id for feature in back.data] == ids[:3]
-        assert back.pagination is not None and back.pagination.prev is None
+        assert back.pagination is not None
+        assert back.pagination.prev is None
 
     def test_filters(self, client: stigg.Stigg) -> None:
         client.v1.features.create_feature(id="feature-a", display_name="A", feature_type="BOOLEAN")
@@ -211,10 +231,15 @@ class TestUpdate:
             id="feature-region",
             featureType="ENUM",
             meterType="None",
-            enumConfiguration=[{"value": "eu", "displayName": "EU"}, {"value": "us", "displayName": "US"}],
+            enumConfiguration=[
+                {"value": "eu", "displayName": "EU"},
+                {"value": "us", "displayName": "US"},
+            ],
         )
         factories.product(http)
-        factories.plan(http, entitlements=[{"id": "feature-region", "type": "FEATURE", "enumValues": ["eu"]}])
+        factories.plan(
+            http, entitlements=[{"id": "feature-region", "type": "FEATURE", "enumValues": ["eu"]}]
+        )
         dropped = http.patch(
             "/api/v1/features/feature-region",
             json={"enumConfiguration": [{"value": "us", "displayName": "US"}]},
@@ -230,11 +255,15 @@ class TestUpdate:
 
 class TestArchive:
     def test_archive_and_unarchive(self, client: stigg.Stigg) -> None:
-        client.v1.features.create_feature(id="feature-sso", display_name="SSO", feature_type="BOOLEAN")
+        client.v1.features.create_feature(
+            id="feature-sso", display_name="SSO", feature_type="BOOLEAN"
+        )
         assert client.v1.features.archive_feature("feature-sso").data.feature_status == "SUSPENDED"
         assert client.v1.features.unarchive_feature("feature-sso").data.feature_status == "NEW"
 
-    def test_archiving_a_feature_in_use_names_its_users(self, http: httpx.Client, client: stigg.Stigg) -> None:
+    def test_archiving_a_feature_in_use_names_its_users(
+        self, http: httpx.Client, client: stigg.Stigg
+    ) -> None:
         factories.feature(http, id="feature-seats")
         factories.product(http)
         factories.plan(http, id="plan-team", entitlements=[factories.seats(5)], publish=True)
@@ -243,11 +272,15 @@ class TestArchive:
             client.v1.features.archive_feature("feature-seats")
         assert "plan-team" in str(caught.value)
 
-    def test_an_archived_feature_cannot_be_granted(self, http: httpx.Client, tenant: Tenant) -> None:
+    def test_an_archived_feature_cannot_be_granted(
+        self, http: httpx.Client, tenant: Tenant
+    ) -> None:
         factories.feature(http, id="feature-seats")
         http.post("/api/v1/features/feature-seats/archive")
         factories.product(http)
         factories.plan(http)
-        response = http.post("/api/v1/plans/plan-free/entitlements", json={"entitlements": [factories.seats()]})
+        response = http.post(
+            "/api/v1/plans/plan-free/entitlements", json={"entitlements": [factories.seats()]}
+        )
         assert response.status_code == 422
         assert response.json()["error"]["field"] == "entitlements.0.id"

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tollgate.errors import TollgateError
@@ -79,6 +80,15 @@ async def _on_http_exception(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, str(exc.detail))
 
 
+async def _on_unstorable(_request: Request, exc: Exception) -> JSONResponse:
+    # The database refused a value the schemas let through (a NUL byte in a path or query
+    # string, say): bad input, not a bug, and nothing was stored.
+    log.info("database refused a value: %s", exc)
+    return error_response(
+        422, "invalid_value", "a value in the request cannot be stored (for example a NUL byte)"
+    )
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", "internal error; this is a Tollgate bug")
@@ -88,4 +98,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TollgateError, _on_tollgate_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(DataError, _on_unstorable)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -1,8 +1,8 @@
 """Base wire models: camelCase on the wire, snake_case in Python."""
 
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic.alias_generators import to_camel
 
 from tollgate.kit.pagination import Cursors
@@ -22,6 +22,14 @@ class RequestModel(WireModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="forbid", str_strip_whitespace=True
     )
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul_bytes(cls, value: Any) -> Any:
+        # PostgreSQL cannot store NUL in text; refuse it here with the field's name.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL bytes")
+        return value
 
 
 class Envelope(WireModel, Generic[T]):

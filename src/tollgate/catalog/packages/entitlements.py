@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from pydantic.alias_generators import to_camel
 from sqlalchemy.orm import Session
 
 from tollgate.catalog.enums import (
@@ -145,7 +146,7 @@ def to_read(entitlement: PackageEntitlement) -> EntitlementRead:
         enum_values=entitlement.enum_values,
         has_soft_limit=entitlement.has_soft_limit,
         has_unlimited_usage=entitlement.has_unlimited_usage,
-        hidden_from_widgets=entitlement.hidden_from_widgets,  # type: ignore[arg-type]
+        hidden_from_widgets=entitlement.hidden_from_widgets,
         is_custom=entitlement.is_custom,
         is_granted=entitlement.is_granted,
         order=entitlement.order,
@@ -171,8 +172,9 @@ def _refuse_credit(item: EntitlementFields, where: str) -> None:
         raise NotImplementedYet(f"{where}.type", "CREDIT entitlements need credits")
     for field in _CREDIT_FIELDS:
         if getattr(item, field) is not None:
+            name = to_camel(field)
             raise InvalidValue(
-                f"'{field}' applies to CREDIT entitlements only", field=f"{where}.{field}"
+                f"'{name}' applies to CREDIT entitlements only", field=f"{where}.{name}"
             )
 
 
@@ -214,7 +216,7 @@ def _apply(entitlement: PackageEntitlement, data: EntitlementFields, given: set[
             continue
         value = getattr(data, field)
         if value is None and field in not_nullable:
-            raise InvalidValue(f"'{field}' cannot be null", field=field)
+            raise InvalidValue(f"'{to_camel(field)}' cannot be null", field=to_camel(field))
         setattr(entitlement, field, value)
     configurations = [field for field in _RESET_CONFIGURATIONS if getattr(data, field) is not None]
     if len(configurations) > 1:
@@ -255,9 +257,10 @@ def _check(entitlement: PackageEntitlement, feature: Feature, where: str) -> Non
 def _refuse_set(entitlement: PackageEntitlement, where: str, *fields: str) -> None:
     for field in fields:
         if getattr(entitlement, field) is not None:
+            name = to_camel(field)
             raise InvalidValue(
-                f"'{field}' does not apply to a {entitlement.feature.feature_type} feature",
-                field=f"{where}.{field}",
+                f"'{name}' does not apply to a {entitlement.feature.feature_type} feature",
+                field=f"{where}.{name}",
             )
 
 

@@ -232,7 +232,7 @@ def create_plan(
     version = service.create_package(
         session, environment_id=principal.environment_id, kind=PackageKind.PLAN, data=body
     )
-    return Envelope[PlanRead](data=_read(session, version))  # type: ignore[arg-type]
+    return Envelope[PlanRead](data=_read(session, version))
 
 
 @plans_router.patch("/{ref_id}")
@@ -248,7 +248,7 @@ def update_plan(
         ref_id=ref_id,
         data=body,
     )
-    return Envelope[PlanRead](data=_read(session, version))  # type: ignore[arg-type]
+    return Envelope[PlanRead](data=_read(session, version))
 
 
 @addons_router.post("", status_code=status.HTTP_201_CREATED)
@@ -259,7 +259,7 @@ def create_addon(
     version = service.create_package(
         session, environment_id=principal.environment_id, kind=PackageKind.ADDON, data=body
     )
-    return Envelope[AddonRead](data=_read(session, version))  # type: ignore[arg-type]
+    return Envelope[AddonRead](data=_read(session, version))
 
 
 @addons_router.patch("/{ref_id}")
@@ -275,7 +275,7 @@ def update_addon(
         ref_id=ref_id,
         data=body,
     )
-    return Envelope[AddonRead](data=_read(session, version))  # type: ignore[arg-type]
+    return Envelope[AddonRead](data=_read(session, version))
 
 
 _add_lifecycle_routes(plans_router, PackageKind.PLAN, PlanRead)

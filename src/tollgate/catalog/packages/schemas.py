@@ -13,6 +13,9 @@ from tollgate.catalog.enums import (
 from tollgate.http.schemas import RequestModel, WireModel
 from tollgate.http.types import DisplayName, Metadata, RefId
 
+MAX_BIGINT = 2**63 - 1  # the widest integer both databases store
+MAX_INT = 2**31 - 1
+
 Widget = Literal["PAYWALL", "CUSTOMER_PORTAL", "CHECKOUT"]
 MonthlyAnchor = Literal["SubscriptionStart", "StartOfTheMonth"]
 WeeklyAnchor = Literal[
@@ -67,7 +70,7 @@ class PlanCreate(PackageCreate):
 
 
 class AddonCreate(PackageCreate):
-    max_quantity: Annotated[int, Field(ge=1)] | None = None
+    max_quantity: Annotated[int, Field(ge=1, le=MAX_INT)] | None = None
 
 
 class PackageUpdate(RequestModel):
@@ -86,7 +89,7 @@ class PlanUpdate(PackageUpdate):
 
 class AddonUpdate(PackageUpdate):
     dependencies: list[RefId] | None = None
-    max_quantity: Annotated[int, Field(ge=1)] | None = None
+    max_quantity: Annotated[int, Field(ge=1, le=MAX_INT)] | None = None
     status: PackageStatus | None = None
 
 
@@ -165,7 +168,7 @@ class EntitlementFields(RequestModel):
     is_granted: bool | None = None
     order: float | None = None
     reset_period: ResetPeriod | None = None
-    usage_limit: Annotated[int, Field(ge=0)] | None = None
+    usage_limit: Annotated[int, Field(ge=0, le=MAX_BIGINT)] | None = None
     monthly_reset_period_configuration: MonthlyResetConfiguration | None = None
     weekly_reset_period_configuration: WeeklyResetConfiguration | None = None
     yearly_reset_period_configuration: YearlyResetConfiguration | None = None

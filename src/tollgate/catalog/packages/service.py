@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic.alias_generators import to_camel
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -320,17 +321,12 @@ def _apply_cosmetic(version: PackageVersion, data: PackageUpdate, given: set[str
 def _apply_charges(version: PackageVersion, charges: Charges) -> None:
     for field in ("minimum_spend", "overage_billing_period", "overage_pricing_models"):
         if getattr(charges, field) is not None:
-            raise NotImplementedYet(f"charges.{_camel(field)}", "prices arrive with checkout")
+            raise NotImplementedYet(f"charges.{to_camel(field)}", "prices arrive with checkout")
     if charges.pricing_models:
         raise NotImplementedYet("charges.pricingModels", "prices arrive with checkout")
     version.pricing_type = charges.pricing_type
     if charges.billing_id is not None:
         version.billing_id = charges.billing_id
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 def _apply_plan_fields(

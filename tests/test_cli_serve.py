@@ -1,0 +1,96 @@
+"""`tollgate serve --demo` as a user runs it: a real process on a free port."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.support import free_port
+
+KEY_LINE = re.compile(r"(server|client) key: (\S+)")
+
+
+@contextmanager
+def serving(database: Path, log: Path) -> Iterator[tuple[str, dict[str, str], str]]:
+    """Run `tollgate serve --demo`; yield its URL, the keys it printed and its output."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "TOLLGATE_DATABASE_URL": f"sqlite:///{database}",
+        "PYTHONUNBUFFERED": "1",
+        "COLUMNS": "200",
+    }
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tollgate", "serve", "--demo", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.DEVNULL,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(base_url, process)
+        output = log.read_text()
+        yield base_url, dict(KEY_LINE.findall(output)), output
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def _wait_healthy(base_url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "tollgate serve exited early"
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("tollgate serve never became healthy")
+
+
+def _catalog(base_url: str, key: str) -> dict[str, list[str]]:
+    with httpx.Client(base_url=base_url, headers={"X-API-KEY": key}) as http:
+        return {
+            kind: [
+                item["id"]
+                for item in http.get(f"/api/v1/{kind}", params={"limit": 100}).json()["data"]
+            ]
+            for kind in ("features", "products", "plans", "addons")
+        }
+
+
+class TestServeDemo:
+    def test_seeds_once_prints_working_keys_and_changes_nothing_the_second_time(
+        self, tmp_path: Path
+    ) -> None:
+        database = tmp_path / "tollgate.db"
+        with serving(database, tmp_path / "first.log") as (base_url, keys, output):
+            assert "seeded" in output
+            assert set(keys) == {"server", "client"}
+            first = _catalog(base_url, keys["server"])
+            assert first == {
+                "features": [
+                    "feature-sso",
+                    "feature-seats",
+                    "feature-active-users",
+                    "feature-api-calls",
+                ],
+                "products": ["product-saas"],
+                "plans": ["plan-free", "plan-pro", "plan-enterprise"],
+                "addons": ["addon-extra-seats"],
+            }
+            with httpx.Client(base_url=base_url, headers={"X-API-KEY": keys["client"]}) as http:
+                assert http.get("/api/v1/plans").status_code == 200
+                assert http.post("/api/v1/features", json={}).status_code == 403
+        with serving(database, tmp_path / "second.log") as (base_url, again, output):
+            assert "left unchanged" in output
+            assert again == keys
+            assert _catalog(base_url, keys["server"]) == first
