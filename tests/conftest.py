@@ -11,7 +11,15 @@ import pytest
 import stigg
 from sqlalchemy import Engine
 
-from tests.support import Tenant, live_server, make_tenant, postgres_schema_engine, require_postgres
+from tests.support import (
+    Tenant,
+    live_server,
+    make_tenant,
+    postgres_schema,
+    postgres_schema_engine,
+    require_postgres,
+    url_in_schema,
+)
 from tollgate.app import create_app
 from tollgate.config import Settings
 from tollgate.db import migrate
@@ -34,6 +42,17 @@ def engine(
         with postgres_schema_engine(require_postgres()) as engine:
             migrate.upgrade(engine)
             yield engine
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each backend, as a URL for a `tollgate` process to use."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'tollgate.db'}"
+    else:
+        url = require_postgres()
+        with postgres_schema(url) as schema:
+            yield url_in_schema(url, schema)
 
 
 @pytest.fixture(scope="session")

@@ -53,20 +53,33 @@ def require_postgres() -> str:
 
 
 @contextmanager
-def postgres_schema_engine(url: str) -> Iterator[Engine]:
-    """An engine confined to a fresh schema, dropped afterwards, so runs never collide."""
+def postgres_schema(url: str) -> Iterator[str]:
+    """A fresh schema, dropped afterwards, so runs and tests never see each other's rows."""
     schema = f"tollgate_test_{secrets.token_hex(4)}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
     try:
-        yield engine
-    finally:
-        engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        yield schema
         with admin.connect() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
         admin.dispose()
+
+
+def url_in_schema(url: str, schema: str) -> str:
+    """A URL whose connections work in `schema` (libpq `options`), for other processes."""
+    return f"{url}?options=-csearch_path%3D{schema}"
+
+
+@contextmanager
+def postgres_schema_engine(url: str) -> Iterator[Engine]:
+    with postgres_schema(url) as schema:
+        engine = make_engine(url_in_schema(url, schema))
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def free_port() -> int:

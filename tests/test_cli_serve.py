@@ -17,12 +17,12 @@ KEY_LINE = re.compile(r"(server|client) key: (\S+)")
 
 
 @contextmanager
-def serving(database: Path, log: Path) -> Iterator[tuple[str, dict[str, str], str]]:
+def serving(database_url: str, log: Path) -> Iterator[tuple[str, dict[str, str], str]]:
     """Run `tollgate serve --demo`; yield its URL, the keys it printed and its output."""
     port = free_port()
     env = {
         **os.environ,
-        "TOLLGATE_DATABASE_URL": f"sqlite:///{database}",
+        "TOLLGATE_DATABASE_URL": database_url,
         "PYTHONUNBUFFERED": "1",
         "COLUMNS": "200",
     }
@@ -69,10 +69,9 @@ def _catalog(base_url: str, key: str) -> dict[str, list[str]]:
 
 class TestServeDemo:
     def test_seeds_once_prints_working_keys_and_changes_nothing_the_second_time(
-        self, tmp_path: Path
+        self, database_url: str, tmp_path: Path
     ) -> None:
-        database = tmp_path / "tollgate.db"
-        with serving(database, tmp_path / "first.log") as (base_url, keys, output):
+        with serving(database_url, tmp_path / "first.log") as (base_url, keys, output):
             assert "seeded" in output
             assert set(keys) == {"server", "client"}
             first = _catalog(base_url, keys["server"])
@@ -90,7 +89,7 @@ class TestServeDemo:
             with httpx.Client(base_url=base_url, headers={"X-API-KEY": keys["client"]}) as http:
                 assert http.get("/api/v1/plans").status_code == 200
                 assert http.post("/api/v1/features", json={}).status_code == 403
-        with serving(database, tmp_path / "second.log") as (base_url, again, output):
+        with serving(database_url, tmp_path / "second.log") as (base_url, again, output):
             assert "left unchanged" in output
             assert again == keys
             assert _catalog(base_url, keys["server"]) == first

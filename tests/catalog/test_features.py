@@ -205,19 +205,20 @@ class TestList:
 
 class TestUpdate:
     def test_changes_only_what_is_sent(self, client: stigg.Stigg) -> None:
-        client.v1.features.create_feature(
+        created = client.v1.features.create_feature(
             id="feature-seats",
             display_name="Seats",
             feature_type="NUMBER",
             meter_type="FLUCTUATING",
             description="people",
             metadata={"a": "1"},
-        )
+        ).data
         updated = client.v1.features.update_feature("feature-seats", display_name="Members").data
         assert updated.display_name == "Members"
         assert updated.description == "people"
         assert updated.metadata == {"a": "1"}
-        assert updated.updated_at >= updated.created_at
+        assert updated.updated_at > created.updated_at
+        assert client.v1.features.retrieve_feature("feature-seats").data == updated
 
     def test_type_cannot_change(self, http: httpx.Client) -> None:
         factories.feature(http, id="feature-seats")

@@ -82,15 +82,12 @@ def list_keys(
 
 
 def revoke_key(session: Session, *, key_or_prefix: str) -> ApiKey:
-    """Revoke by the full key or by the prefix a listing shows."""
-    matches = list(
-        session.scalars(
-            select(ApiKey).where(
-                (ApiKey.key_hash == hash_key(key_or_prefix))
-                | (ApiKey.prefix == key_or_prefix[:KEY_PREFIX_LENGTH])
-            )
-        )
-    )
+    """Revoke by the full key, or by exactly the prefix a listing shows."""
+    if len(key_or_prefix) == KEY_PREFIX_LENGTH:
+        condition = ApiKey.prefix == key_or_prefix
+    else:
+        condition = ApiKey.key_hash == hash_key(key_or_prefix)
+    matches = list(session.scalars(select(ApiKey).where(condition)))
     if not matches:
         raise NotFound("API key", key_or_prefix)
     if len(matches) > 1:

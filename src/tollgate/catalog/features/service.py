@@ -127,6 +127,8 @@ def update_feature(
     if "metadata" in given:
         feature.metadata_ = data.metadata or {}
     _store_configuration(feature, enum_configuration, meter, transformation)
+    # Flush now so the column's onupdate stamps updated_at before the reply is built.
+    session.flush()
     return feature
 
 
@@ -139,6 +141,7 @@ def archive_feature(session: Session, *, environment_id: int, ref_id: str) -> Fe
             "remove those entitlements (or archive those packages) first"
         )
     feature.status = FeatureStatus.SUSPENDED
+    session.flush()
     return feature
 
 
@@ -146,6 +149,7 @@ def unarchive_feature(session: Session, *, environment_id: int, ref_id: str) -> 
     feature = get_feature(session, environment_id=environment_id, ref_id=ref_id)
     if feature.status is FeatureStatus.SUSPENDED:
         feature.status = FeatureStatus.NEW
+        session.flush()
     return feature
 
 

@@ -89,6 +89,9 @@ def update_product(
     if "usage_reset_cutoff_rule" in given:
         rule = data.usage_reset_cutoff_rule
         product.usage_reset_cutoff_rule = rule.model_dump() if rule else None
+    # Set here, not left to the column's onupdate: that fires only at flush, after the
+    # response has been built, so the response would show the old time.
+    product.updated_at = utcnow()
     return product
 
 
@@ -98,14 +101,6 @@ def check_settings(session: Session, *, product: Product, settings: ProductSetti
         raise InvalidValue(
             "subscriptionEndSetup DOWNGRADE_TO_FREE needs a downgradePlanId",
             field="productSettings.downgradePlanId",
-        )
-    if settings.subscription_start_setup != "PLAN_SELECTION" and not (
-        settings.subscription_start_plan_id
-    ):
-        raise InvalidValue(
-            f"subscriptionStartSetup {settings.subscription_start_setup} needs a "
-            "subscriptionStartPlanId",
-            field="productSettings.subscriptionStartPlanId",
         )
     for field, plan_id in (
         ("downgradePlanId", settings.downgrade_plan_id),
@@ -153,13 +148,15 @@ def archive_product(session: Session, *, environment_id: int, ref_id: str) -> Pr
             f"{', '.join(live[:10])}; archive them first"
         )
     if product.archived_at is None:
-        product.archived_at = utcnow()
+        product.archived_at = product.updated_at = utcnow()
     return product
 
 
 def unarchive_product(session: Session, *, environment_id: int, ref_id: str) -> Product:
     product = get_product(session, environment_id=environment_id, ref_id=ref_id)
-    product.archived_at = None
+    if product.archived_at is not None:
+        product.archived_at = None
+        product.updated_at = utcnow()
     return product
 
 
