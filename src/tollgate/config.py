@@ -26,8 +26,6 @@ class Settings(BaseSettings):
     port: int = 8000
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     migrate_on_start: bool = True
-    page_size_default: int = 20
-    page_size_max: int = 100
 
     @field_validator("database_url")
     @classmethod

@@ -82,6 +82,15 @@ class TestCreate:
         assert http.get("/api/v1/products", params={"id": "product-x"}).json()["data"] == []
 
 
+class TestRetrieve:
+    def test_get_by_id_is_a_tollgate_addition(self, http: httpx.Client) -> None:
+        created = factories.product(http, id="product-saas", description="d")
+        response = http.get("/api/v1/products/product-saas")
+        assert response.status_code == 200
+        assert response.json()["data"] == created
+        assert http.get("/api/v1/products/product-nope").status_code == 404
+
+
 class TestList:
     def test_pages_forwards_and_backwards(self, client: stigg.Stigg) -> None:
         ids = [f"product-{index:02d}" for index in range(5)]

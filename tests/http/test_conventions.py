@@ -157,6 +157,33 @@ class TestRequestBodies:
             assert detail["message"]
 
 
+class TestUnstorableInput:
+    def test_a_nul_byte_in_a_body_is_refused_by_field(self, http: httpx.Client) -> None:
+        body = {"id": "feature-x", "displayName": "bad\x00name", "featureType": "BOOLEAN"}
+        response = http.post("/api/v1/features", json=body)
+        assert response.status_code == 422
+        assert response.json()["error"]["field"] == "displayName"
+        assert http.get("/api/v1/features/feature-x").status_code == 404
+
+    def test_a_nul_byte_in_a_path_or_query_is_not_a_server_error(self, http: httpx.Client) -> None:
+        assert http.get("/api/v1/features/feature%00x").status_code in (404, 422)
+        assert http.get("/api/v1/features", params={"id": "a\x00b"}).status_code in (200, 422)
+
+    def test_a_limit_beyond_64_bits_is_refused(self, http: httpx.Client) -> None:
+        http.post(
+            "/api/v1/features",
+            json={"id": "feature-seats", "displayName": "Seats", "featureType": "NUMBER"},
+        )
+        http.post("/api/v1/products", json={"id": "product-saas", "displayName": "SaaS"})
+        http.post(
+            "/api/v1/plans", json={"id": "plan-x", "displayName": "X", "productId": "product-saas"}
+        )
+        grant = {"id": "feature-seats", "type": "FEATURE", "usageLimit": 2**64}
+        response = http.post("/api/v1/plans/plan-x/entitlements", json={"entitlements": [grant]})
+        assert response.status_code == 422
+        assert response.json()["error"]["field"] == "entitlements.0.usageLimit"
+
+
 class TestErrorShape:
     def test_an_unknown_route_is_a_404_in_the_error_shape(self, http: httpx.Client) -> None:
         assert_error_shape(http.get("/api/v1/no-such-thing"), 404, "not_found")

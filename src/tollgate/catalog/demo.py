@@ -14,6 +14,7 @@ from tollgate.catalog.packages.schemas import (
     AddonCreate,
     EntitlementCreate,
     PlanCreate,
+    PlanUpdate,
 )
 from tollgate.catalog.products.schemas import ProductCreate, ProductSettings, ProductUpdate
 from tollgate.catalog.products.service import create_product, update_product
@@ -132,6 +133,7 @@ def seed(session: Session, *, environment_id: int) -> bool:
         AddonCreate.model_validate({**ADDON, "productId": PRODUCT}),
         [_limit("feature-seats", 10)],
     )
+    # Parents come first in PLANS, so each is published before its children.
     for plan, grants in PLANS:
         _package(
             session,
@@ -139,8 +141,8 @@ def seed(session: Session, *, environment_id: int) -> bool:
             PackageKind.PLAN,
             PlanCreate.model_validate({**plan, "productId": PRODUCT}),
             grants,
+            addon_ids=(ADDON["id"],),
         )
-    _make_compatible(session, environment_id)
     update_product(
         session,
         environment_id=environment_id,
@@ -160,7 +162,10 @@ def _package(
     kind: PackageKind,
     data: PlanCreate | AddonCreate,
     grants: list[dict[str, Any]],
+    *,
+    addon_ids: tuple[str, ...] = (),
 ) -> None:
+    """Create, grant, offer add-ons, publish: what a person would do in that order."""
     service.create_package(session, environment_id=environment_id, kind=kind, data=data)
     entitlements.create_entitlements(
         session,
@@ -169,31 +174,18 @@ def _package(
         ref_id=data.id,
         items=[EntitlementCreate.model_validate(grant) for grant in grants],
     )
-    if kind is PackageKind.ADDON:
-        service.publish(
+    if addon_ids:
+        service.update_package(
             session,
             environment_id=environment_id,
             kind=kind,
             ref_id=data.id,
-            migration_type=MigrationType.NEW_CUSTOMERS,
+            data=PlanUpdate(compatible_addon_ids=list(addon_ids)),
         )
-
-
-def _make_compatible(session: Session, environment_id: int) -> None:
-    from tollgate.catalog.packages.schemas import PlanUpdate
-
-    for plan, _grants_of_plan in PLANS:
-        service.update_package(
-            session,
-            environment_id=environment_id,
-            kind=PackageKind.PLAN,
-            ref_id=plan["id"],
-            data=PlanUpdate(compatible_addon_ids=[ADDON["id"]]),
-        )
-        service.publish(
-            session,
-            environment_id=environment_id,
-            kind=PackageKind.PLAN,
-            ref_id=plan["id"],
-            migration_type=MigrationType.NEW_CUSTOMERS,
-        )
+    service.publish(
+        session,
+        environment_id=environment_id,
+        kind=kind,
+        ref_id=data.id,
+        migration_type=MigrationType.NEW_CUSTOMERS,
+    )

@@ -36,13 +36,6 @@ def hash_key(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
-def get_environment(session: Session, *, name: str) -> Environment:
-    environment = session.scalar(select(Environment).where(Environment.name == name))
-    if environment is None:
-        raise NotFound("environment", name)
-    return environment
-
-
 def ensure_environment(session: Session, *, name: str) -> Environment:
     """Return the environment called `name`, creating it if it does not exist."""
     if not _ENVIRONMENT_NAME.match(name):

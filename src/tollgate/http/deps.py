@@ -7,6 +7,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 from sqlalchemy.orm import Session
 
+from tollgate.db.engine import unit_of_work
 from tollgate.environments.models import KeyKind
 from tollgate.environments.service import Principal, authenticate
 from tollgate.errors import PermissionDenied
@@ -16,14 +17,8 @@ _api_key_header = APIKeyHeader(name="X-API-KEY", auto_error=False)
 
 def get_session(request: Request) -> Iterator[Session]:
     """Commit when the route returns, roll back when it raises."""
-    factory = request.app.state.session_factory
-    with factory() as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with unit_of_work(request.app.state.session_factory) as session:
+        yield session
 
 
 # scope="function" commits before the response is sent, so a failed commit is reported.

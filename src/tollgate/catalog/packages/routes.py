@@ -39,14 +39,14 @@ class EntitlementList(Page[EntitlementRead]):
 def _read(session: Session, version: PackageVersion) -> PlanRead | AddonRead:
     package = session.get(Package, version.package_id, options=[selectinload(Package.product)])
     assert package is not None
-    return service.to_read(session, package, versions.newest(session, package_id=package.id))
+    return service.to_read(session, package)
 
 
 def _present(
     session: Session, *, environment_id: int, kind: PackageKind, ref_id: str
 ) -> PlanRead | AddonRead:
     package = versions.get_package(session, environment_id=environment_id, kind=kind, ref_id=ref_id)
-    return service.to_read(session, package, versions.newest(session, package_id=package.id))
+    return service.to_read(session, package)
 
 
 def _add_lifecycle_routes(router: APIRouter, kind: PackageKind, read_model: type) -> None:
@@ -73,11 +73,7 @@ def _add_lifecycle_routes(router: APIRouter, kind: PackageKind, read_model: type
             product_ref_id=product_id,
             statuses=enum_list(status, PackageStatus, field="status"),
         )
-        reads = [
-            service.to_read(session, package, versions.newest(session, package_id=package.id))
-            for package in packages
-        ]
-        return page_of(reads, cursors)
+        return page_of([service.to_read(session, package) for package in packages], cursors)
 
     list_packages.__doc__ = f"List {noun}s, oldest first. Each shows its draft if it has one."
 

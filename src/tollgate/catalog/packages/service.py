@@ -251,7 +251,9 @@ def _status_condition(statuses: set[PackageStatus]) -> Any:
     return or_(*conditions)
 
 
-def to_read(session: Session, package: Package, version: PackageVersion) -> PlanRead | AddonRead:
+def to_read(session: Session, package: Package) -> PlanRead | AddonRead:
+    """The package as reads present it: its draft if it has one, else its latest version."""
+    version = versions.newest(session, package_id=package.id)
     latest = versions.latest_version_numbers(session, [package.id]).get(package.id)
     common: dict[str, Any] = {
         "id": package.ref_id,

@@ -51,6 +51,15 @@ def list_products(
     return page_of([service.to_read(product) for product in products], cursors)
 
 
+@router.get("/{product_id}")
+def get_product(product_id: str, session: DbSession, principal: ReadPrincipal) -> ProductEnvelope:
+    """Retrieve one product by its id (a Tollgate addition; the Stigg client only lists)."""
+    product = service.get_product(
+        session, environment_id=principal.environment_id, ref_id=product_id
+    )
+    return ProductEnvelope(data=service.to_read(product))
+
+
 @router.patch("/{product_id}")
 def update_product(
     product_id: str, body: ProductUpdate, session: DbSession, principal: WritePrincipal
