@@ -12,6 +12,12 @@ from pathlib import Path
 import httpx
 
 from tests.support import free_port
+from tollgate.catalog.enums import FeatureType
+from tollgate.catalog.features.schemas import FeatureCreate
+from tollgate.catalog.features.service import create_feature
+from tollgate.db import migrate
+from tollgate.db.engine import make_engine, make_session_factory, unit_of_work
+from tollgate.environments.service import ensure_environment
 
 KEY_LINE = re.compile(r"(server|client) key: (\S+)")
 
@@ -93,3 +99,27 @@ class TestServeDemo:
             assert "left unchanged" in output
             assert again == keys
             assert _catalog(base_url, keys["server"]) == first
+
+
+class TestServeDemoOnAnExistingCatalog:
+    def test_leaves_a_catalog_it_did_not_seed_alone_and_prints_no_keys(
+        self, database_url: str, tmp_path: Path
+    ) -> None:
+        engine = make_engine(database_url)
+        try:
+            migrate.upgrade(engine)
+            with unit_of_work(make_session_factory(engine)) as session:
+                environment = ensure_environment(session, name="development")
+                create_feature(
+                    session,
+                    environment_id=environment.id,
+                    data=FeatureCreate(
+                        id="feature-own", display_name="Own", feature_type=FeatureType.BOOLEAN
+                    ),
+                )
+        finally:
+            engine.dispose()
+        with serving(database_url, tmp_path / "serve.log") as (_base_url, keys, output):
+            assert keys == {}
+            assert "left unchanged" in output
+            assert "tollgate keys create --environment development" in " ".join(output.split())

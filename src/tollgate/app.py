@@ -37,7 +37,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app = FastAPI(title="Tollgate", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = engine
-    app.state.session_factory = make_session_factory(engine)
+    app.state.write_sessions = make_session_factory(engine, write=True)
+    app.state.read_sessions = make_session_factory(engine, write=False)
     install_error_handlers(app)
     for router in (features_router, products_router, plans_router, addons_router):
         app.include_router(router)

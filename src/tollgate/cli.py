@@ -1,7 +1,6 @@
 """The `tollgate` command: serve, migrate, keys."""
 
-import hashlib
-import hmac
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -10,7 +9,7 @@ import typer
 import uvicorn
 from rich.console import Console
 from rich.table import Column, Table
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from tollgate.app import create_app
@@ -19,7 +18,7 @@ from tollgate.config import Settings
 from tollgate.db import migrate
 from tollgate.db.engine import make_engine, make_session_factory, unit_of_work
 from tollgate.environments import service as environments
-from tollgate.environments.models import ApiKey, Environment, KeyKind
+from tollgate.environments.models import KeyKind
 from tollgate.errors import TollgateError
 from tollgate.logs import configure_logging
 
@@ -65,36 +64,27 @@ def _seed_demo(engine: Engine) -> None:
     with unit_of_work(make_session_factory(engine)) as session:
         environment = environments.ensure_environment(session, name=DEMO_ENVIRONMENT)
         seeded = demo.seed(session, environment_id=environment.id)
-        keys = {kind: _demo_key(session, environment, kind) for kind in KeyKind}
-    out = Console()
-    out.print(
-        f"[bold]Demo catalog[/] in environment '{DEMO_ENVIRONMENT}': "
-        + ("seeded" if seeded else "already there, left unchanged")
-    )
-    for kind, key in keys.items():
-        out.print(f"  {kind.value} key: [bold]{key}[/]", soft_wrap=True)
-
-
-def _demo_key(session: Session, environment: Environment, kind: KeyKind) -> str:
-    """A key derived from the environment's secret, so each run prints the same one."""
-    digest = hmac.new(
-        environment.signing_secret.encode(), f"demo-{kind.value}-key".encode(), hashlib.sha256
-    ).hexdigest()
-    secret = f"tg_{kind.value}_demo{digest[:40]}"
-    key_hash = environments.hash_key(secret)
-    existing = session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash))
-    if existing is None:
-        session.add(
-            ApiKey(
-                environment_id=environment.id,
-                kind=kind,
-                prefix=secret[: environments.KEY_PREFIX_LENGTH],
-                key_hash=key_hash,
-            )
+        if seeded:
+            environment.demo_key_secret = secrets.token_hex(32)
+        keys = (
+            {
+                kind: environments.demo_key(session, environment=environment, kind=kind)
+                for kind in KeyKind
+            }
+            if environment.demo_key_secret
+            else {}
         )
-    elif existing.revoked_at is not None:
-        return "(revoked; create another with `tollgate keys create`)"
-    return secret
+    out = Console()
+    state = "seeded" if seeded else "already there, left unchanged"
+    out.print(f"[bold]Demo catalog[/] in environment '{DEMO_ENVIRONMENT}': {state}")
+    if not keys:
+        out.print(
+            f"  '{DEMO_ENVIRONMENT}' held a catalog before the demo; create keys with "
+            f"`tollgate keys create --environment {DEMO_ENVIRONMENT} --kind server`"
+        )
+    for kind, key in keys.items():
+        shown = key or "(revoked; create another with `tollgate keys create`)"
+        out.print(f"  {kind.value} key: [bold]{shown}[/]", soft_wrap=True)
 
 
 @app.command("migrate")

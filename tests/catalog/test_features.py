@@ -285,3 +285,18 @@ class TestArchive:
         )
         assert response.status_code == 422
         assert response.json()["error"]["field"] == "entitlements.0.id"
+
+
+class TestStorableValues:
+    def test_units_longer_than_a_column_are_refused_by_field(self, http: httpx.Client) -> None:
+        response = http.post(
+            "/api/v1/features",
+            json={
+                "id": "feature-x",
+                "displayName": "X",
+                "featureType": "NUMBER",
+                "featureUnits": "u" * 300,
+            },
+        )
+        assert response.status_code == 422
+        assert response.json()["error"]["field"] == "featureUnits"

@@ -327,3 +327,53 @@ class TestList:
         assert ids(status=["DRAFT"]) == ["plan-a", "plan-b"]
         client.v1.plans.archive("plan-c")
         assert ids(status=["ARCHIVED"]) == ["plan-c"]
+
+
+class TestVersionGuards:
+    def test_removing_an_only_draft_named_by_an_archived_plan_is_refused(
+        self, catalog: httpx.Client
+    ) -> None:
+        factories.plan(catalog, id="plan-a")
+        factories.plan(catalog, id="plan-b", parentPlanId="plan-a")
+        catalog.post("/api/v1/plans/plan-b/archive")
+        response = catalog.delete("/api/v1/plans/plan-a/draft")
+        assert response.status_code == 409
+        assert "plan-b" in response.json()["error"]["message"]
+        assert catalog.get("/api/v1/plans/plan-a").status_code == 200
+
+    def test_published_parents_cannot_form_a_cycle(self, catalog: httpx.Client) -> None:
+        publish = {"migrationType": "NEW_CUSTOMERS"}
+        factories.plan(catalog, id="plan-b", publish=True)
+        factories.plan(catalog, id="plan-a", parentPlanId="plan-b", publish=True)
+        catalog.post("/api/v1/plans/plan-a/draft")
+        catalog.patch("/api/v1/plans/plan-a", json={"parentPlanId": None})
+        catalog.post("/api/v1/plans/plan-b/draft")
+        assert catalog.patch("/api/v1/plans/plan-b", json={"parentPlanId": "plan-a"}).is_success
+        response = catalog.post("/api/v1/plans/plan-b/publish", json=publish)
+        assert response.status_code == 409
+        assert response.json()["error"]["field"] == "parentPlanId"
+
+    def test_the_billing_id_needs_a_draft(self, catalog: httpx.Client) -> None:
+        factories.plan(catalog, id="plan-pro", publish=True)
+        refused = catalog.patch("/api/v1/plans/plan-pro", json={"billingId": "prod_other"})
+        assert refused.status_code == 409
+        catalog.post("/api/v1/plans/plan-pro/draft")
+        accepted = catalog.patch("/api/v1/plans/plan-pro", json={"billingId": "prod_other"})
+        assert accepted.json()["data"]["billingId"] == "prod_other"
+        assert accepted.json()["data"]["status"] == "DRAFT"
+
+    def test_an_empty_patch_changes_nothing(self, catalog: httpx.Client) -> None:
+        before = factories.plan(catalog, id="plan-pro", publish=True)
+        after = catalog.patch("/api/v1/plans/plan-pro", json={})
+        assert after.status_code == 200
+        assert after.json()["data"] == before
+
+    def test_infinite_numbers_are_refused(self, catalog: httpx.Client) -> None:
+        factories.plan(catalog, id="plan-pro")
+        response = catalog.patch(
+            "/api/v1/plans/plan-pro",
+            content=b'{"defaultTrialConfig": {"duration": 1e400, "units": "DAY"}}',
+            headers={"content-type": "application/json"},
+        )
+        assert response.status_code == 422
+        assert response.json()["error"]["field"] == "defaultTrialConfig.duration"

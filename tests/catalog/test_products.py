@@ -371,6 +371,15 @@ class TestDuplicate:
         )
         assert settings.status_code == 200, settings.text
 
+    def test_a_target_id_too_long_for_the_copies_is_refused(self, http: httpx.Client) -> None:
+        factories.product(http, id="product-saas")
+        factories.plan(http, id="plan-free")
+        target = "p" * 250
+        response = http.post("/api/v1/products/product-saas/duplicate", json={"targetId": target})
+        assert response.status_code == 422
+        assert response.json()["error"]["field"] == "targetId"
+        assert http.get(f"/api/v1/products/{target}").status_code == 404
+
     def test_copies_plans_and_add_ons_under_suffixed_ids(
         self, client: stigg.Stigg, http: httpx.Client
     ) -> None:

@@ -1,5 +1,6 @@
 """The wire conventions every endpoint shares: envelopes, lists, errors, operations routes."""
 
+import base64
 import re
 from pathlib import Path
 from typing import Any
@@ -182,6 +183,55 @@ class TestUnstorableInput:
         response = http.post("/api/v1/plans/plan-x/entitlements", json={"entitlements": [grant]})
         assert response.status_code == 422
         assert response.json()["error"]["field"] == "entitlements.0.usageLimit"
+
+
+class TestOutOfRangeParameters:
+    def test_a_cursor_beyond_64_bits_is_a_bad_request(self, http: httpx.Client) -> None:
+        huge = base64.urlsafe_b64encode(b"id:99999999999999999999").decode().rstrip("=")
+        response = http.get("/api/v1/features", params={"after": huge})
+        assert response.status_code == 400
+        assert response.json()["error"]["field"] == "after"
+
+    def test_a_date_out_of_range_in_utc_is_refused(self, http: httpx.Client) -> None:
+        response = http.get(
+            "/api/v1/features", params={"createdAt[gt]": "9999-12-31T23:59:59-23:59"}
+        )
+        assert response.status_code == 422
+        assert response.json()["error"]["field"] == "createdAt[gt]"
+
+    def test_a_page_past_the_end_still_leads_back(self, http: httpx.Client) -> None:
+        for index in range(3):
+            http.post(
+                "/api/v1/features",
+                json={"id": f"feature-{index}", "displayName": "F", "featureType": "BOOLEAN"},
+            )
+        beyond = http.get("/api/v1/features", params={"limit": 2, "after": encode_cursor(10**12)})
+        assert beyond.json()["data"] == []
+        back_cursor = beyond.json()["pagination"]["prev"]
+        assert back_cursor is not None
+        back = http.get("/api/v1/features", params={"limit": 2, "before": back_cursor})
+        assert [item["id"] for item in back.json()["data"]] == ["feature-1", "feature-2"]
+
+
+class TestEnvironmentHeader:
+    def test_naming_the_keys_own_environment_is_fine(self, tenant: Tenant) -> None:
+        with tenant.http() as http:
+            response = http.get("/api/v1/features", headers={"X-ENVIRONMENT-ID": tenant.name})
+        assert response.status_code == 200
+
+    def test_naming_another_environment_is_refused(
+        self, client: stigg.Stigg, tenant: Tenant
+    ) -> None:
+        with pytest.raises(stigg.PermissionDeniedError) as caught:
+            client.v1.features.create_feature(
+                id="feature-x",
+                display_name="X",
+                feature_type="BOOLEAN",
+                x_environment_id="production",
+            )
+        assert "production" in str(caught.value)
+        with tenant.http() as http:
+            assert http.get("/api/v1/features/feature-x").status_code == 404
 
 
 class TestErrorShape:

@@ -9,11 +9,21 @@ from tollgate.catalog.products.schemas import ProductDuplicate
 from tollgate.catalog.products.service import get_product
 from tollgate.db.base import utcnow
 from tollgate.db.errors import flush_unique
+from tollgate.errors import InvalidValue
+
+MAX_ID_LENGTH = 255
 
 
 def copied_id(ref_id: str, target_product_id: str) -> str:
     """Plans and add-ons of the copy are named `<their id>-<new product id>`."""
-    return f"{ref_id}-{target_product_id}"
+    copied = f"{ref_id}-{target_product_id}"
+    if len(copied) > MAX_ID_LENGTH:
+        raise InvalidValue(
+            f"the copy of '{ref_id}' would be named '{copied[:40]}...', longer than "
+            f"{MAX_ID_LENGTH} characters; choose a shorter targetId",
+            field="targetId",
+        )
+    return copied
 
 
 def duplicate_product(

@@ -4,11 +4,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+# SQLite transactions: pysqlite's own BEGIN handling is switched off so that SQLAlchemy's
+# "begin" event emits the BEGIN (the recipe of SQLAlchemy's pysqlite documentation). Writes
+# begin IMMEDIATE, taking the write lock before their first read, so a rule checked by a read
+# still holds when the write lands; reads begin DEFERRED and run beside the writer (WAL).
+SQLITE_BEGIN = "sqlite_begin"
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets readers run beside the writer; foreign keys are off by default in SQLite.
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -18,17 +25,28 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _begin_sqlite(connection: Connection) -> None:
+    mode = connection.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Build the process's one engine. Called at an entry point, never at import."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "begin", _begin_sqlite)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def make_session_factory(engine: Engine, *, write: bool = True) -> sessionmaker[Session]:
+    """Sessions for units of work that write (the default) or only read.
+
+    On PostgreSQL both are the same; writers lock the rows their rules depend on with
+    SELECT ... FOR UPDATE. On SQLite a writer's transaction takes the write lock at BEGIN."""
+    bind = engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE" if write else "DEFERRED"})
+    return sessionmaker(bind, expire_on_commit=False, autoflush=False)
 
 
 @contextmanager

@@ -19,6 +19,10 @@ class Environment(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     # Signs customer tokens (HMAC-SHA256 of a customer id) for client keys.
     signing_secret: Mapped[str] = mapped_column(String(128))
+    # Set only in an environment seeded by `serve --demo`: its demo keys are derived from
+    # it, so every run can print the same keys. Never derived from signing_secret, whose
+    # HMACs customers hold as tokens.
+    demo_key_secret: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

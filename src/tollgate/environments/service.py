@@ -1,11 +1,13 @@
 """Environments and API keys: creation, listing, revocation, authentication."""
 
 import hashlib
+import hmac
 import re
 import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tollgate.db.base import utcnow
@@ -43,11 +45,17 @@ def ensure_environment(session: Session, *, name: str) -> Environment:
             f"environment name '{name}' must be lowercase letters, digits and dashes",
             field="environment",
         )
-    environment = session.scalar(select(Environment).where(Environment.name == name))
-    if environment is None:
-        environment = Environment(name=name, signing_secret=secrets.token_hex(32))
-        session.add(environment)
-        session.flush()
+    query = select(Environment).where(Environment.name == name)
+    environment = session.scalar(query)
+    if environment is not None:
+        return environment
+    try:
+        # A savepoint, so losing a race with another creator costs only this insert.
+        with session.begin_nested():
+            environment = Environment(name=name, signing_secret=secrets.token_hex(32))
+            session.add(environment)
+    except IntegrityError:
+        environment = session.scalars(query).one()
     return environment
 
 
@@ -63,6 +71,30 @@ def create_key(session: Session, *, environment_name: str, kind: KeyKind) -> Iss
     session.add(key)
     session.flush()
     return IssuedKey(key=key, secret=secret)
+
+
+def demo_key(session: Session, *, environment: Environment, kind: KeyKind) -> str | None:
+    """The environment's demo key of `kind`, the same on every call; None once revoked.
+
+    Only for environments seeded by `serve --demo` (they have a demo_key_secret)."""
+    assert environment.demo_key_secret is not None
+    digest = hmac.new(
+        environment.demo_key_secret.encode(), f"demo-{kind.value}-key".encode(), hashlib.sha256
+    ).hexdigest()
+    secret = f"tg_{kind.value}_demo{digest[:40]}"
+    existing = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(secret)))
+    if existing is None:
+        session.add(
+            ApiKey(
+                environment_id=environment.id,
+                kind=kind,
+                prefix=secret[:KEY_PREFIX_LENGTH],
+                key_hash=hash_key(secret),
+            )
+        )
+    elif existing.revoked_at is not None:
+        return None
+    return secret
 
 
 def list_keys(

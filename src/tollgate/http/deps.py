@@ -3,7 +3,7 @@
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyHeader
 from sqlalchemy.orm import Session
 
@@ -15,9 +15,14 @@ from tollgate.errors import PermissionDenied
 _api_key_header = APIKeyHeader(name="X-API-KEY", auto_error=False)
 
 
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def get_session(request: Request) -> Iterator[Session]:
     """Commit when the route returns, roll back when it raises."""
-    with unit_of_work(request.app.state.session_factory) as session:
+    state = request.app.state
+    factory = state.read_sessions if request.method in _READ_METHODS else state.write_sessions
+    with unit_of_work(factory) as session:
         yield session
 
 
@@ -25,8 +30,24 @@ def get_session(request: Request) -> Iterator[Session]:
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def any_key(session: DbSession, api_key: str | None = Depends(_api_key_header)) -> Principal:
-    return authenticate(session, raw_key=api_key)
+def any_key(
+    session: DbSession,
+    api_key: str | None = Depends(_api_key_header),
+    environment: str | None = Header(
+        None,
+        alias="X-ENVIRONMENT-ID",
+        description="Optional; when sent it must name the key's own environment",
+    ),
+) -> Principal:
+    principal = authenticate(session, raw_key=api_key)
+    # The Stigg client can name an environment; a key only ever acts in its own, so a
+    # request that asks for another is refused rather than quietly served from this one.
+    if environment is not None and environment != principal.environment_name:
+        raise PermissionDenied(
+            f"this API key belongs to environment '{principal.environment_name}', but "
+            f"X-ENVIRONMENT-ID asks for '{environment}'"
+        )
+    return principal
 
 
 def server_key(principal: Annotated[Principal, Depends(any_key)]) -> Principal:

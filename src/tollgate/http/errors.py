@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tollgate.errors import TollgateError
@@ -89,6 +89,15 @@ async def _on_unstorable(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _on_integrity_error(_request: Request, exc: Exception) -> JSONResponse:
+    # Services turn the constraint failures they expect into named errors; one that still
+    # reaches here lost a race with a concurrent request, and nothing of it was stored.
+    log.info("constraint failed: %s", exc)
+    return error_response(
+        409, "conflict", "the request conflicts with a concurrent change; nothing was stored"
+    )
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", "internal error; this is a Tollgate bug")
@@ -99,4 +108,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(DataError, _on_unstorable)
+    app.add_exception_handler(IntegrityError, _on_integrity_error)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -1,6 +1,6 @@
 """Query-string parameters in the shapes the Stigg client sends them."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TypeVar
 
@@ -49,7 +49,10 @@ def created_at_range(request: Request) -> CreatedAtRange:
             ) from None
         if moment.tzinfo is None:
             raise InvalidValue(f"'{field}' needs a time zone, such as a trailing Z", field=field)
-        bounds[name] = moment
+        try:
+            bounds[name] = moment.astimezone(UTC)
+        except OverflowError:
+            raise InvalidValue(f"'{field}' is out of range in UTC", field=field) from None
     return bounds
 
 

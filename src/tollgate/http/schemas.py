@@ -20,7 +20,11 @@ class RequestModel(WireModel):
     """A request body. Unknown fields are refused by name rather than silently ignored."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", str_strip_whitespace=True
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        str_strip_whitespace=True,
+        allow_inf_nan=False,
     )
 
     @field_validator("*", mode="after")

@@ -14,3 +14,6 @@ RefId = Annotated[
 
 DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 Metadata = Annotated[dict[str, str], Field(max_length=100)]
+
+ShortText = Annotated[str, StringConstraints(max_length=255)]
+"""Free text stored in a 255-character column: units, billing ids, label overrides."""

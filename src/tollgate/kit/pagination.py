@@ -12,6 +12,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from tollgate.errors import BadRequest
 
 T = TypeVar("T")
+MAX_ROW_ID = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +36,10 @@ def decode_cursor(cursor: str, *, field: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, value = text.partition(":")
-        if prefix != "id":
+        row_id = int(value)
+        if prefix != "id" or not 0 <= row_id <= MAX_ROW_ID:
             raise ValueError(text)
-        return int(value)
+        return row_id
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise BadRequest(
             f"'{field}' is not a cursor this API issued; pass a pagination.next or "
@@ -67,6 +69,11 @@ def paginate(
         rows.reverse()
     ids = [getattr(row, id_column.key) for row in rows]
     if not ids:
+        # Past either end: still offer the way back to where the caller came from.
+        if page.after is not None:
+            return rows, Cursors(next=None, prev=encode_cursor(page.after + 1))
+        if page.before is not None:
+            return rows, Cursors(next=encode_cursor(max(page.before - 1, 0)), prev=None)
         return rows, Cursors(next=None, prev=None)
     if backwards:
         next_id, prev_id = ids[-1], (ids[0] if has_more else None)

@@ -5,7 +5,7 @@ from pydantic import Field
 
 from tollgate.catalog.enums import FeatureStatus, FeatureType, MeterType
 from tollgate.http.schemas import RequestModel, WireModel
-from tollgate.http.types import DisplayName, Metadata, RefId
+from tollgate.http.types import DisplayName, Metadata, RefId, ShortText
 
 ConditionOperation = Literal[
     "EQUALS",
@@ -54,8 +54,8 @@ class Meter(RequestModel):
 
 class UnitTransformation(RequestModel):
     divide: Annotated[int, Field(ge=1)]
-    feature_units: str | None = None
-    feature_units_plural: str | None = None
+    feature_units: ShortText | None = None
+    feature_units_plural: ShortText | None = None
     round: Literal["UP", "DOWN"] = "DOWN"
 
 
@@ -66,8 +66,8 @@ class FeatureCreate(RequestModel):
     description: str | None = None
     enum_configuration: list[EnumValue] | None = None
     feature_status: FeatureStatus = FeatureStatus.NEW
-    feature_units: str | None = None
-    feature_units_plural: str | None = None
+    feature_units: ShortText | None = None
+    feature_units_plural: ShortText | None = None
     metadata: Metadata = Field(default_factory=dict)
     meter: Meter | None = None
     meter_type: MeterType = MeterType.NONE
@@ -78,8 +78,8 @@ class FeatureUpdate(RequestModel):
     description: str | None = None
     display_name: DisplayName | None = None
     enum_configuration: list[EnumValue] | None = None
-    feature_units: str | None = None
-    feature_units_plural: str | None = None
+    feature_units: ShortText | None = None
+    feature_units_plural: ShortText | None = None
     metadata: Metadata | None = None
     meter: Meter | None = None
     unit_transformation: UnitTransformation | None = None

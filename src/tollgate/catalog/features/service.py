@@ -26,10 +26,14 @@ _VALUELESS_OPERATIONS = {"IS_NULL", "IS_NOT_NULL"}
 _FIELDLESS_AGGREGATIONS = {"COUNT"}
 
 
-def get_feature(session: Session, *, environment_id: int, ref_id: str) -> Feature:
-    feature = session.scalar(
-        select(Feature).where(Feature.environment_id == environment_id, Feature.ref_id == ref_id)
+def get_feature(
+    session: Session, *, environment_id: int, ref_id: str, lock: bool = False
+) -> Feature:
+    """Find a feature; `lock` holds its row so archiving and granting it take turns."""
+    query = select(Feature).where(
+        Feature.environment_id == environment_id, Feature.ref_id == ref_id
     )
+    feature = session.scalar(query.with_for_update() if lock else query)
     if feature is None:
         raise NotFound("feature", ref_id)
     return feature
@@ -95,7 +99,7 @@ def create_feature(session: Session, *, environment_id: int, data: FeatureCreate
 def update_feature(
     session: Session, *, environment_id: int, ref_id: str, data: FeatureUpdate
 ) -> Feature:
-    feature = get_feature(session, environment_id=environment_id, ref_id=ref_id)
+    feature = get_feature(session, environment_id=environment_id, ref_id=ref_id, lock=True)
     current = to_read(feature)
     given = data.model_fields_set
     enum_configuration = (
@@ -133,7 +137,7 @@ def update_feature(
 
 
 def archive_feature(session: Session, *, environment_id: int, ref_id: str) -> Feature:
-    feature = get_feature(session, environment_id=environment_id, ref_id=ref_id)
+    feature = get_feature(session, environment_id=environment_id, ref_id=ref_id, lock=True)
     users = references.packages_using_feature(session, feature_id=feature.id)
     if users:
         raise Conflict(
@@ -146,7 +150,7 @@ def archive_feature(session: Session, *, environment_id: int, ref_id: str) -> Fe
 
 
 def unarchive_feature(session: Session, *, environment_id: int, ref_id: str) -> Feature:
-    feature = get_feature(session, environment_id=environment_id, ref_id=ref_id)
+    feature = get_feature(session, environment_id=environment_id, ref_id=ref_id, lock=True)
     if feature.status is FeatureStatus.SUSPENDED:
         feature.status = FeatureStatus.NEW
         session.flush()

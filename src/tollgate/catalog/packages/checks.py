@@ -53,6 +53,24 @@ def _check_no_cycle(session: Session, *, package: Package, parent: Package) -> N
     )
 
 
+def _check_published_ancestry(session: Session, *, package: Package, parent: Package) -> None:
+    """Published parents must not lead back to `package`: the live chain must end."""
+    current: Package | None = parent
+    for _ in range(MAX_PARENT_DEPTH):
+        if current is None:
+            return
+        if current.id == package.id:
+            raise Conflict(
+                f"publishing would make '{package.ref_id}' its own ancestor through "
+                f"'{parent.ref_id}'; change one of their parents first",
+                field="parentPlanId",
+            )
+        live = versions.latest_published(session, package_id=current.id)
+        parent_id = live.parent_package_id if live else None
+        current = session.get(Package, parent_id) if parent_id else None
+    raise Conflict(f"published plans extend each other more than {MAX_PARENT_DEPTH} deep")
+
+
 def sibling_addon(session: Session, *, package: Package, ref_id: str, field: str) -> Package:
     addon = _find(session, environment_id=package.environment_id, ref_id=ref_id)
     if addon is None or addon.kind is not PackageKind.ADDON:
@@ -82,6 +100,7 @@ def publishable(session: Session, *, package: Package, version: PackageVersion) 
         parent = session.get(Package, version.parent_package_id)
         assert parent is not None
         _require_published(session, parent, what="parent plan", field="parentPlanId")
+        _check_published_ancestry(session, package=package, parent=parent)
     for field, ids in (
         ("compatibleAddonIds", version.compatible_addon_ids or []),
         ("dependencies", version.dependencies or []),
@@ -98,9 +117,14 @@ def publishable(session: Session, *, package: Package, version: PackageVersion) 
             )
 
 
-def not_referenced(session: Session, *, package: Package, action: str) -> None:
-    """Refuse with a 409 that names whoever still points at `package`."""
-    users = _referrers(session, package)
+def not_referenced(
+    session: Session, *, package: Package, action: str, include_archived: bool = False
+) -> None:
+    """Refuse with a 409 that names whoever still points at `package`.
+
+    Archived packages count too when `package` is about to be deleted: their versions
+    still name it."""
+    users = _referrers(session, package, include_archived=include_archived)
     if users:
         raise Conflict(
             f"cannot {action}: {noun(package.kind)} '{package.ref_id}' is used by "
@@ -108,18 +132,17 @@ def not_referenced(session: Session, *, package: Package, action: str) -> None:
         )
 
 
-def _referrers(session: Session, package: Package) -> list[str]:
+def _referrers(session: Session, package: Package, *, include_archived: bool) -> list[str]:
     users: list[str] = []
-    others = session.execute(
+    query = (
         select(Package, PackageVersion)
         .join(PackageVersion, PackageVersion.package_id == Package.id)
-        .where(
-            Package.environment_id == package.environment_id,
-            Package.archived_at.is_(None),
-            Package.id != package.id,
-        )
+        .where(Package.environment_id == package.environment_id, Package.id != package.id)
         .order_by(Package.id, PackageVersion.version_number)
     )
+    if not include_archived:
+        query = query.where(Package.archived_at.is_(None))
+    others = session.execute(query)
     for other, version in others:
         label = f"{noun(other.kind)} '{other.ref_id}' (version {version.version_number})"
         if version.parent_package_id == package.id:

@@ -43,7 +43,9 @@ class Located:
 
 
 def _draft(session: Session, *, environment_id: int, kind: PackageKind, ref_id: str) -> Located:
-    package = versions.get_package(session, environment_id=environment_id, kind=kind, ref_id=ref_id)
+    package = versions.get_package(
+        session, environment_id=environment_id, kind=kind, ref_id=ref_id, lock=True
+    )
     return Located(versions.require_draft(session, package), kind, ref_id)
 
 
@@ -180,7 +182,7 @@ def _refuse_credit(item: EntitlementFields, where: str) -> None:
 
 def _usable_feature(session: Session, *, environment_id: int, ref_id: str, where: str) -> Feature:
     try:
-        feature = get_feature(session, environment_id=environment_id, ref_id=ref_id)
+        feature = get_feature(session, environment_id=environment_id, ref_id=ref_id, lock=True)
     except NotFound:
         raise InvalidValue(f"feature '{ref_id}' does not exist", field=f"{where}.id") from None
     if feature.status is FeatureStatus.SUSPENDED:

@@ -11,7 +11,7 @@ from tollgate.catalog.enums import (
     ResetPeriod,
 )
 from tollgate.http.schemas import RequestModel, WireModel
-from tollgate.http.types import DisplayName, Metadata, RefId
+from tollgate.http.types import DisplayName, Metadata, RefId, ShortText
 
 MAX_BIGINT = 2**63 - 1  # the widest integer both databases store
 MAX_INT = 2**31 - 1
@@ -46,7 +46,7 @@ class Charges(RequestModel):
     """Only the pricing type is stored so far; prices are refused by name until checkout."""
 
     pricing_type: PricingType
-    billing_id: str | None = None
+    billing_id: ShortText | None = None
     minimum_spend: Any = None
     overage_billing_period: Any = None
     overage_pricing_models: Any = None
@@ -57,7 +57,7 @@ class PackageCreate(RequestModel):
     id: RefId
     display_name: DisplayName
     product_id: RefId
-    billing_id: str | None = None
+    billing_id: ShortText | None = None
     description: str | None = None
     metadata: Metadata | None = None
     pricing_type: PricingType | None = None
@@ -74,7 +74,7 @@ class AddonCreate(PackageCreate):
 
 
 class PackageUpdate(RequestModel):
-    billing_id: str | None = None
+    billing_id: ShortText | None = None
     charges: Charges | None = None
     description: str | None = None
     display_name: DisplayName | None = None
@@ -159,7 +159,7 @@ class EntitlementFields(RequestModel):
     type: Literal["FEATURE", "CREDIT"]
     behavior: EntitlementBehavior | None = None
     description: str | None = None
-    display_name_override: str | None = None
+    display_name_override: ShortText | None = None
     enum_values: list[str] | None = None
     has_soft_limit: bool | None = None
     has_unlimited_usage: bool | None = None

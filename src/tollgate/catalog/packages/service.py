@@ -33,8 +33,9 @@ from tollgate.kit.filters import CreatedAtRange, range_conditions
 from tollgate.kit.pagination import Cursors, PageRequest, paginate
 
 # Names, descriptions and metadata are not part of what a customer buys, so they may be
-# edited on a published version; everything else goes through a draft.
-_COSMETIC_FIELDS = {"display_name", "description", "metadata", "billing_id"}
+# edited on a published version; everything else (the billing id included: it ties the
+# version to a price in the payment provider) goes through a draft.
+_COSMETIC_FIELDS = {"display_name", "description", "metadata"}
 
 
 def create_package(
@@ -88,8 +89,12 @@ def create_package(
 def update_package(
     session: Session, *, environment_id: int, kind: PackageKind, ref_id: str, data: PackageUpdate
 ) -> PackageVersion:
-    package = versions.get_package(session, environment_id=environment_id, kind=kind, ref_id=ref_id)
+    package = versions.get_package(
+        session, environment_id=environment_id, kind=kind, ref_id=ref_id, lock=True
+    )
     given = data.model_fields_set
+    if not given:
+        return versions.newest(session, package_id=package.id)
     if isinstance(data, AddonUpdate) and "status" in given:
         raise InvalidValue(
             "change an add-on's status with POST /api/v1/addons/{id}/publish or /archive",
@@ -118,7 +123,9 @@ def create_draft(
     session: Session, *, environment_id: int, kind: PackageKind, ref_id: str
 ) -> PackageVersion:
     """Open a draft copied from the latest published version (idempotent)."""
-    package = versions.get_package(session, environment_id=environment_id, kind=kind, ref_id=ref_id)
+    package = versions.get_package(
+        session, environment_id=environment_id, kind=kind, ref_id=ref_id, lock=True
+    )
     if package.archived_at is not None:
         raise Conflict(f"{noun(kind)} '{ref_id}' is archived; archived packages are not edited")
     existing = versions.draft_of(session, package_id=package.id)
@@ -166,12 +173,16 @@ def remove_draft(
     session: Session, *, environment_id: int, kind: PackageKind, ref_id: str
 ) -> RemovedDraft:
     """Drop the draft; a package that was never published goes with it."""
-    package = versions.get_package(session, environment_id=environment_id, kind=kind, ref_id=ref_id)
+    package = versions.get_package(
+        session, environment_id=environment_id, kind=kind, ref_id=ref_id, lock=True
+    )
     draft = versions.draft_of(session, package_id=package.id)
     if draft is None:
         raise NotFound(f"draft of {noun(kind)}", ref_id)
     if versions.latest_published(session, package_id=package.id) is None:
-        checks.not_referenced(session, package=package, action="remove its only draft")
+        checks.not_referenced(
+            session, package=package, action="remove its only draft", include_archived=True
+        )
         session.delete(draft)
         session.flush()
         session.delete(package)
@@ -190,7 +201,9 @@ def publish(
     migration_type: MigrationType,
 ) -> PublishResult:
     """Turn the draft into the newest immutable version."""
-    package = versions.get_package(session, environment_id=environment_id, kind=kind, ref_id=ref_id)
+    package = versions.get_package(
+        session, environment_id=environment_id, kind=kind, ref_id=ref_id, lock=True
+    )
     draft = versions.require_draft(session, package)
     checks.publishable(session, package=package, version=draft)
     draft.status = PackageStatus.PUBLISHED
@@ -205,7 +218,9 @@ def publish(
 def archive(
     session: Session, *, environment_id: int, kind: PackageKind, ref_id: str
 ) -> PackageVersion:
-    package = versions.get_package(session, environment_id=environment_id, kind=kind, ref_id=ref_id)
+    package = versions.get_package(
+        session, environment_id=environment_id, kind=kind, ref_id=ref_id, lock=True
+    )
     if package.archived_at is None:
         checks.not_referenced(session, package=package, action="archive it")
         package.archived_at = utcnow()
@@ -293,8 +308,11 @@ def _ref_of(session: Session, package_id: int | None) -> str | None:
 
 
 def _live_product(session: Session, *, environment_id: int, ref_id: str) -> Product:
+    # Locked so the product cannot be archived while a package is added to it.
     product = session.scalar(
-        select(Product).where(Product.environment_id == environment_id, Product.ref_id == ref_id)
+        select(Product)
+        .where(Product.environment_id == environment_id, Product.ref_id == ref_id)
+        .with_for_update()
     )
     if product is None:
         raise InvalidValue(f"product '{ref_id}' does not exist", field="productId")

@@ -17,9 +17,11 @@ def path_segment(kind: PackageKind) -> str:
 
 
 def get_package(
-    session: Session, *, environment_id: int, kind: PackageKind, ref_id: str
+    session: Session, *, environment_id: int, kind: PackageKind, ref_id: str, lock: bool = False
 ) -> Package:
-    package = session.scalar(
+    """Find a package; `lock` holds its row until commit, so concurrent edits, publishes
+    and archives of one package take turns (SELECT ... FOR UPDATE on PostgreSQL)."""
+    query = (
         select(Package)
         .options(selectinload(Package.product))
         .where(
@@ -28,38 +30,40 @@ def get_package(
             Package.kind == kind,
         )
     )
+    package = session.scalar(query.with_for_update(of=Package) if lock else query)
     if package is None:
         raise NotFound(noun(kind), ref_id)
     return package
 
 
-def _versions(
+def _newest_version(
     session: Session, package_id: int, status: PackageStatus | None = None
-) -> list[PackageVersion]:
+) -> PackageVersion | None:
     query = (
         select(PackageVersion)
         .options(selectinload(PackageVersion.entitlements).selectinload(PackageEntitlement.feature))
         .where(PackageVersion.package_id == package_id)
         .order_by(PackageVersion.version_number.desc())
+        .limit(1)
     )
     if status is not None:
         query = query.where(PackageVersion.status == status)
-    return list(session.scalars(query))
+    return session.scalar(query)
 
 
 def latest_published(session: Session, *, package_id: int) -> PackageVersion | None:
-    published = _versions(session, package_id, PackageStatus.PUBLISHED)
-    return published[0] if published else None
+    return _newest_version(session, package_id, PackageStatus.PUBLISHED)
 
 
 def draft_of(session: Session, *, package_id: int) -> PackageVersion | None:
-    drafts = _versions(session, package_id, PackageStatus.DRAFT)
-    return drafts[0] if drafts else None
+    return _newest_version(session, package_id, PackageStatus.DRAFT)
 
 
 def newest(session: Session, *, package_id: int) -> PackageVersion:
     """The version a read presents: the draft if there is one, else the latest published."""
-    return _versions(session, package_id)[0]
+    version = _newest_version(session, package_id)
+    assert version is not None, "a package always has a version"
+    return version
 
 
 def require_draft(session: Session, package: Package) -> PackageVersion:

@@ -21,10 +21,14 @@ from tollgate.kit.filters import CreatedAtRange, range_conditions
 from tollgate.kit.pagination import Cursors, PageRequest, paginate
 
 
-def get_product(session: Session, *, environment_id: int, ref_id: str) -> Product:
-    product = session.scalar(
-        select(Product).where(Product.environment_id == environment_id, Product.ref_id == ref_id)
+def get_product(
+    session: Session, *, environment_id: int, ref_id: str, lock: bool = False
+) -> Product:
+    """Find a product; `lock` holds its row so archiving it and adding to it take turns."""
+    query = select(Product).where(
+        Product.environment_id == environment_id, Product.ref_id == ref_id
     )
+    product = session.scalar(query.with_for_update() if lock else query)
     if product is None:
         raise NotFound("product", ref_id)
     return product
@@ -71,7 +75,7 @@ def create_product(session: Session, *, environment_id: int, data: ProductCreate
 def update_product(
     session: Session, *, environment_id: int, ref_id: str, data: ProductUpdate
 ) -> Product:
-    product = get_product(session, environment_id=environment_id, ref_id=ref_id)
+    product = get_product(session, environment_id=environment_id, ref_id=ref_id, lock=True)
     given = data.model_fields_set
     if "display_name" in given:
         if data.display_name is None:
@@ -112,12 +116,15 @@ def check_settings(session: Session, *, product: Product, settings: ProductSetti
 
 def _check_plan_of_product(session: Session, *, product: Product, plan_id: str, field: str) -> None:
     where = f"productSettings.{field}"
+    # Locked so the plan cannot be archived while settings come to depend on it.
     plan = session.scalar(
-        select(Package).where(
+        select(Package)
+        .where(
             Package.environment_id == product.environment_id,
             Package.ref_id == plan_id,
             Package.kind == PackageKind.PLAN,
         )
+        .with_for_update()
     )
     if plan is None:
         raise InvalidValue(f"{field} names plan '{plan_id}', which does not exist", field=where)
@@ -134,7 +141,7 @@ def _check_plan_of_product(session: Session, *, product: Product, plan_id: str, 
 
 
 def archive_product(session: Session, *, environment_id: int, ref_id: str) -> Product:
-    product = get_product(session, environment_id=environment_id, ref_id=ref_id)
+    product = get_product(session, environment_id=environment_id, ref_id=ref_id, lock=True)
     live = list(
         session.scalars(
             select(Package.ref_id)
@@ -153,7 +160,7 @@ def archive_product(session: Session, *, environment_id: int, ref_id: str) -> Pr
 
 
 def unarchive_product(session: Session, *, environment_id: int, ref_id: str) -> Product:
-    product = get_product(session, environment_id=environment_id, ref_id=ref_id)
+    product = get_product(session, environment_id=environment_id, ref_id=ref_id, lock=True)
     if product.archived_at is not None:
         product.archived_at = None
         product.updated_at = utcnow()

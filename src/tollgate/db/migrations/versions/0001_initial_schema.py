@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("signing_secret", sa.String(length=128), nullable=False),
+        sa.Column("demo_key_secret", sa.String(length=128), nullable=True),
         sa.Column("created_at", tollgate.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_environments")),
         sa.UniqueConstraint("name", name=op.f("uq_environments_name")),
