@@ -8,7 +8,6 @@ from sqlalchemy import Engine, text
 from tests.catalog import factories
 from tests.support import Tenant
 
-
 Call = tuple[str, str, dict[str, object] | None]
 
 
