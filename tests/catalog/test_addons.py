@@ -163,7 +163,7 @@ class TestEntitlementsAndPublish:
         for response in attempts:
             assert response.status_code == 409, response.text
             error = response.json()["error"]
-            assert error["code"] == "conflict"
+            assert error["code"] == "draft_required"
             assert "POST /api/v1/addons/addon-seats/draft" in error["message"]
         with pytest.raises(stigg.ConflictError):
             client.v1.addons.entitlements.update(
@@ -377,7 +377,7 @@ class TestArchive:
         response = http.post("/api/v1/addons/addon-seats/archive")
         assert response.status_code == 409
         error = response.json()["error"]
-        assert error["code"] == "conflict"
+        assert error["code"] == "in_use"
         assert "plan-pro" in error["message"]
         with pytest.raises(stigg.ConflictError):
             client.v1.addons.archive("addon-seats")

@@ -304,7 +304,7 @@ class TestArchive:
         response = http.post("/api/v1/products/product-saas/archive")
         assert response.status_code == 409
         error = response.json()["error"]
-        assert error["code"] == "conflict"
+        assert error["code"] == "in_use"
         assert "plan-pro" in error["message"]
         assert "addon-seats" in error["message"]
         assert client.v1.products.list_products(id="product-saas").data[0].status == "PUBLISHED"

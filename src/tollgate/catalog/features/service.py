@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from tollgate.catalog import references
 from tollgate.catalog.enums import FeatureStatus, FeatureType, MeterType
+from tollgate.catalog.errors import StillInUse
 from tollgate.catalog.features.schemas import (
     EnumValue,
     FeatureCreate,
@@ -18,7 +19,7 @@ from tollgate.catalog.features.schemas import (
 )
 from tollgate.catalog.models import Feature
 from tollgate.db.errors import flush_unique
-from tollgate.errors import Conflict, InvalidValue, NotFound
+from tollgate.errors import InvalidValue, NotFound
 from tollgate.kit.filters import CreatedAtRange, range_conditions
 from tollgate.kit.pagination import Cursors, PageRequest, paginate
 
@@ -140,7 +141,7 @@ def archive_feature(session: Session, *, environment_id: int, ref_id: str) -> Fe
     feature = get_feature(session, environment_id=environment_id, ref_id=ref_id, lock=True)
     users = references.packages_using_feature(session, feature_id=feature.id)
     if users:
-        raise Conflict(
+        raise StillInUse(
             f"feature '{ref_id}' is still granted by {references.describe(users)}; "
             "remove those entitlements (or archive those packages) first"
         )
@@ -283,7 +284,7 @@ def _check_enum_values_kept(
     used = references.enum_values_in_use(session, feature_id=feature.id)
     dropped = sorted(used - kept)
     if dropped:
-        raise Conflict(
+        raise StillInUse(
             f"enumConfiguration drops {', '.join(dropped)}, still granted by entitlements of "
             f"feature '{feature.ref_id}'",
             field="enumConfiguration",

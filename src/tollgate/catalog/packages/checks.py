@@ -4,6 +4,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tollgate.catalog.enums import FeatureStatus, PackageKind
+from tollgate.catalog.errors import Archived, NotPublished, StillInUse
 from tollgate.catalog.models import Package, PackageVersion, Product
 from tollgate.catalog.packages import versions
 from tollgate.catalog.packages.versions import noun
@@ -84,18 +85,16 @@ def sibling_addon(session: Session, *, package: Package, ref_id: str, field: str
 
 def _require_published(session: Session, package: Package, *, what: str, field: str) -> None:
     if package.archived_at is not None:
-        raise Conflict(f"{what} '{package.ref_id}' is archived", field=field)
+        raise Archived(what, package.ref_id, field=field)
     if versions.latest_published(session, package_id=package.id) is None:
-        raise Conflict(
-            f"{what} '{package.ref_id}' is not published yet; publish it first", field=field
-        )
+        raise NotPublished(what, package.ref_id, field=field)
 
 
 def publishable(session: Session, *, package: Package, version: PackageVersion) -> None:
     """Everything a version names must be live before customers can buy it."""
     product = session.get(Product, package.product_id)
     if product is not None and product.archived_at is not None:
-        raise Conflict(f"product '{product.ref_id}' is archived", field="productId")
+        raise Archived("product", product.ref_id, field="productId")
     if version.parent_package_id is not None:
         parent = session.get(Package, version.parent_package_id)
         assert parent is not None
@@ -126,7 +125,7 @@ def not_referenced(
     still name it."""
     users = _referrers(session, package, include_archived=include_archived)
     if users:
-        raise Conflict(
+        raise StillInUse(
             f"cannot {action}: {noun(package.kind)} '{package.ref_id}' is used by "
             f"{', '.join(users[:10])}"
         )

@@ -8,6 +8,7 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from tollgate.catalog.enums import MigrationType, PackageKind, PackageStatus
+from tollgate.catalog.errors import Archived
 from tollgate.catalog.models import Package, PackageEntitlement, PackageVersion, Product
 from tollgate.catalog.packages import checks, versions
 from tollgate.catalog.packages.schemas import (
@@ -28,7 +29,7 @@ from tollgate.catalog.packages.schemas import (
 from tollgate.catalog.packages.versions import noun
 from tollgate.db.base import utcnow
 from tollgate.db.errors import flush_unique
-from tollgate.errors import Conflict, InvalidValue, NotFound, NotImplementedYet
+from tollgate.errors import InvalidValue, NotFound, NotImplementedYet
 from tollgate.kit.filters import CreatedAtRange, range_conditions
 from tollgate.kit.pagination import Cursors, PageRequest, paginate
 
@@ -105,7 +106,7 @@ def update_package(
             session, package_id=package.id
         )
         if package.archived_at is not None:
-            raise Conflict(f"{noun(kind)} '{ref_id}' is archived")
+            raise Archived(noun(kind), ref_id)
     else:
         version = versions.require_draft(session, package)
     _apply_cosmetic(version, data, given)
@@ -127,7 +128,7 @@ def create_draft(
         session, environment_id=environment_id, kind=kind, ref_id=ref_id, lock=True
     )
     if package.archived_at is not None:
-        raise Conflict(f"{noun(kind)} '{ref_id}' is archived; archived packages are not edited")
+        raise Archived(noun(kind), ref_id)
     existing = versions.draft_of(session, package_id=package.id)
     if existing is not None:
         return existing

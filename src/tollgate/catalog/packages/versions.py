@@ -4,8 +4,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from tollgate.catalog.enums import PackageKind, PackageStatus
+from tollgate.catalog.errors import Archived, DraftRequired
 from tollgate.catalog.models import Package, PackageEntitlement, PackageVersion
-from tollgate.errors import Conflict, NotFound
+from tollgate.errors import NotFound
 
 
 def noun(kind: PackageKind) -> str:
@@ -68,13 +69,11 @@ def newest(session: Session, *, package_id: int) -> PackageVersion:
 
 def require_draft(session: Session, package: Package) -> PackageVersion:
     if package.archived_at is not None:
-        raise Conflict(f"{noun(package.kind)} '{package.ref_id}' is archived")
+        raise Archived(noun(package.kind), package.ref_id)
     draft = draft_of(session, package_id=package.id)
     if draft is None:
-        segment = path_segment(package.kind)
-        raise Conflict(
-            f"{noun(package.kind)} '{package.ref_id}' has no draft; published versions never "
-            f"change, so create one first with POST /api/v1/{segment}/{package.ref_id}/draft"
+        raise DraftRequired(
+            noun(package.kind), package.ref_id, path_segment=path_segment(package.kind)
         )
     return draft
 

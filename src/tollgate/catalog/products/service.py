@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tollgate.catalog.enums import PackageKind, ProductStatus
+from tollgate.catalog.errors import StillInUse
 from tollgate.catalog.models import Package, Product
 from tollgate.catalog.packages import versions
 from tollgate.catalog.products.schemas import (
@@ -16,7 +17,7 @@ from tollgate.catalog.products.schemas import (
 )
 from tollgate.db.base import utcnow
 from tollgate.db.errors import flush_unique
-from tollgate.errors import Conflict, InvalidValue, NotFound
+from tollgate.errors import InvalidValue, NotFound
 from tollgate.kit.filters import CreatedAtRange, range_conditions
 from tollgate.kit.pagination import Cursors, PageRequest, paginate
 
@@ -150,7 +151,7 @@ def archive_product(session: Session, *, environment_id: int, ref_id: str) -> Pr
         )
     )
     if live:
-        raise Conflict(
+        raise StillInUse(
             f"product '{ref_id}' still has plans or add-ons that are not archived: "
             f"{', '.join(live[:10])}; archive them first"
         )
