@@ -4,6 +4,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
@@ -14,8 +15,9 @@ from tollgate.catalog.packages.routes import addons_router, plans_router
 from tollgate.catalog.products.routes import router as products_router
 from tollgate.config import Settings
 from tollgate.db import migrate
-from tollgate.db.engine import make_engine, make_session_factory
+from tollgate.db.engine import POOL_SIZE, make_engine, make_session_factory
 from tollgate.http.errors import error_response, install_error_handlers
+from tollgate.http.schemas import ERROR_RESPONSES
 
 log = logging.getLogger("tollgate")
 
@@ -39,9 +41,11 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.write_sessions = make_session_factory(engine, write=True)
     app.state.read_sessions = make_session_factory(engine, write=False)
+    # Below both the worker threads (40) and the connection pool: see http.deps._admission.
+    app.state.admission = anyio.Semaphore(POOL_SIZE)
     install_error_handlers(app)
     for router in (features_router, products_router, plans_router, addons_router):
-        app.include_router(router)
+        app.include_router(router, responses=ERROR_RESPONSES)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> JSONResponse:

@@ -10,7 +10,7 @@ import pytest
 import stigg
 
 from tests.catalog import factories
-from tests.support import Tenant, live_server
+from tests.support import Tenant, free_port, live_server
 from tollgate.app import create_app
 from tollgate.config import Settings
 from tollgate.kit.pagination import encode_cursor
@@ -335,3 +335,40 @@ class TestUnmigratedDatabase:
         error = response.json()["error"]
         assert error["code"] == "unavailable"
         assert "migrat" in error["message"]
+
+
+class TestUnreachableDatabase:
+    def test_requests_get_a_503_that_invites_a_retry(self) -> None:
+        settings = Settings(
+            database_url=f"postgresql://postgres@127.0.0.1:{free_port()}/none",
+            migrate_on_start=False,
+        )
+        with live_server(create_app(settings)) as url:
+            response = httpx.get(f"{url}/api/v1/features", headers={"X-API-KEY": "tg_server_x"})
+            health = httpx.get(f"{url}/healthz")
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+        assert response.json()["error"]["code"] == "unavailable"
+        assert health.status_code == 503
+
+
+class TestDocumentedErrors:
+    def test_error_statuses_are_in_the_openapi_document(self, base_url: str) -> None:
+        operation = httpx.get(f"{base_url}/openapi.json").json()["paths"]["/api/v1/features"][
+            "post"
+        ]
+        assert {"400", "401", "403", "409", "422"} <= set(operation["responses"])
+
+
+class TestNestedNulBytes:
+    def test_a_nul_byte_inside_metadata_is_refused(self, http: httpx.Client) -> None:
+        body = {"id": "product-x", "displayName": "X", "metadata": {"k\x00": "v"}}
+        response = http.post("/api/v1/products", json=body)
+        assert response.status_code == 422
+        assert response.json()["error"]["field"] == "metadata"
+
+
+class TestEmptyCursors:
+    def test_empty_cursors_count_as_absent(self, http: httpx.Client) -> None:
+        response = http.get("/api/v1/features", params={"after": "", "before": ""})
+        assert response.status_code == 200

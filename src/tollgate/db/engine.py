@@ -25,6 +25,10 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Connections per process; requests beyond it wait for admission (see http.deps).
+POOL_SIZE = 20
+
+
 def _begin_sqlite(connection: Connection) -> None:
     mode = connection.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")
     connection.exec_driver_sql(f"BEGIN {mode}")
@@ -33,11 +37,15 @@ def _begin_sqlite(connection: Connection) -> None:
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Build the process's one engine. Called at an entry point, never at import."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
+        in_memory = url in ("sqlite://", "sqlite:///:memory:")
+        pooling = {} if in_memory else {"pool_size": POOL_SIZE}
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False}, **{**pooling, **kwargs}
+        )
         event.listen(engine, "connect", _configure_sqlite)
         event.listen(engine, "begin", _begin_sqlite)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    return create_engine(url, pool_pre_ping=True, **{"pool_size": POOL_SIZE, **kwargs})
 
 
 def make_session_factory(engine: Engine, *, write: bool = True) -> sessionmaker[Session]:

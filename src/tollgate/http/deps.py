@@ -1,6 +1,6 @@
 """Request dependencies: one unit of work per request, and the calling key."""
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -18,7 +18,21 @@ _api_key_header = APIKeyHeader(name="X-API-KEY", auto_error=False)
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def _admission(request: Request) -> AsyncIterator[None]:
+    """Wait on the event loop, holding no thread, until a unit of work may start.
+
+    A sync unit of work hops between worker threads (open, route, commit) while it holds a
+    connection and, for writes, row locks. If every worker thread were taken by requests
+    waiting for those locks or for a pooled connection, the holder could never get a thread
+    back to commit. Admitting fewer units than there are threads and pooled connections
+    keeps that from happening."""
+    async with request.app.state.admission:
+        yield
+
+
+def get_session(
+    request: Request, _admitted: None = Depends(_admission, scope="function")
+) -> Iterator[Session]:
     """Commit when the route returns, roll back when it raises."""
     state = request.app.state
     factory = state.read_sessions if request.method in _READ_METHODS else state.write_sessions

@@ -11,7 +11,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tollgate.errors import TollgateError
@@ -98,6 +99,17 @@ async def _on_integrity_error(_request: Request, exc: Exception) -> JSONResponse
     )
 
 
+async def _on_database_busy(_request: Request, exc: Exception) -> JSONResponse:
+    # Lock waits that timed out, a pool with no free connection, a database restarting:
+    # nothing was stored, and the same request may well succeed in a moment.
+    log.warning("database unavailable or busy: %s", exc)
+    response = error_response(
+        503, "unavailable", "the database is busy or unreachable; nothing was stored, retry"
+    )
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", "internal error; this is a Tollgate bug")
@@ -109,4 +121,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(DataError, _on_unstorable)
     app.add_exception_handler(IntegrityError, _on_integrity_error)
+    app.add_exception_handler(OperationalError, _on_database_busy)
+    app.add_exception_handler(PoolTimeout, _on_database_busy)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -18,18 +18,17 @@ _DATETIME = TypeAdapter(datetime)
 
 
 def page_request(
-    limit: int = Query(DEFAULT_LIMIT, description=f"Items per page, 1 to {MAX_LIMIT}"),
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Items per page"),
     after: str | None = Query(None, description="Return items after this cursor"),
     before: str | None = Query(None, description="Return items before this cursor"),
 ) -> PageRequest:
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidValue(f"'limit' must be between 1 and {MAX_LIMIT}, got {limit}", field="limit")
-    if after is not None and before is not None:
+    # An empty cursor is no cursor: clients build query strings from optional values.
+    if after and before:
         raise BadRequest("pass either 'after' or 'before', not both", field="after")
     return PageRequest(
         limit=limit,
-        after=decode_cursor(after, field="after") if after is not None else None,
-        before=decode_cursor(before, field="before") if before is not None else None,
+        after=decode_cursor(after, field="after") if after else None,
+        before=decode_cursor(before, field="before") if before else None,
     )
 
 
