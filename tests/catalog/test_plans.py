@@ -377,3 +377,18 @@ class TestVersionGuards:
         )
         assert response.status_code == 422
         assert response.json()["error"]["field"] == "defaultTrialConfig.duration"
+
+
+class TestCharges:
+    def test_charge_lists_are_empty_until_prices_exist(
+        self, catalog: httpx.Client, client: stigg.Stigg
+    ) -> None:
+        factories.plan(catalog, id="plan-pro")
+        factories.addon(catalog, id="addon-seats")
+        assert list(client.v1.plans.list_charges("plan-pro")) == []
+        assert list(client.v1.plans.list_overage_charges("plan-pro")) == []
+        assert list(client.v1.addons.list_charges("addon-seats")) == []
+        with pytest.raises(stigg.NotFoundError):
+            client.v1.plans.list_charges("plan-nope")
+        with pytest.raises(stigg.NotFoundError):
+            client.v1.addons.list_charges("plan-pro")

@@ -137,6 +137,33 @@ def _add_lifecycle_routes(router: APIRouter, kind: PackageKind, read_model: type
 
     _add_entitlement_routes(router, kind, name, noun)
 
+    charge_lists = ["charges"] + (["overage-charges"] if kind is PackageKind.PLAN else [])
+    for segment in charge_lists:
+        _add_charges_route(router, kind, name, noun, segment)
+
+
+def _add_charges_route(
+    router: APIRouter, kind: PackageKind, name: str, noun: str, segment: str
+) -> None:
+    @router.get(
+        f"/{{ref_id}}/{segment}",
+        operation_id=f"list_{name}_{segment.replace('-', '_')}",
+        response_model=Page[dict[str, object]],
+    )
+    def list_charges(
+        ref_id: str,
+        session: DbSession,
+        principal: ReadPrincipal,
+        page: Annotated[PageRequest, Depends(page_request)],
+    ) -> object:
+        versions.get_package(
+            session, environment_id=principal.environment_id, kind=kind, ref_id=ref_id
+        )
+        # Prices are refused on write until checkout exists, so there are none to list.
+        return Page[dict[str, object]](data=[], pagination=Pagination())
+
+    list_charges.__doc__ = f"The {noun}'s {segment.replace('-', ' ')}: none until prices exist."
+
 
 def _add_entitlement_routes(router: APIRouter, kind: PackageKind, name: str, noun: str) -> None:
     @router.get(
