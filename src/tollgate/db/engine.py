@@ -13,6 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 # still holds when the write lands; reads begin DEFERRED and run beside the writer (WAL).
 SQLITE_BEGIN = "sqlite_begin"
 
+# Connections per process; requests beyond it wait for admission (see http.deps).
+POOL_SIZE = 20
+
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
@@ -23,10 +26,6 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
-
-
-# Connections per process; requests beyond it wait for admission (see http.deps).
-POOL_SIZE = 20
 
 
 def _begin_sqlite(connection: Connection) -> None:
