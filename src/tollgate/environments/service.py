@@ -62,15 +62,20 @@ def ensure_environment(session: Session, *, name: str) -> Environment:
 def create_key(session: Session, *, environment_name: str, kind: KeyKind) -> IssuedKey:
     environment = ensure_environment(session, name=environment_name)
     secret = f"tg_{kind.value}_{secrets.token_urlsafe(32)}"
-    key = ApiKey(
+    key = _key_row(environment, kind, secret)
+    session.add(key)
+    session.flush()
+    return IssuedKey(key=key, secret=secret)
+
+
+def _key_row(environment: Environment, kind: KeyKind, secret: str) -> ApiKey:
+    """The stored form of a key: its hash, and a prefix listings can show."""
+    return ApiKey(
         environment_id=environment.id,
         kind=kind,
         prefix=secret[:KEY_PREFIX_LENGTH],
         key_hash=hash_key(secret),
     )
-    session.add(key)
-    session.flush()
-    return IssuedKey(key=key, secret=secret)
 
 
 def demo_key(session: Session, *, environment: Environment, kind: KeyKind) -> str | None:
@@ -82,16 +87,10 @@ def demo_key(session: Session, *, environment: Environment, kind: KeyKind) -> st
         environment.demo_key_secret.encode(), f"demo-{kind.value}-key".encode(), hashlib.sha256
     ).hexdigest()
     secret = f"tg_{kind.value}_demo{digest[:40]}"
-    existing = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(secret)))
+    row = _key_row(environment, kind, secret)
+    existing = session.scalar(select(ApiKey).where(ApiKey.key_hash == row.key_hash))
     if existing is None:
-        session.add(
-            ApiKey(
-                environment_id=environment.id,
-                kind=kind,
-                prefix=secret[:KEY_PREFIX_LENGTH],
-                key_hash=hash_key(secret),
-            )
-        )
+        session.add(row)
     elif existing.revoked_at is not None:
         return None
     return secret

@@ -1,5 +1,7 @@
 """Consistency rules between packages: parents, add-ons, dependencies, references."""
 
+from collections.abc import Callable
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -35,41 +37,48 @@ def parent_plan(session: Session, *, package: Package, parent_ref_id: str) -> Pa
 
 
 def _check_no_cycle(session: Session, *, package: Package, parent: Package) -> None:
-    current: Package | None = parent
-    for _ in range(MAX_PARENT_DEPTH):
-        if current is None:
-            return
-        if current.id == package.id:
-            raise InvalidValue(
-                f"plan '{parent.ref_id}' already extends '{package.ref_id}'; "
-                "parents cannot form a cycle",
-                field="parentPlanId",
-            )
-        version = versions.newest(session, package_id=current.id)
-        current = (
-            session.get(Package, version.parent_package_id) if version.parent_package_id else None
+    chain = _parent_chain(session, parent, version_of=versions.newest)
+    if any(ancestor.id == package.id for ancestor in chain):
+        raise InvalidValue(
+            f"plan '{parent.ref_id}' already extends '{package.ref_id}'; "
+            "parents cannot form a cycle",
+            field="parentPlanId",
         )
-    raise InvalidValue(
-        f"plans extend each other more than {MAX_PARENT_DEPTH} deep", field="parentPlanId"
-    )
+    if len(chain) == MAX_PARENT_DEPTH:
+        raise InvalidValue(
+            f"plans extend each other more than {MAX_PARENT_DEPTH} deep", field="parentPlanId"
+        )
 
 
 def _check_published_ancestry(session: Session, *, package: Package, parent: Package) -> None:
     """Published parents must not lead back to `package`: the live chain must end."""
-    current: Package | None = parent
-    for _ in range(MAX_PARENT_DEPTH):
-        if current is None:
-            return
-        if current.id == package.id:
-            raise Conflict(
-                f"publishing would make '{package.ref_id}' its own ancestor through "
-                f"'{parent.ref_id}'; change one of their parents first",
-                field="parentPlanId",
-            )
-        live = versions.latest_published(session, package_id=current.id)
-        parent_id = live.parent_package_id if live else None
+    chain = _parent_chain(session, parent, version_of=versions.latest_published)
+    if any(ancestor.id == package.id for ancestor in chain):
+        raise Conflict(
+            f"publishing would make '{package.ref_id}' its own ancestor through "
+            f"'{parent.ref_id}'; change one of their parents first",
+            field="parentPlanId",
+        )
+    if len(chain) == MAX_PARENT_DEPTH:
+        raise Conflict(f"published plans extend each other more than {MAX_PARENT_DEPTH} deep")
+
+
+def _parent_chain(
+    session: Session,
+    start: Package,
+    *,
+    version_of: Callable[..., PackageVersion | None],
+) -> list[Package]:
+    """`start` and its ancestors, following the parent that `version_of` picks in each
+    package; at most MAX_PARENT_DEPTH of them, so a chain of that length did not end."""
+    chain: list[Package] = []
+    current: Package | None = start
+    while current is not None and len(chain) < MAX_PARENT_DEPTH:
+        chain.append(current)
+        version = version_of(session, package_id=current.id)
+        parent_id = version.parent_package_id if version else None
         current = session.get(Package, parent_id) if parent_id else None
-    raise Conflict(f"published plans extend each other more than {MAX_PARENT_DEPTH} deep")
+    return chain
 
 
 def sibling_addon(session: Session, *, package: Package, ref_id: str, field: str) -> Package:
