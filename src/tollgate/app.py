@@ -14,10 +14,19 @@ from tollgate.catalog.features.routes import router as features_router
 from tollgate.catalog.packages.routes import addons_router, plans_router
 from tollgate.catalog.products.routes import router as products_router
 from tollgate.config import Settings
+from tollgate.customers.routes import router as customers_router
 from tollgate.db import migrate
+from tollgate.db.changes import ChangeFeed
 from tollgate.db.engine import POOL_SIZE, make_engine, make_session_factory
+from tollgate.entitlements.routes import router as entitlements_router
+from tollgate.entitlements.snapshots import SnapshotStore
+from tollgate.environments.cache import KeyCache
 from tollgate.http.errors import error_response, install_error_handlers
 from tollgate.http.schemas import ERROR_RESPONSES
+from tollgate.jobs.runner import JobRunner
+from tollgate.kit.clock import Clock, SystemClock
+from tollgate.subscriptions.jobs import JOBS
+from tollgate.subscriptions.routes import router as subscriptions_router
 
 log = logging.getLogger("tollgate")
 
@@ -25,26 +34,58 @@ DESCRIPTION = """Tollgate's API is Stigg's public REST API v1: send a key in `X-
 objects come wrapped in `{"data": ...}`; lists take `limit`, `after` and `before`."""
 
 
-def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, *, engine: Engine | None = None, clock: Clock | None = None
+) -> FastAPI:
     engine = engine or make_engine(settings.database_url)
+    clock = clock or SystemClock()
+    changes = ChangeFeed()
+    write_sessions = make_session_factory(engine, write=True)
+    read_sessions = make_session_factory(engine, write=False)
+    snapshots = SnapshotStore(read_sessions, clock)
+    keys = KeyCache()
+    jobs = JobRunner(write_sessions, clock, JOBS, interval_seconds=settings.job_interval_seconds)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.migrate_on_start:
             migrate.upgrade(engine)
+        for factory in (write_sessions, read_sessions):
+            changes.attach(factory, engine)
+        snapshots.follow(changes)
+        keys.follow(changes)
+        changes.listen(engine)
+        if settings.run_jobs:
+            jobs.start()
         log.info("tollgate ready", extra={"database": engine.url.render_as_string()})
         yield
+        jobs.stop()
+        changes.close()
         engine.dispose()
 
     app = FastAPI(title="Tollgate", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = engine
-    app.state.write_sessions = make_session_factory(engine, write=True)
-    app.state.read_sessions = make_session_factory(engine, write=False)
+    app.state.clock = clock
+    app.state.write_sessions = write_sessions
+    app.state.read_sessions = read_sessions
+    app.state.changes = changes
+    app.state.snapshots = snapshots
+    app.state.keys = keys
+    app.state.jobs = jobs
     # Below both the worker threads (40) and the connection pool: see http.deps._admission.
     app.state.admission = anyio.Semaphore(POOL_SIZE)
     install_error_handlers(app)
-    for router in (features_router, products_router, plans_router, addons_router):
+    routers = (
+        features_router,
+        products_router,
+        plans_router,
+        addons_router,
+        entitlements_router,
+        customers_router,
+        subscriptions_router,
+    )
+    for router in routers:
         app.include_router(router, responses=ERROR_RESPONSES)
 
     @app.get("/healthz", tags=["operations"])

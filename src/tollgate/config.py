@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     port: int = 8000
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     migrate_on_start: bool = True
+    # `serve` runs the background jobs too unless this is off (then run `tollgate worker`).
+    run_jobs: bool = True
+    job_interval_seconds: float = 1.0
 
     @field_validator("database_url")
     @classmethod

@@ -7,16 +7,24 @@ from tollgate.catalog.models import (
     PackageVersion,
     Product,
 )
+from tollgate.customers.models import Customer, CustomerResource, PromotionalEntitlement
 from tollgate.db.base import Base
 from tollgate.environments.models import ApiKey, Environment
+from tollgate.subscriptions.models import Subscription, SubscriptionAddon, SubscriptionSchedule
 
 __all__ = [
     "ApiKey",
     "Base",
+    "Customer",
+    "CustomerResource",
     "Environment",
     "Feature",
     "Package",
     "PackageEntitlement",
     "PackageVersion",
     "Product",
+    "PromotionalEntitlement",
+    "Subscription",
+    "SubscriptionAddon",
+    "SubscriptionSchedule",
 ]

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tollgate.db.base import utcnow
+from tollgate.db.changes import Change, ChangeKind, record
 from tollgate.environments.models import ApiKey, Environment, KeyKind
 from tollgate.errors import AuthenticationFailed, Conflict, InvalidValue, NotFound
 
@@ -119,6 +120,7 @@ def revoke_key(session: Session, *, key_or_prefix: str) -> ApiKey:
     key = matches[0]
     if key.revoked_at is None:
         key.revoked_at = utcnow()
+        record(session, Change(ChangeKind.KEYS, key.environment_id))
     return key
 
 

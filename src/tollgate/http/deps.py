@@ -1,6 +1,7 @@
 """Request dependencies: one unit of work per request, and the calling key."""
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -70,5 +71,12 @@ def server_key(principal: Annotated[Principal, Depends(any_key)]) -> Principal:
     return principal
 
 
+def current_time(request: Request) -> datetime:
+    """The app's clock (a fixed one in tests), read once per request."""
+    now: datetime = request.app.state.clock.now()
+    return now
+
+
+Now = Annotated[datetime, Depends(current_time)]
 ReadPrincipal = Annotated[Principal, Depends(any_key)]
 WritePrincipal = Annotated[Principal, Depends(server_key)]

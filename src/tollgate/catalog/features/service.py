@@ -19,6 +19,7 @@ from tollgate.catalog.features.schemas import (
 )
 from tollgate.catalog.models import Feature
 from tollgate.db.errors import flush_unique
+from tollgate.entitlements.invalidation import catalog_changed
 from tollgate.errors import InvalidValue, NotFound
 from tollgate.kit.filters import CreatedAtRange, range_conditions
 from tollgate.kit.pagination import Cursors, PageRequest, paginate
@@ -94,6 +95,7 @@ def create_feature(session: Session, *, environment_id: int, data: FeatureCreate
     _store_configuration(feature, data.enum_configuration, data.meter, data.unit_transformation)
     session.add(feature)
     flush_unique(session, kind="feature", ref_id=data.id)
+    catalog_changed(session, environment_id)
     return feature
 
 
@@ -134,6 +136,7 @@ def update_feature(
     _store_configuration(feature, enum_configuration, meter, transformation)
     # Flush now so the column's onupdate stamps updated_at before the reply is built.
     session.flush()
+    catalog_changed(session, environment_id)
     return feature
 
 
@@ -147,6 +150,7 @@ def archive_feature(session: Session, *, environment_id: int, ref_id: str) -> Fe
         )
     feature.status = FeatureStatus.SUSPENDED
     session.flush()
+    catalog_changed(session, environment_id)
     return feature
 
 
@@ -155,6 +159,7 @@ def unarchive_feature(session: Session, *, environment_id: int, ref_id: str) -> 
     if feature.status is FeatureStatus.SUSPENDED:
         feature.status = FeatureStatus.NEW
         session.flush()
+    catalog_changed(session, environment_id)
     return feature
 
 

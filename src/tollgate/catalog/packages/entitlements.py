@@ -1,6 +1,7 @@
 """Entitlements of a plan or add-on: what each feature grants. Edited on drafts only."""
 
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from pydantic.alias_generators import to_camel
 from sqlalchemy.orm import Session
@@ -33,6 +34,17 @@ _RESET_CONFIGURATIONS = {
     "yearly_reset_period_configuration": ResetPeriod.YEAR,
 }
 _CREDIT_FIELDS = ("amount", "cadence", "dependency_feature_id")
+
+
+class EntitlementTerms(Protocol):
+    """What a grant says about its feature: a package entitlement or a promotion."""
+
+    usage_limit: int | None
+    has_unlimited_usage: bool
+    has_soft_limit: bool
+    reset_period: ResetPeriod | None
+    reset_period_configuration: dict[str, Any] | None
+    enum_values: list[str] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +104,7 @@ def create_entitlements(
         )
         entitlement.feature = feature
         _apply(entitlement, item, item.model_fields_set)
-        _check(entitlement, feature, where)
+        check_terms(entitlement, feature, where)
         located.version.entitlements.append(entitlement)
         created.append(entitlement)
         if feature.status is FeatureStatus.NEW:
@@ -121,7 +133,7 @@ def update_entitlement(
     if data.usage_limit is not None and "has_unlimited_usage" not in given:
         entitlement.has_unlimited_usage = False
     _apply(entitlement, data, given)
-    _check(entitlement, entitlement.feature, "body")
+    check_terms(entitlement, entitlement.feature, "body")
     entitlement.updated_at = located.version.updated_at = utcnow()
     session.flush()
     return entitlement
@@ -220,25 +232,29 @@ def _apply(entitlement: PackageEntitlement, data: EntitlementFields, given: set[
         if value is None and field in not_nullable:
             raise InvalidValue(f"'{to_camel(field)}' cannot be null", field=to_camel(field))
         setattr(entitlement, field, value)
+    configuration = reset_configuration(data)
+    if configuration is not None or "reset_period" in given:
+        entitlement.reset_period_configuration = configuration
+
+
+def reset_configuration(data: Any) -> dict[str, Any] | None:
+    """The one reset anchor a request gives (monthly, weekly or yearly), as stored."""
     configurations = [field for field in _RESET_CONFIGURATIONS if getattr(data, field) is not None]
     if len(configurations) > 1:
         raise InvalidValue("give at most one reset period configuration", field=configurations[1])
-    if configurations:
-        entitlement.reset_period_configuration = getattr(data, configurations[0]).model_dump(
-            by_alias=True
-        )
-        entitlement.reset_period_configuration["period"] = _RESET_CONFIGURATIONS[
-            configurations[0]
-        ].value
-    elif "reset_period" in given:
-        entitlement.reset_period_configuration = None
+    if not configurations:
+        return None
+    stored: dict[str, Any] = getattr(data, configurations[0]).model_dump(by_alias=True)
+    stored["period"] = _RESET_CONFIGURATIONS[configurations[0]].value
+    return stored
 
 
-def _check(entitlement: PackageEntitlement, feature: Feature, where: str) -> None:
+def check_terms(entitlement: EntitlementTerms, feature: Feature, where: str) -> None:
     """The entitlement must make sense for its feature's type and meter."""
     if feature.feature_type is FeatureType.BOOLEAN:
         _refuse_set(
             entitlement,
+            feature,
             where,
             "usage_limit",
             "reset_period",
@@ -250,23 +266,25 @@ def _check(entitlement: PackageEntitlement, feature: Feature, where: str) -> Non
                 f"feature '{feature.ref_id}' is BOOLEAN; limits do not apply", field=where
             )
     elif feature.feature_type is FeatureType.ENUM:
-        _refuse_set(entitlement, where, "usage_limit", "reset_period", "reset_period_configuration")
+        _refuse_set(
+            entitlement, feature, where, "usage_limit", "reset_period", "reset_period_configuration"
+        )
         _check_enum_values(entitlement, feature, where)
     else:
         _check_number(entitlement, feature, where)
 
 
-def _refuse_set(entitlement: PackageEntitlement, where: str, *fields: str) -> None:
+def _refuse_set(entitlement: EntitlementTerms, feature: Feature, where: str, *fields: str) -> None:
     for field in fields:
         if getattr(entitlement, field) is not None:
             name = to_camel(field)
             raise InvalidValue(
-                f"'{name}' does not apply to a {entitlement.feature.feature_type} feature",
+                f"'{name}' does not apply to a {feature.feature_type} feature",
                 field=f"{where}.{name}",
             )
 
 
-def _check_enum_values(entitlement: PackageEntitlement, feature: Feature, where: str) -> None:
+def _check_enum_values(entitlement: EntitlementTerms, feature: Feature, where: str) -> None:
     allowed = {value["value"] for value in feature.enum_configuration or []}
     values = entitlement.enum_values or []
     if not values:
@@ -283,8 +301,8 @@ def _check_enum_values(entitlement: PackageEntitlement, feature: Feature, where:
         )
 
 
-def _check_number(entitlement: PackageEntitlement, feature: Feature, where: str) -> None:
-    _refuse_set(entitlement, where, "enum_values")
+def _check_number(entitlement: EntitlementTerms, feature: Feature, where: str) -> None:
+    _refuse_set(entitlement, feature, where, "enum_values")
     if entitlement.has_unlimited_usage == (entitlement.usage_limit is not None):
         raise InvalidValue(
             f"feature '{feature.ref_id}' is NUMBER; give exactly one of usageLimit or "

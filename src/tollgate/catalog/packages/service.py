@@ -29,6 +29,7 @@ from tollgate.catalog.packages.schemas import (
 from tollgate.catalog.packages.versions import noun
 from tollgate.db.base import utcnow
 from tollgate.db.errors import flush_unique
+from tollgate.entitlements.invalidation import catalog_changed
 from tollgate.errors import InvalidValue, NotFound, NotImplementedYet
 from tollgate.kit.filters import CreatedAtRange, range_conditions
 from tollgate.kit.pagination import Cursors, PageRequest, paginate
@@ -213,6 +214,9 @@ def publish(
     # which the subscriptions domain carries out from this record.
     draft.migration_type = migration_type
     session.flush()
+    # A plan includes its parent's latest published version, so a publish can change what
+    # customers of other plans hold: every snapshot of the environment is recomputed.
+    catalog_changed(session, environment_id)
     return PublishResult(task_id=None)
 
 

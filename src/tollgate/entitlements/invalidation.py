@@ -1,0 +1,28 @@
+"""What services call when they change something entitlements depend on.
+
+Both write nothing but a version bump and a change record, in the caller's transaction;
+caches in every process learn of it when (and only if) that transaction commits."""
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from tollgate.customers.models import Customer
+from tollgate.db.changes import Change, ChangeKind, record
+
+
+def customer_changed(session: Session, customer: Customer) -> None:
+    """The customer's subscriptions or grants changed: a new snapshot version."""
+    session.flush()
+    version = session.execute(
+        update(Customer)
+        .where(Customer.id == customer.id)
+        .values(entitlements_version=Customer.entitlements_version + 1)
+        .returning(Customer.entitlements_version)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    record(session, Change(ChangeKind.CUSTOMER, customer.environment_id, customer.ref_id, version))
+
+
+def catalog_changed(session: Session, environment_id: int) -> None:
+    """Features or published versions changed: every snapshot of the environment is stale."""
+    record(session, Change(ChangeKind.ENVIRONMENT, environment_id))

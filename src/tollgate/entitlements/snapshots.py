@@ -1,0 +1,159 @@
+"""Versioned entitlement snapshots, kept in memory and recomputed only when stale.
+
+A snapshot is stale when a committed change says the customer's version moved past it
+(`db.changes`, from this process or, through PostgreSQL NOTIFY, from any other), when the
+environment's catalog changed, or when time reaches its `expires_at` (a trial end, a period
+boundary, a scheduled update). A check that finds a fresh snapshot does no I/O at all.
+
+Races: a snapshot computed from data older than a change can finish after that change was
+announced. Each announcement raises the customer's known version (or the environment's
+epoch), and a snapshot labelled with an older version or epoch is never stored."""
+
+import threading
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from tollgate.db.changes import Change, ChangeFeed, ChangeKind
+from tollgate.entitlements import engine, holdings
+from tollgate.entitlements.engine import FeatureInfo, Snapshot
+from tollgate.kit.clock import Clock
+
+CustomerKey = tuple[int, str]
+DEFAULT_MAX_CUSTOMERS = 200_000
+
+
+class SnapshotStore:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        clock: Clock,
+        *,
+        max_customers: int = DEFAULT_MAX_CUSTOMERS,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._max_customers = max_customers
+        self._lock = threading.Lock()
+        self._snapshots: dict[CustomerKey, dict[str | None, Snapshot]] = {}
+        self._known_versions: dict[CustomerKey, int] = {}
+        self._epochs: dict[int, int] = {}
+        self._features: dict[int, dict[str, FeatureInfo]] = {}
+        self.grants = holdings.PackageGrantsCache()
+
+    def follow(self, feed: ChangeFeed) -> None:
+        feed.subscribe(self.apply, on_reset=self.clear)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def cached(
+        self, environment_id: int, customer_ref: str, resource_ref: str | None
+    ) -> Snapshot | None:
+        """The snapshot if it is in memory and still true now; never does I/O."""
+        by_resource = self._snapshots.get((environment_id, customer_ref))
+        if by_resource is None:
+            return None
+        snapshot = by_resource.get(resource_ref)
+        if snapshot is None:
+            return None
+        if snapshot.expires_at is not None and self._clock.now() >= snapshot.expires_at:
+            return None
+        return snapshot
+
+    def cached_features(self, environment_id: int) -> dict[str, FeatureInfo] | None:
+        return self._features.get(environment_id)
+
+    def snapshot(
+        self, environment_id: int, customer_ref: str, resource_ref: str | None
+    ) -> Snapshot:
+        """The snapshot, computed from the database when none is fresh (blocking I/O)."""
+        found = self.cached(environment_id, customer_ref, resource_ref)
+        if found is not None:
+            return found
+        key = (environment_id, customer_ref)
+        epoch = self._epochs.get(environment_id, 0)
+        with self._sessions() as session:
+            snapshot = self.compute(session, environment_id, customer_ref, resource_ref)
+        self._store(key, snapshot, epoch)
+        return snapshot
+
+    def features(self, environment_id: int) -> dict[str, FeatureInfo]:
+        found = self._features.get(environment_id)
+        if found is not None:
+            return found
+        epoch = self._epochs.get(environment_id, 0)
+        with self._sessions() as session:
+            features = holdings.load_features(session, environment_id)
+        with self._lock:
+            if self._epochs.get(environment_id, 0) == epoch:
+                self._features[environment_id] = features
+        return features
+
+    def compute(
+        self,
+        session: Session,
+        environment_id: int,
+        customer_ref: str,
+        resource_ref: str | None,
+        *,
+        now: datetime | None = None,
+    ) -> Snapshot:
+        """Compute a snapshot inside `session` (also used before a write commits)."""
+        now = now or self._clock.now()
+        found = holdings.customer_version(
+            session, environment_id=environment_id, customer_ref=customer_ref
+        )
+        if found is None:
+            return engine.not_found_snapshot(customer_ref, resource_ref, now)
+        customer_id, version, is_archived = found
+        held = holdings.load_holdings(
+            session,
+            self.grants,
+            customer_id=customer_id,
+            customer_ref=customer_ref,
+            is_archived=is_archived,
+        )
+        return engine.compute(held, resource_ref=resource_ref, version=version, now=now)
+
+    # -- invalidation --------------------------------------------------------------------
+
+    def apply(self, changes: list[Change]) -> None:
+        with self._lock:
+            for change in changes:
+                if change.kind is ChangeKind.CUSTOMER:
+                    key = (change.environment_id, change.customer_ref)
+                    if change.version > self._known_versions.get(key, 0):
+                        self._known_versions[key] = change.version
+                    self._snapshots.pop(key, None)
+                elif change.kind is ChangeKind.ENVIRONMENT:
+                    self._drop_environment(change.environment_id)
+
+    def clear(self) -> None:
+        with self._lock:
+            for environment_id in {key[0] for key in self._snapshots} | set(self._features):
+                self._epochs[environment_id] = self._epochs.get(environment_id, 0) + 1
+            self._snapshots.clear()
+            self._features.clear()
+            self.grants.clear()
+
+    def _drop_environment(self, environment_id: int) -> None:
+        self._epochs[environment_id] = self._epochs.get(environment_id, 0) + 1
+        self._features.pop(environment_id, None)
+        for key in [key for key in self._snapshots if key[0] == environment_id]:
+            del self._snapshots[key]
+        # Grants of other environments are still true, but a publish is rare: clear all.
+        self.grants.clear()
+
+    def _store(self, key: CustomerKey, snapshot: Snapshot, epoch: int) -> None:
+        with self._lock:
+            if self._epochs.get(key[0], 0) != epoch:
+                return
+            if snapshot.version < self._known_versions.get(key, 0):
+                return
+            by_resource = self._snapshots.get(key)
+            if by_resource is None:
+                if len(self._snapshots) >= self._max_customers:
+                    # Forget the longest-held customer; it is recomputed when next asked.
+                    del self._snapshots[next(iter(self._snapshots))]
+                by_resource = self._snapshots[key] = {}
+            by_resource[snapshot.resource_ref] = snapshot

@@ -1,0 +1,65 @@
+"""Subscription enumerations, spelled as Stigg's wire format spells them."""
+
+from enum import StrEnum
+
+
+class SubscriptionStatus(StrEnum):
+    NOT_STARTED = "NOT_STARTED"
+    IN_TRIAL = "IN_TRIAL"
+    ACTIVE = "ACTIVE"
+    CANCELED = "CANCELED"
+    EXPIRED = "EXPIRED"
+    PAYMENT_PENDING = "PAYMENT_PENDING"
+
+
+LIVE_STATUSES = (
+    SubscriptionStatus.NOT_STARTED,
+    SubscriptionStatus.IN_TRIAL,
+    SubscriptionStatus.ACTIVE,
+)
+
+
+class BillingPeriod(StrEnum):
+    MONTHLY = "MONTHLY"
+    ANNUALLY = "ANNUALLY"
+
+
+class TrialEndBehavior(StrEnum):
+    CONVERT_TO_PAID = "CONVERT_TO_PAID"
+    CANCEL_SUBSCRIPTION = "CANCEL_SUBSCRIPTION"
+
+
+class CancelReason(StrEnum):
+    UPGRADE_OR_DOWNGRADE = "UPGRADE_OR_DOWNGRADE"
+    TRIAL_ENDED = "TRIAL_ENDED"
+    IMMEDIATE = "Immediate"
+    SCHEDULED = "ScheduledCancellation"
+    CUSTOMER_ARCHIVED = "CustomerArchived"
+    EXPIRED = "EXPIRED"
+
+
+class ScheduleStrategy(StrEnum):
+    END_OF_BILLING_PERIOD = "END_OF_BILLING_PERIOD"
+    END_OF_BILLING_MONTH = "END_OF_BILLING_MONTH"
+    IMMEDIATE = "IMMEDIATE"
+
+
+class CancellationTime(StrEnum):
+    END_OF_BILLING_PERIOD = "END_OF_BILLING_PERIOD"
+    IMMEDIATE = "IMMEDIATE"
+    SPECIFIC_DATE = "SPECIFIC_DATE"
+
+
+class ScheduleType(StrEnum):
+    DOWNGRADE = "DOWNGRADE"
+    PLAN = "PLAN"
+    BILLING_PERIOD = "BILLING_PERIOD"
+    ADDON = "ADDON"
+    MIGRATE_TO_LATEST = "MIGRATE_TO_LATEST"
+
+
+class ScheduleStatus(StrEnum):
+    SCHEDULED = "SCHEDULED"
+    CANCELED = "CANCELED"
+    DONE = "DONE"
+    FAILED = "FAILED"

@@ -1,0 +1,231 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.orm import Session
+
+from tollgate.catalog.enums import PricingType
+from tollgate.entitlements.schemas import EntitlementRead
+from tollgate.entitlements.service import entitlements_in, preview_entitlements
+from tollgate.errors import NotFound
+from tollgate.http.deps import DbSession, Now, ReadPrincipal, WritePrincipal
+from tollgate.http.params import created_at_range, enum_list, page_request
+from tollgate.http.schemas import Envelope, Page, page_of
+from tollgate.kit.filters import CreatedAtRange
+from tollgate.kit.pagination import PageRequest
+from tollgate.subscriptions import changes, lifecycle, service
+from tollgate.subscriptions.enums import BillingPeriod, SubscriptionStatus
+from tollgate.subscriptions.models import Subscription
+from tollgate.subscriptions.schemas import (
+    Invoice,
+    PeriodRange,
+    PreviewResult,
+    ProvisionResult,
+    SubscriptionCancel,
+    SubscriptionId,
+    SubscriptionMigrate,
+    SubscriptionPreview,
+    SubscriptionProvision,
+    SubscriptionRead,
+    SubscriptionUpdate,
+)
+
+router = APIRouter(prefix="/api/v1/subscriptions", tags=["subscriptions"])
+SubscriptionEnvelope = Envelope[SubscriptionRead]
+
+
+def _read(session: Session, subscription: Subscription) -> SubscriptionEnvelope:
+    return SubscriptionEnvelope(
+        data=service.to_read(session, service.reload(session, subscription))
+    )
+
+
+@router.post("")
+def provision_subscription(
+    body: SubscriptionProvision,
+    request: Request,
+    session: DbSession,
+    principal: WritePrincipal,
+    now: Now,
+) -> Envelope[ProvisionResult]:
+    """Subscribe a customer to a plan, with add-ons. In a product that allows one
+    subscription, an upgrade replaces the current one now and a downgrade is scheduled for
+    the end of its billing period (`isScheduled`)."""
+    subscription, scheduled = service.provision(
+        session, environment_id=principal.environment_id, data=body, now=now
+    )
+    subscription = service.reload(session, subscription)
+    entitlements = entitlements_in(
+        session,
+        request.app.state.snapshots,
+        environment_id=principal.environment_id,
+        customer_ref=subscription.customer.ref_id,
+        resource_ref=subscription.resource.ref_id if subscription.resource else None,
+        now=now,
+    )
+    result = ProvisionResult(
+        id=subscription.ref_id,
+        is_scheduled=scheduled,
+        subscription=service.to_read(session, subscription),
+        entitlements=[EntitlementRead.model_validate(e) for e in entitlements],
+    )
+    return Envelope[ProvisionResult](data=result)
+
+
+@router.get("")
+def list_subscriptions(
+    session: DbSession,
+    principal: ReadPrincipal,
+    page: Annotated[PageRequest, Depends(page_request)],
+    created_at: Annotated[CreatedAtRange, Depends(created_at_range)],
+    customer_id: str | None = Query(None, alias="customerId"),
+    plan_id: str | None = Query(None, alias="planId"),
+    resource_id: str | None = Query(None, alias="resourceId"),
+    status: str | None = Query(None, description="Comma-separated statuses"),
+    pricing_type: str | None = Query(None, alias="pricingType", description="Comma-separated"),
+) -> Page[SubscriptionRead]:
+    """List subscriptions, oldest first, optionally of one customer, plan or resource."""
+    subscriptions, cursors = service.list_subscriptions(
+        session,
+        environment_id=principal.environment_id,
+        page=page,
+        created_at=created_at,
+        customer_ref=customer_id,
+        plan_ref=plan_id,
+        resource_ref=resource_id,
+        statuses=enum_list(status, SubscriptionStatus, field="status"),
+        pricing_types=enum_list(pricing_type, PricingType, field="pricingType"),
+    )
+    return page_of([service.to_read(session, s) for s in subscriptions], cursors)
+
+
+@router.post("/preview")
+def preview_subscription(
+    body: SubscriptionPreview,
+    request: Request,
+    session: DbSession,
+    principal: ReadPrincipal,
+    now: Now,
+) -> Envelope[PreviewResult]:
+    """What provisioning would do, without doing it: whether it is a downgrade (and so
+    scheduled), the billing period, and the entitlements the customer would hold. Amounts
+    are zero until prices exist."""
+    customer, plan, addons, downgrade, scheduled = service.preview(
+        session, environment_id=principal.environment_id, data=body, now=now
+    )
+    start = body.start_date or now
+    entitlements = preview_entitlements(
+        session,
+        request.app.state.snapshots,
+        customer=customer,
+        plan_version_id=plan.version.id,
+        addons=[(a.version.id, a.quantity) for a in addons],
+        start=start,
+        resource_ref=body.resource_id,
+        now=now,
+    )
+    period = lifecycle.billing_bounds(
+        start, body.billing_period or BillingPeriod.MONTHLY, max(now, start)
+    )
+    result = PreviewResult(
+        immediate_invoice=Invoice(),
+        recurring_invoice=None,
+        billing_period_range=PeriodRange(start=period[0], end=period[1]),
+        is_plan_downgrade=downgrade,
+        has_scheduled_updates=scheduled,
+        entitlements=[EntitlementRead.model_validate(e) for e in entitlements],
+    )
+    return Envelope[PreviewResult](data=result)
+
+
+@router.get("/{subscription_id}")
+def get_subscription(
+    subscription_id: str, session: DbSession, principal: ReadPrincipal
+) -> SubscriptionEnvelope:
+    """Retrieve one subscription, with its scheduled future updates."""
+    subscription = service.get_subscription(
+        session, environment_id=principal.environment_id, ref_id=subscription_id
+    )
+    return SubscriptionEnvelope(data=service.to_read(session, subscription))
+
+
+@router.patch("/{subscription_id}")
+def update_subscription(
+    subscription_id: str,
+    body: SubscriptionUpdate,
+    session: DbSession,
+    principal: WritePrincipal,
+    now: Now,
+) -> SubscriptionEnvelope:
+    """Change add-ons, billing period, trial end, metadata or the cancellation date.
+    Increases apply now; decreases wait for the end of the billing period unless
+    `scheduleStrategy` is IMMEDIATE."""
+    subscription = changes.update(
+        session, environment_id=principal.environment_id, ref_id=subscription_id, data=body, now=now
+    )
+    return _read(session, subscription)
+
+
+@router.post("/{subscription_id}/cancel")
+def cancel_subscription(
+    subscription_id: str,
+    body: SubscriptionCancel,
+    session: DbSession,
+    principal: WritePrincipal,
+    now: Now,
+) -> SubscriptionEnvelope:
+    """Cancel now, at the end of the billing period (the product's default), or on a date.
+    When it takes effect, the product's downgrade plan starts, if it has one."""
+    subscription = service.get_subscription(
+        session, environment_id=principal.environment_id, ref_id=subscription_id, lock=True
+    )
+    lifecycle.cancel(
+        session,
+        subscription,
+        time=body.cancellation_time,
+        end_date=body.end_date,
+        revoke_now=body.cancellation_action == "REVOKE_ENTITLEMENTS",
+        now=now,
+    )
+    return _read(session, subscription)
+
+
+@router.post("/{subscription_id}/migrate")
+def migrate_subscription(
+    subscription_id: str,
+    body: SubscriptionMigrate,
+    session: DbSession,
+    principal: WritePrincipal,
+    now: Now,
+) -> SubscriptionEnvelope:
+    """Move the subscription to the latest published versions of its plan and add-ons,
+    now (the default) or at the end of the billing period."""
+    subscription = changes.migrate(
+        session,
+        environment_id=principal.environment_id,
+        ref_id=subscription_id,
+        at_period_end=body.subscription_migration_time == "END_OF_BILLING_PERIOD",
+        now=now,
+    )
+    return _read(session, subscription)
+
+
+@router.delete("/{subscription_id}/future-update/schedule")
+def cancel_scheduled_update(
+    subscription_id: str, session: DbSession, principal: WritePrincipal, now: Now
+) -> Envelope[SubscriptionId]:
+    """Cancel the updates waiting for the end of the billing period (a downgrade, say)."""
+    subscription = changes.cancel_schedules(
+        session, environment_id=principal.environment_id, ref_id=subscription_id, now=now
+    )
+    return Envelope[SubscriptionId](data=SubscriptionId(id=subscription.ref_id))
+
+
+@router.delete("/{subscription_id}/future-update/pending-payment")
+def cancel_pending_payment_update(
+    subscription_id: str, session: DbSession, principal: WritePrincipal
+) -> Envelope[SubscriptionId]:
+    """Tollgate takes no payments yet, so no update ever waits for one."""
+    service.get_subscription(
+        session, environment_id=principal.environment_id, ref_id=subscription_id
+    )
+    raise NotFound("update waiting for payment of subscription", subscription_id)

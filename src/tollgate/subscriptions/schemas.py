@@ -1,0 +1,189 @@
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from tollgate.catalog.enums import PricingType
+from tollgate.catalog.packages.schemas import MAX_INT
+from tollgate.entitlements.schemas import EntitlementRead
+from tollgate.http.schemas import RequestModel, WireModel
+from tollgate.http.types import Metadata, RefId, ShortText
+from tollgate.subscriptions.enums import (
+    BillingPeriod,
+    CancellationTime,
+    CancelReason,
+    ScheduleStatus,
+    ScheduleStrategy,
+    ScheduleType,
+    SubscriptionStatus,
+    TrialEndBehavior,
+)
+
+Quantity = Annotated[int, Field(ge=1, le=MAX_INT)]
+
+
+class AddonQuantity(RequestModel):
+    id: RefId
+    quantity: Quantity
+
+
+class TrialOverride(RequestModel):
+    is_trial: bool
+    trial_end_behavior: TrialEndBehavior | None = None
+    trial_end_date: datetime | None = None
+
+
+class Unsupported(RequestModel):
+    """Fields the Stigg client can send that would change money or access if ignored;
+    Tollgate refuses each by name when it is given a value."""
+
+    applied_coupon: Any = None
+    budget: Any = None
+    charges: Any = None
+    entitlements: Any = None
+    minimum_spend: Any = None
+    price_overrides: Any = None
+    await_payment_confirmation: bool | None = None
+
+
+class SubscriptionTerms(Unsupported):
+    """What provisioning and previewing share."""
+
+    customer_id: RefId
+    plan_id: RefId
+    addons: Annotated[list[AddonQuantity], Field(max_length=50)] | None = None
+    billing_period: BillingPeriod | None = None
+    billing_country_code: ShortText | None = None
+    billing_cycle_anchor: Literal["UNCHANGED", "NOW"] | None = None
+    billing_information: dict[str, Any] | None = None
+    paying_customer_id: ShortText | None = None
+    resource_id: RefId | None = None
+    schedule_strategy: ScheduleStrategy | None = None
+    start_date: datetime | None = None
+    trial_override_configuration: TrialOverride | None = None
+    unit_quantity: Annotated[int, Field(ge=1)] | None = None
+
+
+class SubscriptionProvision(SubscriptionTerms):
+    id: RefId | None = None
+    billing_id: ShortText | None = None
+    cancellation_date: datetime | None = None
+    checkout_options: Any = None
+    metadata: Metadata | None = None
+    payment_collection_method: Literal["CHARGE", "INVOICE", "NONE"] | None = None
+    salesforce_id: ShortText | None = None
+
+
+class SubscriptionPreview(SubscriptionTerms):
+    billable_features: Any = None
+
+
+class SubscriptionUpdate(Unsupported):
+    addons: Annotated[list[AddonQuantity], Field(max_length=50)] | None = None
+    billing_period: BillingPeriod | None = None
+    billing_cycle_anchor: Literal["UNCHANGED", "NOW"] | None = None
+    billing_information: dict[str, Any] | None = None
+    cancellation_date: datetime | None = None
+    metadata: Metadata | None = None
+    promotion_code: ShortText | None = None
+    salesforce_id: ShortText | None = None
+    schedule_strategy: ScheduleStrategy | None = None
+    trial_end_date: datetime | None = None
+
+
+class SubscriptionCancel(RequestModel):
+    cancellation_action: Literal["DEFAULT", "REVOKE_ENTITLEMENTS"] | None = None
+    cancellation_time: CancellationTime | None = None
+    end_date: datetime | None = None
+    prorate: bool | None = None
+
+
+class SubscriptionMigrate(RequestModel):
+    subscription_migration_time: Literal["END_OF_BILLING_PERIOD", "IMMEDIATE"] | None = None
+
+
+class AddonRead(WireModel):
+    id: str
+    quantity: int
+
+
+class TargetPackage(WireModel):
+    id: str
+
+
+class FutureUpdate(WireModel):
+    scheduled_execution_time: datetime
+    schedule_status: ScheduleStatus
+    subscription_schedule_type: ScheduleType
+    target_package: TargetPackage | None
+
+
+class TrialRead(WireModel):
+    trial_end_behavior: TrialEndBehavior
+
+
+class SubscriptionRead(WireModel):
+    id: str
+    customer_id: str
+    resource_id: str | None
+    plan_id: str
+    plan_version: int = Field(description="Tollgate addition: the plan version held")
+    pricing_type: PricingType
+    status: SubscriptionStatus
+    billing_id: str | None
+    billing_period: BillingPeriod
+    payment_collection: Literal["NOT_REQUIRED"] = "NOT_REQUIRED"
+    start_date: datetime
+    end_date: datetime | None
+    effective_end_date: datetime | None
+    cancellation_date: datetime | None
+    cancel_reason: CancelReason | None
+    billing_cycle_anchor: datetime
+    current_billing_period_start: datetime
+    current_billing_period_end: datetime
+    trial_end_date: datetime | None
+    trial: TrialRead | None
+    addons: list[AddonRead]
+    future_updates: list[FutureUpdate]
+    metadata: dict[str, str]
+    coupons: list[Any] = Field(default_factory=list)
+    prices: list[Any] = Field(default_factory=list)
+    subscription_entitlements: list[Any] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProvisionResult(WireModel):
+    id: str
+    status: Literal["SUCCESS", "PAYMENT_REQUIRED"] = "SUCCESS"
+    is_scheduled: bool
+    subscription: SubscriptionRead
+    entitlements: list[EntitlementRead]
+
+
+class SubscriptionId(WireModel):
+    id: str
+
+
+class PeriodRange(WireModel):
+    start: datetime | None
+    end: datetime | None
+
+
+class Invoice(WireModel):
+    sub_total: float = 0
+    total: float = 0
+    currency: str | None = None
+    lines: list[Any] = Field(default_factory=list)
+
+
+class PreviewResult(WireModel):
+    immediate_invoice: Invoice
+    recurring_invoice: Invoice | None
+    billing_period_range: PeriodRange
+    is_plan_downgrade: bool
+    has_scheduled_updates: bool
+    free_items: list[AddonRead] = Field(default_factory=list)
+    entitlements: list[EntitlementRead] = Field(
+        description="Tollgate addition: what the customer would be entitled to"
+    )

@@ -1,0 +1,62 @@
+"""A Tollgate whose clock the test moves, and a tenant with the demo catalog."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+import stigg
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from tests.support import Tenant, live_server, make_tenant
+from tollgate.app import create_app
+from tollgate.catalog import demo
+from tollgate.config import Settings
+from tollgate.db.engine import make_session_factory, unit_of_work
+from tollgate.environments import service as environments
+from tollgate.kit.clock import ManualClock
+
+START = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+
+
+@dataclass
+class Clocked:
+    app: FastAPI
+    clock: ManualClock
+    base_url: str
+
+    def run_jobs(self) -> dict[str, int]:
+        """What `tollgate serve` does every second, done now, for the clock's moment."""
+        done: dict[str, int] = self.app.state.jobs.run_once()
+        return done
+
+
+@pytest.fixture(scope="module")
+def clocked(engine: Engine) -> Iterator[Clocked]:
+    clock = ManualClock(START)
+    settings = Settings(
+        database_url=engine.url.render_as_string(hide_password=False), run_jobs=False
+    )
+    app = create_app(settings, engine=engine, clock=clock)
+    with live_server(app) as url:
+        yield Clocked(app, clock, url)
+
+
+@pytest.fixture
+def demo_tenant(engine: Engine, clocked: Clocked) -> Tenant:
+    """A fresh environment holding the demo catalog, served by the clocked app."""
+    clocked.clock.set(START)
+    tenant = make_tenant(engine, clocked.base_url)
+    with unit_of_work(make_session_factory(engine)) as session:
+        environment = environments.ensure_environment(session, name=tenant.name)
+        demo.seed(session, environment_id=environment.id)
+    return tenant
+
+
+@pytest.fixture
+def demo_client(demo_tenant: Tenant) -> Iterator[stigg.Stigg]:
+    with stigg.Stigg(
+        api_key=demo_tenant.server_key, base_url=demo_tenant.base_url, max_retries=0
+    ) as sdk:
+        yield sdk
