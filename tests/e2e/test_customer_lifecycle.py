@@ -2,13 +2,14 @@
 answer to every check at every step. Time moves by the test's clock; jobs run when told."""
 
 from datetime import timedelta
+from typing import Any
 
 import stigg
 
 from tests.e2e.conftest import START, Clocked
 
 
-def check(client: stigg.Stigg, feature: str, **params: object) -> tuple[bool, str | None, object]:
+def check(client: stigg.Stigg, feature: str, **params: Any) -> tuple[bool, str | None, object]:
     data = client.v1.customers.check_entitlement("acme", feature_id=feature, **params).data
     return data.is_granted, data.access_denied_reason, getattr(data, "usage_limit", None)
 
@@ -76,7 +77,8 @@ class TestWholeLife:
         # Back to pro (an upgrade: a new subscription now, no second trial), then cancel.
         upgraded = client.v1.subscriptions.provision(customer_id="acme", plan_id="plan-pro")
         pro = upgraded.data.subscription
-        assert pro is not None and pro.status == "ACTIVE"
+        assert pro is not None
+        assert pro.status == "ACTIVE"
         assert client.v1.subscriptions.retrieve(subscription.id).data.status == "CANCELED"
         assert check(client, "feature-sso") == (True, None, None)
         cancelled = client.v1.subscriptions.cancel(pro.id).data

@@ -144,7 +144,7 @@ def load_holdings(
             CustomerResource.customer_id == customer_id
         )
     )
-    resources = {resource_id: ref_id for resource_id, ref_id in rows}
+    resources = dict(rows.tuples().all())
     subscriptions = session.scalars(
         select(Subscription)
         .options(selectinload(Subscription.addons), selectinload(Subscription.schedules))

@@ -386,7 +386,7 @@ def _future_updates(session: Session, subscription: Subscription) -> list[Future
         .join(Package, Package.id == PackageVersion.package_id)
         .where(PackageVersion.id.in_(version_ids))
     )
-    plan_refs = {version_id: ref_id for version_id, ref_id in rows}
+    plan_refs = dict(rows.tuples().all())
     return [
         FutureUpdate(
             scheduled_execution_time=schedule.scheduled_at,
