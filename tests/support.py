@@ -1,13 +1,17 @@
 """Test plumbing: databases per backend, live servers on 127.0.0.1, environments with keys."""
 
 import os
+import re
 import secrets
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -131,3 +135,50 @@ def make_tenant(engine: Engine, base_url: str) -> Tenant:
         server = environments.create_key(session, environment_name=name, kind=KeyKind.SERVER)
         client = environments.create_key(session, environment_name=name, kind=KeyKind.CLIENT)
     return Tenant(name, server.secret, client.secret, base_url)
+
+
+KEY_LINE = re.compile(r"(server|client) key: (\S+)")
+
+
+@contextmanager
+def serving(
+    database_url: str, log: Path, **settings: str
+) -> Iterator[tuple[str, dict[str, str], str]]:
+    """Run `tollgate serve --demo` as a process; yield its URL, the keys it printed and its
+    output. `settings` become TOLLGATE_* environment variables."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "TOLLGATE_DATABASE_URL": database_url,
+        "PYTHONUNBUFFERED": "1",
+        "COLUMNS": "200",
+        **{f"TOLLGATE_{name.upper()}": value for name, value in settings.items()},
+    }
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tollgate", "serve", "--demo", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.DEVNULL,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(base_url, process)
+        output = log.read_text()
+        yield base_url, dict(KEY_LINE.findall(output)), output
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def _wait_healthy(base_url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "tollgate serve exited early"
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("tollgate serve never became healthy")

@@ -1,65 +1,16 @@
 """`tollgate serve --demo` as a user runs it: a real process on a free port."""
 
-import os
-import re
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
-from tests.support import free_port
+from tests.support import serving
 from tollgate.catalog.enums import FeatureType
 from tollgate.catalog.features.schemas import FeatureCreate
 from tollgate.catalog.features.service import create_feature
 from tollgate.db import migrate
 from tollgate.db.engine import make_engine, make_session_factory, unit_of_work
 from tollgate.environments.service import ensure_environment
-
-KEY_LINE = re.compile(r"(server|client) key: (\S+)")
-
-
-@contextmanager
-def serving(database_url: str, log: Path) -> Iterator[tuple[str, dict[str, str], str]]:
-    """Run `tollgate serve --demo`; yield its URL, the keys it printed and its output."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "TOLLGATE_DATABASE_URL": database_url,
-        "PYTHONUNBUFFERED": "1",
-        "COLUMNS": "200",
-    }
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tollgate", "serve", "--demo", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.DEVNULL,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(base_url, process)
-        output = log.read_text()
-        yield base_url, dict(KEY_LINE.findall(output)), output
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-
-
-def _wait_healthy(base_url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "tollgate serve exited early"
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("tollgate serve never became healthy")
 
 
 def _catalog(base_url: str, key: str) -> dict[str, list[str]]:

@@ -1,6 +1,7 @@
-"""The `tollgate` command: serve, migrate, keys."""
+"""The `tollgate` command: serve, worker, migrate, keys."""
 
 import secrets
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -16,11 +17,15 @@ from tollgate.app import create_app
 from tollgate.catalog import demo
 from tollgate.config import Settings
 from tollgate.db import migrate
+from tollgate.db.changes import ChangeFeed
 from tollgate.db.engine import make_engine, make_session_factory, unit_of_work
 from tollgate.environments import service as environments
 from tollgate.environments.models import KeyKind
 from tollgate.errors import TollgateError
+from tollgate.jobs.runner import JobRunner
+from tollgate.kit.clock import SystemClock
 from tollgate.logs import configure_logging
+from tollgate.subscriptions.jobs import JOBS
 
 app = typer.Typer(help="Tollgate: pricing, packaging and entitlements.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys of an environment.", no_args_is_help=True)
@@ -87,6 +92,30 @@ def _seed_demo(engine: Engine) -> None:
         out.print(f"  {kind.value} key: [bold]{shown}[/]", soft_wrap=True)
 
 
+@app.command()
+def worker() -> None:
+    """Run the background jobs (trial ends, period ends, scheduled updates) without serving
+    HTTP. Any number of workers may share one PostgreSQL database; none repeats another's
+    work. Stops cleanly on Ctrl-C or SIGTERM."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    engine = _engine(settings)
+    sessions = make_session_factory(engine)
+    ChangeFeed().attach(sessions, engine)
+    runner = JobRunner(
+        sessions, SystemClock(), JOBS, interval_seconds=settings.job_interval_seconds
+    )
+    signal.signal(signal.SIGTERM, lambda *_: runner.request_stop())
+    console.print(f"worker running jobs every {settings.job_interval_seconds:g}s")
+    try:
+        runner.run_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.dispose()
+    console.print("worker stopped")
+
+
 @app.command("migrate")
 def migrate_command() -> None:
     """Create or upgrade the database schema to the newest revision."""
@@ -138,8 +167,11 @@ def revoke_key(
 def _session() -> Iterator[Session]:
     """A unit of work on a migrated database; a domain error exits cleanly with its message."""
     engine = _engine(Settings())
+    sessions = make_session_factory(engine)
+    # Other processes (servers) learn at once of what this command changes, keys above all.
+    ChangeFeed().attach(sessions, engine)
     try:
-        with unit_of_work(make_session_factory(engine)) as session:
+        with unit_of_work(sessions) as session:
             yield session
     except TollgateError as error:
         console.print(f"[red]error:[/] {error.message}")

@@ -70,8 +70,12 @@ class JobRunner:
         self._thread = threading.Thread(target=self.run_forever, name="tollgate-jobs", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """Let the current pass finish, then stop (safe from a signal handler)."""
         self._stopping.set()
+
+    def stop(self) -> None:
+        self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None

@@ -22,7 +22,7 @@ from tollgate.catalog.packages.schemas import (
     PublishResult,
     RemovedDraft,
 )
-from tollgate.http.deps import DbSession, ReadPrincipal, WritePrincipal
+from tollgate.http.deps import DbSession, Now, ReadPrincipal, WritePrincipal
 from tollgate.http.params import created_at_range, enum_list, page_request
 from tollgate.http.schemas import Envelope, Page, Pagination, page_of
 from tollgate.kit.filters import CreatedAtRange
@@ -113,7 +113,7 @@ def _add_lifecycle_routes(router: APIRouter, kind: PackageKind, read_model: type
         "/{ref_id}/publish", operation_id=f"publish_{name}", response_model=Envelope[PublishResult]
     )
     def publish(
-        ref_id: str, body: PublishRequest, session: DbSession, principal: WritePrincipal
+        ref_id: str, body: PublishRequest, session: DbSession, principal: WritePrincipal, now: Now
     ) -> object:
         result = service.publish(
             session,
@@ -121,6 +121,7 @@ def _add_lifecycle_routes(router: APIRouter, kind: PackageKind, read_model: type
             kind=kind,
             ref_id=ref_id,
             migration_type=body.migration_type,
+            now=now,
         )
         return Envelope[PublishResult](data=result)
 

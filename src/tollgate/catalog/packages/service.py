@@ -1,6 +1,7 @@
 """The lifecycle of plans and add-ons: create, edit the draft, publish, archive."""
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from pydantic.alias_generators import to_camel
@@ -33,6 +34,7 @@ from tollgate.entitlements.invalidation import catalog_changed
 from tollgate.errors import InvalidValue, NotFound, NotImplementedYet
 from tollgate.kit.filters import CreatedAtRange, range_conditions
 from tollgate.kit.pagination import Cursors, PageRequest, paginate
+from tollgate.subscriptions import changes as subscription_changes
 
 # Names, descriptions and metadata are not part of what a customer buys, so they may be
 # edited on a published version; everything else (the billing id included: it ties the
@@ -201,15 +203,18 @@ def publish(
     kind: PackageKind,
     ref_id: str,
     migration_type: MigrationType,
+    now: datetime | None = None,
 ) -> PublishResult:
-    """Turn the draft into the newest immutable version."""
+    """Turn the draft into the newest immutable version. ALL_CUSTOMERS also moves every
+    live subscription holding an older version to it, in the same transaction."""
     package = versions.get_package(
         session, environment_id=environment_id, kind=kind, ref_id=ref_id, lock=True
     )
     draft = versions.require_draft(session, package)
     checks.publishable(session, package=package, version=draft)
+    now = now or utcnow()
     draft.status = PackageStatus.PUBLISHED
-    draft.published_at = utcnow()
+    draft.published_at = now
     # Existing subscriptions stay on their version; ALL_CUSTOMERS asks for them to move,
     # which the subscriptions domain carries out from this record.
     draft.migration_type = migration_type
@@ -217,6 +222,8 @@ def publish(
     # A plan includes its parent's latest published version, so a publish can change what
     # customers of other plans hold: every snapshot of the environment is recomputed.
     catalog_changed(session, environment_id)
+    if migration_type is MigrationType.ALL_CUSTOMERS:
+        subscription_changes.migrate_package(session, package=package, now=now)
     return PublishResult(task_id=None)
 
 
