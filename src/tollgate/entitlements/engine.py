@@ -8,15 +8,17 @@ How grants combine, per feature:
 - a plan includes its parent plan's entitlements; where both name a feature, the child's
   entitlement replaces the parent's;
 - an add-on entitlement adds its limit times the add-on's quantity (behavior `Increment`,
-  the default), or replaces the plan's (`Override`);
-- several subscriptions that are live at once (in different products, or a customer-level
-  one beside a resource's) add up: limits sum, unlimited wins, enum values unite;
-- a promotional grant replaces whatever the subscriptions say.
+  the default), or replaces the plan's (`Override`; of several, the most generous);
+- grants from independent sources (several live subscriptions, in different products or a
+  customer-level one beside a resource's; a promotional grant beside them) do not add up:
+  the most generous prevails, as Stigg's "generous" rule has it (unlimited beats any limit,
+  a higher limit a lower one; enum values unite). A revoked grant (`isGranted: false`)
+  prevails only where nothing grants the feature.
 """
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from tollgate.kit.periods import Period, bounds, reset_anchor
@@ -120,7 +122,7 @@ class Contribution:
     usage_limit: int | None
     has_unlimited_usage: bool
     is_granted: bool
-    effect: str  # "grants", "adds", "overrides", "inherited"
+    effect: str  # grants, inherited, adds, overrides, replaced, revoked, outweighed
 
     def as_wire(self) -> dict[str, object]:
         return {
@@ -206,17 +208,17 @@ def compute(
         boundaries.extend(t for t in (phase.valid_from, phase.valid_until) if t and t > now)
         if phase.valid_from <= now and (phase.valid_until is None or now < phase.valid_until):
             live.append(phase)
-    merged: dict[str, Effective] = {}
+    sources: dict[str, list[Effective]] = {}
     for phase in live:
         for feature_ref, effective in _phase_entitlements(phase, now).items():
-            existing = merged.get(feature_ref)
-            merged[feature_ref] = effective if existing is None else _sum(existing, effective)
+            sources.setdefault(feature_ref, []).append(effective)
     for promotion in holdings.promotions:
         if promotion.valid_until is not None and promotion.valid_until <= now:
             continue
         if promotion.valid_until is not None:
             boundaries.append(promotion.valid_until)
-        merged[promotion.terms.feature_ref] = _promoted(promotion, now)
+        sources.setdefault(promotion.terms.feature_ref, []).append(_promoted(promotion, now))
+    merged = {feature_ref: _most_generous(found) for feature_ref, found in sources.items()}
     boundaries.extend(e.usage_period_end for e in merged.values() if e.usage_period_end)
     return Snapshot(
         customer_ref=holdings.ref_id,
@@ -235,39 +237,48 @@ def compute(
 def _phase_entitlements(phase: SubscriptionPhase, now: datetime) -> dict[str, Effective]:
     result: dict[str, Effective] = {}
     for level in _chain_root_first(phase.plan):
-        inherited = level is not phase.plan
+        effect = "grants" if level is phase.plan else "inherited"
         for terms in level.entitlements:
-            contribution = _contribution(
-                terms, GrantSource.PLAN, level, phase, 1, "inherited" if inherited else "grants"
-            )
-            replaced = result.get(terms.feature_ref)
-            earlier = replaced.contributions if replaced else ()
+            # A child's entitlement replaces its parent's, whose contribution goes with it.
+            contribution = _contribution(terms, GrantSource.PLAN, level, phase, 1, effect)
             result[terms.feature_ref] = _effective(
-                terms, phase.started_at, phase.valid_until, now, (*earlier, contribution)
+                terms, phase.started_at, phase.valid_until, now, (contribution,)
             )
+    overriding: dict[str, list[Effective]] = {}
+    adding: dict[str, list[Effective]] = {}
     for addon, quantity in phase.addons:
         for terms in addon.entitlements:
-            existing = result.get(terms.feature_ref)
-            adds = existing is not None and not terms.overrides
-            contribution = _contribution(
-                terms,
-                GrantSource.ADDON,
-                addon,
-                phase,
-                quantity,
-                "adds" if adds else ("overrides" if existing else "grants"),
+            effect = "overrides" if terms.overrides else "adds"
+            contribution = _contribution(terms, GrantSource.ADDON, addon, phase, quantity, effect)
+            own = _effective(
+                _scaled(terms, quantity), phase.started_at, phase.valid_until, now, (contribution,)
             )
-            scaled = _scaled(terms, quantity)
-            own = _effective(scaled, phase.started_at, phase.valid_until, now, (contribution,))
-            if existing is None:
-                result[terms.feature_ref] = own
-            elif terms.overrides:
-                result[terms.feature_ref] = replace(
-                    own, contributions=(*existing.contributions, contribution)
-                )
-            else:
-                result[terms.feature_ref] = _sum(existing, own)
+            group = overriding if terms.overrides else adding
+            group.setdefault(terms.feature_ref, []).append(own)
+    for feature_ref in overriding.keys() | adding.keys():
+        result[feature_ref] = _with_addons(
+            result.get(feature_ref), overriding.get(feature_ref, []), adding.get(feature_ref, [])
+        )
     return result
+
+
+def _with_addons(
+    plan: Effective | None, overriding: list[Effective], adding: list[Effective]
+) -> Effective:
+    """Overriding add-ons replace the plan's terms (the most generous of them wins); the
+    others then add to what stands. Neither depends on the order of the add-ons."""
+    base = plan if plan is not None and plan.is_granted else None
+    if overriding:
+        base = _most_generous(overriding)
+    for addon in adding:
+        base = addon if base is None else _added(base, addon)
+    assert base is not None
+    if plan is not None and (overriding or not plan.is_granted):
+        # The plan's own terms were set aside; say so rather than drop them from explain.
+        effect = "replaced" if plan.is_granted else "revoked"
+        earlier = tuple(replace(c, effect=effect) for c in plan.contributions)
+        base = replace(base, contributions=(*earlier, *base.contributions))
+    return base
 
 
 def _chain_root_first(plan: PackageGrants) -> list[PackageGrants]:
@@ -334,27 +345,71 @@ def _effective(
     )
 
 
-def _sum(a: Effective, b: Effective) -> Effective:
-    """Two grants of one feature that hold at once: the customer gets both."""
+def _added(a: Effective, b: Effective) -> Effective:
+    """An add-on on top of what a plan grants: limits add up, unlimited wins."""
     unlimited = a.has_unlimited_usage or b.has_unlimited_usage
     limit = None
     if not unlimited and (a.usage_limit is not None or b.usage_limit is not None):
         limit = (a.usage_limit or 0) + (b.usage_limit or 0)
-    enum_values = a.enum_values
-    if b.enum_values is not None:
-        enum_values = b.enum_values if enum_values is None else enum_values | b.enum_values
-    first = a if a.reset_period is not None or b.reset_period is None else b
     return replace(
-        first,
-        is_granted=a.is_granted or b.is_granted,
+        _first_with_period(a, b),
+        is_granted=True,
         usage_limit=limit,
         has_unlimited_usage=unlimited,
-        has_soft_limit=a.has_soft_limit or b.has_soft_limit,
-        enum_values=enum_values,
+        has_soft_limit=a.has_soft_limit and b.has_soft_limit,
+        enum_values=_union(a.enum_values, b.enum_values),
         valid_until=_later(a.valid_until, b.valid_until),
         updated_at=max(a.updated_at, b.updated_at),
         contributions=(*a.contributions, *b.contributions),
     )
+
+
+def _generosity(effective: Effective) -> tuple[bool, bool, int, datetime]:
+    # Among equals, the grant that lasts longer, so validUntil says when access changes.
+    return (
+        effective.is_granted,
+        effective.has_unlimited_usage,
+        effective.usage_limit or 0,
+        effective.valid_until or datetime.max.replace(tzinfo=UTC),
+    )
+
+
+def _most_generous(candidates: list[Effective]) -> Effective:
+    """Grants of one feature from independent sources (several subscriptions, or a
+    subscription and a promotion): the most generous prevails, as in Stigg; enum values
+    unite. Ties go to the earlier candidate."""
+    winner = candidates[0]
+    for candidate in candidates[1:]:
+        if _generosity(candidate) > _generosity(winner):
+            winner = candidate
+    if len(candidates) == 1:
+        return winner
+    granted = [c for c in candidates if c.is_granted]
+    enum_values: frozenset[str] | None = None
+    for candidate in granted:
+        enum_values = _union(enum_values, candidate.enum_values)
+    contributions: list[Contribution] = []
+    for candidate in candidates:
+        kept = candidate is winner or (enum_values is not None and candidate.is_granted)
+        contributions.extend(
+            c if kept else replace(c, effect="outweighed") for c in candidate.contributions
+        )
+    return replace(
+        winner,
+        enum_values=enum_values if granted else winner.enum_values,
+        updated_at=max(c.updated_at for c in candidates),
+        contributions=tuple(contributions),
+    )
+
+
+def _first_with_period(a: Effective, b: Effective) -> Effective:
+    return a if a.reset_period is not None or b.reset_period is None else b
+
+
+def _union(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
+    if a is None:
+        return b
+    return a if b is None else a | b
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -374,7 +429,7 @@ def _promoted(promotion: Promotion, now: datetime) -> Effective:
         usage_limit=terms.usage_limit,
         has_unlimited_usage=terms.has_unlimited_usage,
         is_granted=terms.is_granted,
-        effect="overrides",
+        effect="grants",
     )
     return _effective(terms, promotion.started_at, promotion.valid_until, now, (contribution,))
 

@@ -208,7 +208,7 @@ def _access_end(subscription: Subscription) -> datetime | None:
     end = subscription.end_date
     trial_end = subscription.trial_end_date
     if (
-        subscription.status is SubscriptionStatus.IN_TRIAL
+        subscription.status in (SubscriptionStatus.NOT_STARTED, SubscriptionStatus.IN_TRIAL)
         and subscription.trial_end_behavior is EndBehavior.CANCEL_SUBSCRIPTION
         and trial_end is not None
     ):

@@ -25,7 +25,7 @@ class Grant(WireModel):
     usage_limit: int | None
     has_unlimited_usage: bool
     is_granted: bool
-    effect: Literal["grants", "adds", "overrides", "inherited"]
+    effect: Literal["grants", "inherited", "adds", "overrides", "replaced", "revoked", "outweighed"]
 
 
 class Explanation(WireModel):

@@ -33,5 +33,7 @@ class ManualClock:
             return self._now
 
     def set(self, moment: datetime) -> None:
+        if moment.tzinfo is None:
+            raise ValueError("ManualClock needs an aware datetime")
         with self._lock:
             self._now = moment.astimezone(UTC)
