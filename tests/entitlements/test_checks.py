@@ -152,20 +152,32 @@ class TestExplain:
         assert all(g["subscriptionId"] == "sub-acme" for g in seats["explain"]["grants"])
         assert "explain" not in check(http, "feature-seats")
 
-    def test_a_promotion_overrides(self, http: httpx.Client) -> None:
-        granted = http.post(
-            "/api/v1/customers/acme/promotional-entitlements",
-            json={
-                "promotionalEntitlements": [
-                    {"featureId": "feature-seats", "period": "1 month", "usageLimit": 99}
-                ]
-            },
-        )
-        assert granted.status_code == 200, granted.text
+    def test_the_more_generous_of_promotion_and_subscription_prevails(
+        self, http: httpx.Client
+    ) -> None:
+        def grant(limit: int) -> None:
+            body = {"featureId": "feature-seats", "period": "1 month", "usageLimit": limit}
+            granted = http.post(
+                "/api/v1/customers/acme/promotional-entitlements",
+                json={"promotionalEntitlements": [body]},
+            )
+            assert granted.status_code == 200, granted.text
+
+        grant(99)
         seats = check(http, "feature-seats", explain="true")
         assert seats["usageLimit"] == 99
         assert [(g["source"], g["effect"]) for g in seats["explain"]["grants"]] == [
-            ("PROMOTION", "overrides")
+            ("PLAN", "outweighed"),
+            ("ADDON", "outweighed"),
+            ("PROMOTION", "grants"),
+        ]
+        grant(7)  # replaces the grant of 99, and is less than the subscription's 25
+        seats = check(http, "feature-seats", explain="true")
+        assert seats["usageLimit"] == 25
+        assert [(g["source"], g["effect"]) for g in seats["explain"]["grants"]] == [
+            ("PLAN", "inherited"),
+            ("ADDON", "adds"),
+            ("PROMOTION", "outweighed"),
         ]
 
 
