@@ -26,7 +26,7 @@ from tollgate.subscriptions.enums import (
 )
 from tollgate.subscriptions.models import Subscription, SubscriptionAddon
 from tollgate.subscriptions.schemas import AddonQuantity, SubscriptionUpdate
-from tollgate.subscriptions.service import get_subscription, refuse_unsupported
+from tollgate.subscriptions.service import refuse_unsupported, subscription_to_change
 
 
 def update(
@@ -35,8 +35,8 @@ def update(
     refuse_unsupported(data)
     if data.promotion_code is not None:
         raise NotImplementedYet("promotionCode", "coupons arrive with checkout")
-    subscription = get_subscription(
-        session, environment_id=environment_id, ref_id=ref_id, lock=True
+    subscription = subscription_to_change(
+        session, environment_id=environment_id, ref_id=ref_id, now=now
     )
     lifecycle.require_live(subscription)
     given = data.model_fields_set
@@ -162,8 +162,8 @@ def cancel_schedules(
     session: Session, *, environment_id: int, ref_id: str, now: datetime
 ) -> Subscription:
     """Drop every update still waiting to happen (a scheduled downgrade, say)."""
-    subscription = get_subscription(
-        session, environment_id=environment_id, ref_id=ref_id, lock=True
+    subscription = subscription_to_change(
+        session, environment_id=environment_id, ref_id=ref_id, now=now
     )
     for schedule in lifecycle.pending_schedules(subscription):
         schedule.status = ScheduleStatus.CANCELED
@@ -176,8 +176,8 @@ def migrate(
     session: Session, *, environment_id: int, ref_id: str, at_period_end: bool, now: datetime
 ) -> Subscription:
     """Move the subscription to the latest published versions of its plan and add-ons."""
-    subscription = get_subscription(
-        session, environment_id=environment_id, ref_id=ref_id, lock=True
+    subscription = subscription_to_change(
+        session, environment_id=environment_id, ref_id=ref_id, now=now
     )
     lifecycle.require_live(subscription)
     plan = offer.latest_version(session, subscription.plan_version)

@@ -175,8 +175,8 @@ def cancel_subscription(
 ) -> SubscriptionEnvelope:
     """Cancel now, at the end of the billing period (the product's default), or on a date.
     When it takes effect, the product's downgrade plan starts, if it has one."""
-    subscription = service.get_subscription(
-        session, environment_id=principal.environment_id, ref_id=subscription_id, lock=True
+    subscription = service.subscription_to_change(
+        session, environment_id=principal.environment_id, ref_id=subscription_id, now=now
     )
     lifecycle.cancel(
         session,

@@ -68,6 +68,20 @@ def get_subscription(
     return subscription
 
 
+def subscription_to_change(
+    session: Session, *, environment_id: int, ref_id: str, now: datetime
+) -> Subscription:
+    """The subscription, locked, with whatever was due by `now` already carried out, so a
+    change applies to its present state rather than to one the job has not caught up on."""
+    subscription = get_subscription(
+        session, environment_id=environment_id, ref_id=ref_id, lock=True
+    )
+    if subscription.next_transition_at is not None and subscription.next_transition_at <= now:
+        lifecycle.advance(session, subscription, now=now)
+        subscription = reload(session, subscription)
+    return subscription
+
+
 def reload(session: Session, subscription: Subscription) -> Subscription:
     """The subscription with every relation loaded again, after changes."""
     session.flush()
@@ -152,7 +166,7 @@ def provision(
         raise InvalidValue("cancellationDate must be after the start", field="cancellationDate")
     resource = _resource(session, customer, data.resource_id, now)
     billing_period = data.billing_period or BillingPeriod.MONTHLY
-    current = _replaced(session, customer, plan, resource)
+    current = _replaced(session, customer, plan, resource, now)
     if current:
         strategy = data.schedule_strategy or ScheduleStrategy.END_OF_BILLING_PERIOD
         latest = current[-1]
@@ -207,17 +221,33 @@ def _resource(
 
 
 def _replaced(
-    session: Session, customer: Customer, plan: offer.Offered, resource: CustomerResource | None
+    session: Session,
+    customer: Customer,
+    plan: offer.Offered,
+    resource: CustomerResource | None,
+    now: datetime,
+    *,
+    catch_up: bool = True,
 ) -> list[Subscription]:
     """The live subscriptions a new one in this product replaces (none if it allows many)."""
     if plan.package.product.is_multiple_subscriptions:
         return []
-    return lifecycle.live_in_product(
-        session,
-        customer_id=customer.id,
-        product_id=plan.package.product_id,
-        resource_id=resource.id if resource else None,
-    )
+
+    def live() -> list[Subscription]:
+        return lifecycle.live_in_product(
+            session,
+            customer_id=customer.id,
+            product_id=plan.package.product_id,
+            resource_id=resource.id if resource else None,
+        )
+
+    found = live()
+    due = [s for s in found if s.next_transition_at is not None and s.next_transition_at <= now]
+    if not catch_up:
+        return found
+    for subscription in due:
+        lifecycle.advance(session, subscription, now=now)
+    return live() if due else found
 
 
 def _schedule_plan_change(
@@ -332,7 +362,7 @@ def preview(
             if data.resource_id
             else None
         )
-        current = _replaced(session, customer, plan, resource)
+        current = _replaced(session, customer, plan, resource, now, catch_up=False)
     downgrade = bool(current) and offer.is_downgrade(
         session, current=current[-1].plan_version, new=plan.version
     )
