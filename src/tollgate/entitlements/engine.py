@@ -266,19 +266,37 @@ def _with_addons(
     plan: Effective | None, overriding: list[Effective], adding: list[Effective]
 ) -> Effective:
     """Overriding add-ons replace the plan's terms (the most generous of them wins); the
-    others then add to what stands. Neither depends on the order of the add-ons."""
+    others then add to what stands. Neither depends on the order of the add-ons, and a
+    revoked add-on entitlement (`isGranted: false`) adds nothing."""
+    revoked = [a for a in (*overriding, *adding) if not a.is_granted]
+    overriding = [a for a in overriding if a.is_granted]
+    adding = sorted((a for a in adding if a.is_granted), key=_addon_order)
     base = plan if plan is not None and plan.is_granted else None
     if overriding:
         base = _most_generous(overriding)
     for addon in adding:
         base = addon if base is None else _added(base, addon)
-    assert base is not None
+    set_aside: list[Effective] = list(revoked)
     if plan is not None and (overriding or not plan.is_granted):
-        # The plan's own terms were set aside; say so rather than drop them from explain.
-        effect = "replaced" if plan.is_granted else "revoked"
-        earlier = tuple(replace(c, effect=effect) for c in plan.contributions)
-        base = replace(base, contributions=(*earlier, *base.contributions))
-    return base
+        set_aside.insert(0, plan)
+    if base is None:  # nothing grants the feature: a revocation is the answer
+        base = set_aside.pop(0)
+    earlier = tuple(
+        replace(c, effect="replaced" if item.is_granted else "revoked")
+        for item in set_aside
+        for c in item.contributions
+    )
+    return replace(base, contributions=(*earlier, *base.contributions)) if earlier else base
+
+
+_PERIOD_RANK = {period: rank for rank, period in enumerate(Period)}
+
+
+def _addon_order(addon: Effective) -> tuple[int, str]:
+    """A fixed order for adding add-ons, so the usage period kept never depends on the
+    order they were listed in."""
+    rank = _PERIOD_RANK[addon.reset_period] if addon.reset_period else len(_PERIOD_RANK)
+    return rank, addon.contributions[0].ref_id if addon.contributions else ""
 
 
 def _chain_root_first(plan: PackageGrants) -> list[PackageGrants]:
@@ -364,12 +382,14 @@ def _added(a: Effective, b: Effective) -> Effective:
     )
 
 
-def _generosity(effective: Effective) -> tuple[bool, bool, int, datetime]:
-    # Among equals, the grant that lasts longer, so validUntil says when access changes.
+def _generosity(effective: Effective) -> tuple[bool, bool, int, bool, datetime]:
+    # A soft limit allows more than a hard one of the same size. Among equals, the grant
+    # that lasts longer, so validUntil says when access changes.
     return (
         effective.is_granted,
         effective.has_unlimited_usage,
         effective.usage_limit or 0,
+        effective.has_soft_limit,
         effective.valid_until or datetime.max.replace(tzinfo=UTC),
     )
 
