@@ -36,7 +36,10 @@ class TestWorker:
                 environment = ensure_environment(session, name="development")
                 demo.seed(session, environment_id=environment.id)
                 customers.provision_customer(
-                    session, environment_id=environment.id, data=CustomerCreate(id="acme")
+                    session,
+                    environment_id=environment.id,
+                    data=CustomerCreate(id="acme"),
+                    now=fifteen_days_ago,
                 )
                 subscription, _ = subscriptions.provision(
                     session,

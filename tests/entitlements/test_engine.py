@@ -301,11 +301,18 @@ class TestCustomerResourceNotFound:
 
 
 class TestCustomerReason:
-    def test_none_for_a_found_customer(self) -> None:
-        assert customer_reason(snapshot(holdings())) is None
+    def test_none_for_a_customer_with_a_subscription(self) -> None:
+        assert customer_reason(snapshot(holdings(phases=[phase()]))) is None
+
+    def test_none_for_a_customer_with_only_a_promotion(self) -> None:
+        held = holdings(promotions=[promotion(terms=grant(feature=SSO))])
+        assert customer_reason(snapshot(held)) is None
+
+    def test_no_active_subscription_for_a_customer_holding_nothing(self) -> None:
+        assert customer_reason(snapshot(holdings())) is DenyReason.NO_ACTIVE_SUBSCRIPTION
 
     def test_none_for_a_known_resource(self) -> None:
-        held = holdings(resources=["site-a"])
+        held = holdings(resources=["site-a"], phases=[phase()])
         assert customer_reason(snapshot(held, resource="site-a")) is None
 
 
@@ -314,8 +321,9 @@ class TestFeatureNotFound:
         held = holdings(phases=[phase()])
         assert check(snapshot(held), None) == Decision(False, DenyReason.FEATURE_NOT_FOUND, None)
 
-    def test_it_comes_before_no_active_subscription(self) -> None:
-        assert check(snapshot(holdings()), None).reason is DenyReason.FEATURE_NOT_FOUND
+    def test_it_comes_after_no_active_subscription(self) -> None:
+        # Stigg's clients decide the customer and its subscriptions before the feature.
+        assert check(snapshot(holdings()), None).reason is DenyReason.NO_ACTIVE_SUBSCRIPTION
 
 
 class TestFeatureTypeMismatch:
@@ -340,9 +348,9 @@ class TestFeatureTypeMismatch:
         decision = decide(held, BOOLEAN_SSO, requested_usage=0)
         assert decision.reason is DenyReason.FEATURE_TYPE_MISMATCH
 
-    def test_it_comes_before_no_active_subscription(self) -> None:
+    def test_it_comes_after_no_active_subscription(self) -> None:
         decision = decide(holdings(), BOOLEAN_SSO, requested_usage=1)
-        assert decision.reason is DenyReason.FEATURE_TYPE_MISMATCH
+        assert decision.reason is DenyReason.NO_ACTIVE_SUBSCRIPTION
 
     def test_it_comes_before_revoked(self) -> None:
         held = one_plan(grant(feature=SSO, is_granted=False))
@@ -367,10 +375,32 @@ class TestNoActiveSubscription:
         held = holdings(phases=[phase(valid_from=NOW + timedelta(days=1))])
         assert decide(held).reason is DenyReason.NO_ACTIVE_SUBSCRIPTION
 
-    def test_a_promotion_is_not_a_subscription(self) -> None:
+    def test_a_promotion_is_not_a_subscription_but_is_a_grant(self) -> None:
         held = holdings(promotions=[promotion(terms=grant(feature=SSO))])
         assert snapshot(held).has_subscription is False
-        assert decide(held).reason is DenyReason.NO_ACTIVE_SUBSCRIPTION
+        assert decide(held, BOOLEAN_SSO).is_granted is True
+        # Holding a grant, the customer is told which feature it lacks.
+        assert decide(held).reason is DenyReason.NO_FEATURE_ENTITLEMENT_IN_SUBSCRIPTION
+
+
+class TestConfigurationValues:
+    """A NUMBER feature without a meter is a value (days of retention), not a quota."""
+
+    def test_granted_with_its_value_whatever_the_request(self) -> None:
+        retention = feature(meter_type="None")
+        held = one_plan(grant(limit=30))
+        decision = decide(held, retention, requested_usage=365, current_usage=0)
+        assert decision.is_granted is True
+        assert decision.entitlement is not None
+        assert decision.entitlement.usage_limit == 30
+
+    def test_a_zero_value_is_still_granted(self) -> None:
+        assert decide(one_plan(grant(limit=0)), feature(meter_type="None")).is_granted is True
+
+    def test_a_metered_feature_is_held_to_its_limit(self) -> None:
+        held = one_plan(grant(limit=30))
+        decision = decide(held, feature(meter_type="INCREMENTAL"), requested_usage=31)
+        assert decision.reason is DenyReason.REQUESTED_USAGE_EXCEEDING_LIMIT
 
 
 class TestNoFeatureEntitlementInSubscription:

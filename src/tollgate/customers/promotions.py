@@ -76,7 +76,7 @@ def grant_promotions(
             field="promotionalEntitlements",
         )
     granted = [
-        _grant(session, customer, grant, f"promotionalEntitlements[{index}]", now)
+        _grant(session, customer, grant, f"promotionalEntitlements.{index}", now)
         for index, grant in enumerate(data.promotional_entitlements)
     ]
     session.flush()

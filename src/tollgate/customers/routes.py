@@ -26,11 +26,11 @@ CustomerEnvelope = Envelope[CustomerRead]
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def provision_customer(
-    body: CustomerCreate, session: DbSession, principal: WritePrincipal
+    body: CustomerCreate, session: DbSession, principal: WritePrincipal, now: Now
 ) -> CustomerEnvelope:
     """Create a customer (an individual or an organization), under the SaaS's own id."""
     customer = service.provision_customer(
-        session, environment_id=principal.environment_id, data=body
+        session, environment_id=principal.environment_id, data=body, now=now
     )
     return CustomerEnvelope(data=service.to_read(customer))
 

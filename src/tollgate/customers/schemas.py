@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from tollgate.catalog.enums import ResetPeriod
 from tollgate.catalog.packages.schemas import (
@@ -11,11 +11,21 @@ from tollgate.catalog.packages.schemas import (
     WeeklyResetConfiguration,
     YearlyResetConfiguration,
 )
+from tollgate.customers.currencies import CURRENCIES
 from tollgate.customers.models import PromotionPeriod, PromotionStatus
 from tollgate.http.schemas import RequestModel, WireModel
-from tollgate.http.types import Metadata, RefId, ShortText
+from tollgate.http.types import CustomerId, Metadata, RefId, ShortText
 
-Currency = Annotated[str, Field(pattern=r"^[a-z]{3}$")]
+
+def _known_currency(code: str) -> str:
+    if code not in CURRENCIES:
+        raise ValueError(
+            f"'{code}' is not a currency Tollgate knows; give an ISO 4217 code such as usd"
+        )
+    return code
+
+
+Currency = Annotated[str, AfterValidator(_known_currency)]
 Email = Annotated[str, Field(max_length=255, pattern=r"^[^@\s]+@[^@\s]+$")]
 VendorIdentifier = Literal[
     "AUTH0",
@@ -67,7 +77,7 @@ class CustomerFields(RequestModel):
 
 
 class CustomerCreate(CustomerFields):
-    id: RefId
+    id: CustomerId
 
 
 class CustomerUpdate(CustomerFields):
@@ -75,7 +85,7 @@ class CustomerUpdate(CustomerFields):
 
 
 class CustomerImportItem(RequestModel):
-    id: RefId
+    id: CustomerId
     email: Email | None
     name: ShortText | None
     billing_id: ShortText | None = None

@@ -47,13 +47,17 @@ def list_customers(
     return paginate(session, query, Customer.id, page)
 
 
-def provision_customer(session: Session, *, environment_id: int, data: CustomerCreate) -> Customer:
+def provision_customer(
+    session: Session, *, environment_id: int, data: CustomerCreate, now: datetime
+) -> Customer:
     customer = Customer(
         environment_id=environment_id,
         ref_id=data.id,
         metadata_={},
         integrations=[],
         entitlements_version=1,
+        created_at=now,
+        updated_at=now,
     )
     _apply(customer, data, data.model_fields_set)
     session.add(customer)
@@ -153,6 +157,8 @@ def import_customers(
                     ref_id=item.id,
                     integrations=[],
                     entitlements_version=1,
+                    created_at=now,
+                    updated_at=now,
                     **{"metadata_": {}, **fields},
                 )
             )

@@ -462,7 +462,9 @@ def check(
     requested_values: Iterable[str] | None = None,
     current_usage: float = 0,
 ) -> Decision:
-    """Decide one check. The reason is the first of Stigg's reasons that applies."""
+    """Decide one check. The reason is the first of Stigg's reasons that applies, in the
+    order Stigg's clients decide them: the customer, its subscriptions, the feature, the
+    grant, the requested values or usage."""
     reason = customer_reason(snapshot)
     if reason is None and feature is None:
         reason = DenyReason.FEATURE_NOT_FOUND
@@ -474,16 +476,17 @@ def check(
         return Decision(False, DenyReason.FEATURE_TYPE_MISMATCH, None)
     entitlement = snapshot.entitlements.get(feature.ref_id)
     if entitlement is None:
-        if snapshot.has_subscription:
-            return Decision(False, DenyReason.NO_FEATURE_ENTITLEMENT_IN_SUBSCRIPTION, None)
-        return Decision(False, DenyReason.NO_ACTIVE_SUBSCRIPTION, None)
+        return Decision(False, DenyReason.NO_FEATURE_ENTITLEMENT_IN_SUBSCRIPTION, None)
     if not entitlement.is_granted:
         return Decision(False, DenyReason.REVOKED, entitlement)
     if requested_values is not None:
         allowed = entitlement.enum_values or frozenset()
         if not allowed.issuperset(requested_values):
             return Decision(False, DenyReason.REQUESTED_VALUES_MISMATCH, entitlement)
-    if feature.feature_type == "NUMBER" and not _within_limit(
+    # A NUMBER feature without a meter is a configuration value (say, days of retention):
+    # nothing consumes it, so it is granted with its value as the limit.
+    metered = feature.feature_type == "NUMBER" and feature.meter_type != "None"
+    if metered and not _within_limit(
         entitlement, current_usage, 1 if requested_usage is None else requested_usage
     ):
         return Decision(False, DenyReason.REQUESTED_USAGE_EXCEEDING_LIMIT, entitlement)
@@ -498,6 +501,8 @@ def customer_reason(snapshot: Snapshot) -> DenyReason | None:
         return DenyReason.CUSTOMER_IS_ARCHIVED
     if not snapshot.resource_found:
         return DenyReason.CUSTOMER_RESOURCE_NOT_FOUND
+    if not snapshot.has_subscription and not snapshot.entitlements:
+        return DenyReason.NO_ACTIVE_SUBSCRIPTION
     return None
 
 

@@ -16,7 +16,12 @@ def customer_changed(session: Session, customer: Customer) -> None:
     version = session.execute(
         update(Customer)
         .where(Customer.id == customer.id)
-        .values(entitlements_version=Customer.entitlements_version + 1)
+        # updated_at is named so its onupdate default does not fire: the customer's own
+        # fields did not change, only what it holds.
+        .values(
+            entitlements_version=Customer.entitlements_version + 1,
+            updated_at=Customer.updated_at,
+        )
         .returning(Customer.entitlements_version)
         .execution_options(synchronize_session=False)
     ).scalar_one()

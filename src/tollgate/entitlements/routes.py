@@ -91,8 +91,6 @@ async def list_entitlements(customer_id: str, request: Request) -> Response:
     snapshot = await _snapshot(request, store, principal.environment_id, customer_id, resource_ref)
     features = await _features(request, store, principal.environment_id)
     reason = engine.customer_reason(snapshot)
-    if reason is None and not snapshot.has_subscription and not snapshot.entitlements:
-        reason = engine.DenyReason.NO_ACTIVE_SUBSCRIPTION
     data = {
         "entitlements": entitlement_list(snapshot, features, explain=explain),
         "accessDeniedReason": reason.value if reason else None,

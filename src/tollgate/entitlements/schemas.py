@@ -52,7 +52,13 @@ class EntitlementRead(WireModel):
 class CustomerEntitlements(WireModel):
     entitlements: list[EntitlementRead]
     access_denied_reason: (
-        Literal["CustomerNotFound", "NoActiveSubscription", "CustomerIsArchived"] | None
+        Literal[
+            "CustomerNotFound",
+            "NoActiveSubscription",
+            "CustomerIsArchived",
+            "CustomerResourceNotFound",
+        ]
+        | None
     )
 
 

@@ -64,7 +64,7 @@ def addons(
     compatible = set(plan.version.compatible_addon_ids or [])
     offered = []
     for index, addon in enumerate(requested):
-        where = f"{field}[{index}]"
+        where = f"{field}.{index}"
         found = _published(
             session, plan.package.environment_id, PackageKind.ADDON, addon.id, f"{where}.id"
         )
@@ -85,7 +85,7 @@ def addons(
         if missing:
             raise InvalidValue(
                 f"add-on '{item.package.ref_id}' needs add-on(s) {', '.join(missing)} as well",
-                field=f"{field}[{index}].id",
+                field=f"{field}.{index}.id",
             )
     return offered
 

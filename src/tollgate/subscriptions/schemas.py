@@ -7,7 +7,7 @@ from tollgate.catalog.enums import PricingType
 from tollgate.catalog.packages.schemas import MAX_INT
 from tollgate.entitlements.schemas import EntitlementRead
 from tollgate.http.schemas import RequestModel, WireModel
-from tollgate.http.types import Metadata, RefId, ShortText
+from tollgate.http.types import CustomerId, Metadata, RefId, ShortText
 from tollgate.subscriptions.enums import (
     BillingPeriod,
     CancellationTime,
@@ -49,7 +49,7 @@ class Unsupported(RequestModel):
 class SubscriptionTerms(Unsupported):
     """What provisioning and previewing share."""
 
-    customer_id: RefId
+    customer_id: CustomerId
     plan_id: RefId
     addons: Annotated[list[AddonQuantity], Field(max_length=50)] | None = None
     billing_period: BillingPeriod | None = None
@@ -57,7 +57,7 @@ class SubscriptionTerms(Unsupported):
     billing_cycle_anchor: Literal["UNCHANGED", "NOW"] | None = None
     billing_information: dict[str, Any] | None = None
     paying_customer_id: ShortText | None = None
-    resource_id: RefId | None = None
+    resource_id: CustomerId | None = None
     schedule_strategy: ScheduleStrategy | None = None
     start_date: datetime | None = None
     trial_override_configuration: TrialOverride | None = None
