@@ -57,7 +57,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture(scope="session")
 def base_url(engine: Engine) -> Iterator[str]:
-    settings = Settings(database_url=engine.url.render_as_string(hide_password=False))
+    # No background jobs: on the real clock they would advance, while other tests run, the
+    # subscriptions that clocked tests (tests/e2e/conftest.py) date in the past.
+    settings = Settings(
+        database_url=engine.url.render_as_string(hide_password=False), run_jobs=False
+    )
     with live_server(create_app(settings, engine=engine)) as url:
         yield url
 

@@ -379,8 +379,8 @@ class TestNoActiveSubscription:
         held = holdings(promotions=[promotion(terms=grant(feature=SSO))])
         assert snapshot(held).has_subscription is False
         assert decide(held, BOOLEAN_SSO).is_granted is True
-        # Holding a grant, the customer is told which feature it lacks.
-        assert decide(held).reason is DenyReason.NO_FEATURE_ENTITLEMENT_IN_SUBSCRIPTION
+        # What the grants leave out, only a subscription would give.
+        assert decide(held).reason is DenyReason.NO_ACTIVE_SUBSCRIPTION
 
 
 class TestConfigurationValues:

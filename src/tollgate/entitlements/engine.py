@@ -476,7 +476,10 @@ def check(
         return Decision(False, DenyReason.FEATURE_TYPE_MISMATCH, None)
     entitlement = snapshot.entitlements.get(feature.ref_id)
     if entitlement is None:
-        return Decision(False, DenyReason.NO_FEATURE_ENTITLEMENT_IN_SUBSCRIPTION, None)
+        if snapshot.has_subscription:
+            return Decision(False, DenyReason.NO_FEATURE_ENTITLEMENT_IN_SUBSCRIPTION, None)
+        # Promotional grants only: what they do not grant, a subscription would.
+        return Decision(False, DenyReason.NO_ACTIVE_SUBSCRIPTION, None)
     if not entitlement.is_granted:
         return Decision(False, DenyReason.REVOKED, entitlement)
     if requested_values is not None:
