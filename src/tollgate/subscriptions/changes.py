@@ -24,7 +24,7 @@ from tollgate.subscriptions.enums import (
     ScheduleType,
     SubscriptionStatus,
 )
-from tollgate.subscriptions.models import Subscription, SubscriptionAddon
+from tollgate.subscriptions.models import Subscription, SubscriptionAddon, SubscriptionSchedule
 from tollgate.subscriptions.schemas import AddonQuantity, SubscriptionUpdate
 from tollgate.subscriptions.service import refuse_unsupported, subscription_to_change
 
@@ -114,13 +114,15 @@ def _change_addons(
     )
     final = [(w.version.id, w.quantity) for w in wanted]
     if not decreases or strategy is ScheduleStrategy.IMMEDIATE:
-        _set_addons(subscription, final)
+        # The list is the whole new set of add-ons: a decrease still waiting is superseded.
+        lifecycle.cancel_pending(subscription, ScheduleType.ADDON, now=now)
+        lifecycle.set_addons(subscription, final)
         return
     # Increases now; the decreases wait for the end of the period.
     now_held = {a.addon_version_id: a.quantity for a in subscription.addons}
     for version_id, quantity in final:
         now_held[version_id] = max(quantity, now_held.get(version_id, 0))
-    _set_addons(subscription, list(now_held.items()))
+    lifecycle.set_addons(subscription, list(now_held.items()))
     lifecycle.schedule_update(
         subscription,
         schedule_type=ScheduleType.ADDON,
@@ -128,16 +130,6 @@ def _change_addons(
         target={"addons": [{"addonVersionId": v, "quantity": q} for v, q in final]},
         now=now,
     )
-
-
-def _set_addons(subscription: Subscription, addons: list[tuple[int, int]]) -> None:
-    existing = {a.addon_version_id: a for a in subscription.addons}
-    kept = []
-    for version_id, quantity in addons:
-        row = existing.get(version_id) or SubscriptionAddon(addon_version_id=version_id)
-        row.quantity = quantity
-        kept.append(row)
-    subscription.addons = kept
 
 
 def _change_cancellation(
@@ -151,6 +143,7 @@ def _change_cancellation(
             end_date=moment,
             revoke_now=False,
             now=now,
+            field="cancellationDate",
         )
         return
     # null: take back a cancellation that has not happened yet.
@@ -206,7 +199,7 @@ def _move_to(
 ) -> None:
     subscription.plan_version_id = plan.id
     subscription.pricing_type = offer.pricing_type(plan)
-    _set_addons(subscription, addons)
+    lifecycle.set_addons(subscription, addons)
 
 
 def migrate_package(session: Session, *, package: Package, now: datetime) -> int:
@@ -234,6 +227,7 @@ def migrate_package(session: Session, *, package: Package, now: datetime) -> int
         )
         .with_for_update(of=Subscription)
     ).all()
+    older_ids = set(session.scalars(older))
     for subscription in holding:
         if package.kind is PackageKind.PLAN and subscription.plan_version_id != latest.id:
             subscription.plan_version_id = latest.id
@@ -242,4 +236,32 @@ def migrate_package(session: Session, *, package: Package, now: datetime) -> int
             if addon.addon_version.package_id == package.id:
                 addon.addon_version_id = latest.id
         lifecycle.refresh(session, subscription, now=now)
+    _migrate_pending_targets(session, package=package, older=older_ids, latest=latest, now=now)
     return len(holding)
+
+
+def _migrate_pending_targets(
+    session: Session, *, package: Package, older: set[int], latest: PackageVersion, now: datetime
+) -> None:
+    """Updates still waiting name versions too; they move to the new one as well, or they
+    would undo the migration when they take effect."""
+    pending = session.scalars(
+        select(SubscriptionSchedule)
+        .join(Subscription, Subscription.id == SubscriptionSchedule.subscription_id)
+        .where(
+            Subscription.environment_id == package.environment_id,
+            SubscriptionSchedule.status == ScheduleStatus.SCHEDULED,
+        )
+    )
+    for schedule in pending:
+        target = dict(schedule.target)
+        if target.get("planVersionId") in older:
+            target["planVersionId"] = latest.id
+        if target.get("addons"):
+            target["addons"] = [
+                {**a, "addonVersionId": latest.id} if a["addonVersionId"] in older else a
+                for a in target["addons"]
+            ]
+        if target != schedule.target:
+            schedule.target = target
+            schedule.updated_at = now

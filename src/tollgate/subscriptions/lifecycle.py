@@ -174,6 +174,26 @@ def end_now(
         schedule.status = ScheduleStatus.CANCELED
 
 
+def end_at(
+    session: Session,
+    subscription: Subscription,
+    *,
+    at: datetime,
+    reason: CancelReason,
+    now: datetime,
+) -> None:
+    """End the subscription at `at`: now if that has come, else when the job reaches it."""
+    if at <= now:
+        end_now(session, subscription, at=now, reason=reason)
+    else:
+        subscription.end_date = subscription.cancellation_date = at
+        subscription.cancel_reason = reason
+        for schedule in pending_schedules(subscription):
+            if schedule.scheduled_at >= at:
+                schedule.status = ScheduleStatus.CANCELED
+    refresh(session, subscription, now=now)
+
+
 def cancel(
     session: Session,
     subscription: Subscription,
@@ -182,10 +202,12 @@ def cancel(
     end_date: datetime | None,
     revoke_now: bool,
     now: datetime,
+    field: str = "endDate",
 ) -> None:
     """Cancel now, at the end of the billing period, or on a date (by default, when the
     product's settings say). When the cancellation takes effect, the product's downgrade
-    plan (if it has one) starts."""
+    plan (if it has one) starts, unless the entitlements are revoked: then access ends now
+    and nothing replaces it."""
     require_live(subscription)
     if time is None:
         settings = session.get_one(Product, subscription.product_id).settings or {}
@@ -194,32 +216,35 @@ def cancel(
         )
     if end_date is not None and time is not CancellationTime.SPECIFIC_DATE:
         raise InvalidValue("endDate goes with cancellationTime SPECIFIC_DATE", field="endDate")
-    at = _cancellation_moment(subscription, time, end_date, now)
-    if revoke_now or at <= now or subscription.status is SubscriptionStatus.NOT_STARTED:
+    at = _cancellation_moment(subscription, time, end_date, now, field)
+    if revoke_now:
+        end_now(session, subscription, at=now, reason=CancelReason.IMMEDIATE)
+    elif at <= now or subscription.status is SubscriptionStatus.NOT_STARTED:
         end_now(session, subscription, at=now, reason=CancelReason.IMMEDIATE)
         start_downgrade_plan(session, subscription, at=now, now=now)
     else:
-        subscription.end_date = subscription.cancellation_date = at
-        subscription.cancel_reason = CancelReason.SCHEDULED
-        for schedule in pending_schedules(subscription):
-            if schedule.scheduled_at >= at:
-                schedule.status = ScheduleStatus.CANCELED
+        end_at(session, subscription, at=at, reason=CancelReason.SCHEDULED, now=now)
+        return
     refresh(session, subscription, now=now)
 
 
 def _cancellation_moment(
-    subscription: Subscription, time: CancellationTime, end_date: datetime | None, now: datetime
+    subscription: Subscription,
+    time: CancellationTime,
+    end_date: datetime | None,
+    now: datetime,
+    field: str,
 ) -> datetime:
     if time is CancellationTime.IMMEDIATE:
         return now
     if time is CancellationTime.END_OF_BILLING_PERIOD:
         return subscription.current_period_end
     if end_date is None:
-        raise InvalidValue("cancellationTime SPECIFIC_DATE needs an endDate", field="endDate")
+        raise InvalidValue(f"cancellationTime SPECIFIC_DATE needs an {field}", field=field)
     if end_date.tzinfo is None:
-        raise InvalidValue("endDate needs a time zone, such as a trailing Z", field="endDate")
+        raise InvalidValue(f"{field} needs a time zone, such as a trailing Z", field=field)
     if end_date < now:
-        raise InvalidValue("endDate is in the past", field="endDate")
+        raise InvalidValue(f"{field} is in the past", field=field)
     return end_date
 
 
@@ -373,10 +398,7 @@ def apply_schedule(
         subscription.plan_version_id = version.id
         subscription.pricing_type = offer.pricing_type(version)
     if target.get("addons") is not None:
-        subscription.addons = [
-            SubscriptionAddon(addon_version_id=a["addonVersionId"], quantity=a["quantity"])
-            for a in target["addons"]
-        ]
+        set_addons(subscription, [(a["addonVersionId"], a["quantity"]) for a in target["addons"]])
     if target.get("billingPeriod"):
         subscription.billing_period = BillingPeriod(target["billingPeriod"])
         subscription.billing_cycle_anchor = schedule.scheduled_at
@@ -385,6 +407,27 @@ def apply_schedule(
     )
     schedule.status = ScheduleStatus.DONE
     schedule.updated_at = schedule.scheduled_at
+
+
+def set_addons(subscription: Subscription, addons: list[tuple[int, int]]) -> None:
+    """Hold exactly these (add-on version, quantity) pairs, keeping the rows of versions
+    already held: replacing them would insert a row beside the one it replaces."""
+    existing = {a.addon_version_id: a for a in subscription.addons}
+    kept = []
+    for version_id, quantity in addons:
+        row = existing.get(version_id) or SubscriptionAddon(addon_version_id=version_id)
+        row.quantity = quantity
+        kept.append(row)
+    subscription.addons = kept
+
+
+def cancel_pending(
+    subscription: Subscription, schedule_type: ScheduleType, *, now: datetime
+) -> None:
+    for pending in pending_schedules(subscription):
+        if pending.schedule_type is schedule_type:
+            pending.status = ScheduleStatus.CANCELED
+            pending.updated_at = now
 
 
 def schedule_update(

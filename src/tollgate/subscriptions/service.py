@@ -175,10 +175,14 @@ def provision(
             _schedule_plan_change(session, latest, plan, addons, billing_period, strategy, now)
             return latest, True
         for subscription in current:
-            lifecycle.end_now(
-                session, subscription, at=now, reason=CancelReason.UPGRADE_OR_DOWNGRADE
+            # Replaced when the new one starts, so a future start leaves no gap.
+            lifecycle.end_at(
+                session,
+                subscription,
+                at=max(start, now),
+                reason=CancelReason.UPGRADE_OR_DOWNGRADE,
+                now=now,
             )
-            lifecycle.refresh(session, subscription, now=now)
     new = lifecycle.NewSubscription(
         customer=customer,
         plan=plan,
@@ -347,6 +351,7 @@ def preview(
     _refuse_terms(data)
     if data.billable_features is not None:
         raise NotImplementedYet("billableFeatures", "prices arrive with checkout")
+    _aware(data.start_date, "startDate")
     customer = get_customer(session, environment_id=environment_id, ref_id=data.customer_id)
     plan = offer.plan(session, environment_id=environment_id, ref_id=data.plan_id)
     addons = offer.addons(session, plan=plan, requested=data.addons or [])
