@@ -48,6 +48,7 @@ async def check_entitlement(customer_id: str, request: Request) -> Response:
 
     Denials are answers, not errors: `isGranted` is false and `accessDeniedReason` says
     why. `explain=true` adds the grants (plan versions, add-ons, promotions) behind it."""
+    principal = await _principal(request)
     query = request.query_params
     for name in _UNSUPPORTED:
         if name in query:
@@ -58,7 +59,6 @@ async def check_entitlement(customer_id: str, request: Request) -> Response:
     requested_usage = _requested_usage(query.get("requestedUsage"))
     raw_values = query.get("requestedValues")
     requested_values = [v for v in raw_values.split(",") if v] if raw_values is not None else None
-    principal = await _principal(request)
     store: SnapshotStore = request.app.state.snapshots
     resource_ref = query.get("resourceId") or None
     snapshot = await _snapshot(request, store, principal.environment_id, customer_id, resource_ref)
