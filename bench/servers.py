@@ -1,0 +1,40 @@
+"""The two ASGI applications `check_throughput.py` serves, as uvicorn factories.
+
+Both are started the same way, so the only difference measured is the application:
+
+    python -m uvicorn --app-dir bench --factory servers:tollgate_app \\
+        --host 127.0.0.1 --port PORT --workers 1 --no-access-log --log-level warning
+"""
+
+import json
+import os
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+CHECK_PATH = "/api/v1/customers/{customer_id}/entitlements/check"
+BASELINE_BODY = "TOLLGATE_BENCH_BASELINE_BODY"
+
+
+def tollgate_app() -> Starlette:
+    """Tollgate as `tollgate serve` builds it, from `TOLLGATE_*` settings."""
+    # Imported here so the baseline process never loads Tollgate at all.
+    from tollgate.app import create_app
+    from tollgate.config import Settings
+    from tollgate.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
+def baseline_app() -> Starlette:
+    """A bare Starlette route answering a fixed JSON object (one real Tollgate answer)."""
+    payload = json.loads(os.environ[BASELINE_BODY])
+
+    async def check(_request: Request) -> JSONResponse:
+        return JSONResponse(payload)
+
+    return Starlette(routes=[Route(CHECK_PATH, check)])
