@@ -212,9 +212,10 @@ def publish(
     )
     draft = versions.require_draft(session, package)
     checks.publishable(session, package=package, version=draft)
-    now = now or utcnow()
     draft.status = PackageStatus.PUBLISHED
-    draft.published_at = now
+    # Stamped here, under the package's lock, so it follows every edit of the draft (the
+    # request's `now` was read before waiting for the lock).
+    draft.published_at = utcnow()
     # Existing subscriptions stay on their version; ALL_CUSTOMERS asks for them to move,
     # which the subscriptions domain carries out from this record.
     draft.migration_type = migration_type
@@ -223,7 +224,7 @@ def publish(
     # customers of other plans hold: every snapshot of the environment is recomputed.
     catalog_changed(session, environment_id)
     if migration_type is MigrationType.ALL_CUSTOMERS:
-        subscription_changes.migrate_package(session, package=package, now=now)
+        subscription_changes.migrate_package(session, package=package, now=now or utcnow())
     return PublishResult(task_id=None)
 
 
