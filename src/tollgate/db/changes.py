@@ -14,13 +14,12 @@ from enum import StrEnum
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import Engine, event, func, select, text
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger("tollgate.changes")
 
 _PENDING = "tollgate.changes"
-_CHANNEL = "tollgate.channel"
 _MAX_PAYLOAD = 7000  # PostgreSQL refuses NOTIFY payloads of 8000 bytes and more
 
 
@@ -61,6 +60,7 @@ class ChangeFeed:
         self._subscribers: list[Subscriber] = []
         self._resets: list[Callable[[], None]] = []
         self._listener: _Listener | None = None
+        self._channel: str | None = None
 
     def subscribe(self, on_changes: Subscriber, *, on_reset: Callable[[], None]) -> None:
         """`on_reset` runs when changes may have been missed (the listener reconnected)."""
@@ -77,12 +77,22 @@ class ChangeFeed:
 
     def attach(self, factory: sessionmaker[Session], engine: Engine) -> None:
         """Make sessions of `factory` announce what they commit."""
-        channel = channel_name(engine)
-        if channel is not None:
-            factory.kw.setdefault("info", {})[_CHANNEL] = channel
-        event.listen(factory, "before_commit", _notify)
+        if engine.dialect.name == "postgresql":
+            event.listen(factory, "before_commit", self._notify)
         event.listen(factory, "after_commit", self._after_commit)
         event.listen(factory, "after_soft_rollback", _forget)
+
+    def _notify(self, session: Session) -> None:
+        changes = session.info.get(_PENDING)
+        if not changes:
+            return
+        if self._channel is None:
+            # Learnt from the first transaction that needs it, not at start-up: a server
+            # must start (and answer 503) while its database is unreachable.
+            schema = session.execute(select(func.current_schema())).scalar_one()
+            self._channel = channel_for(schema)
+        for payload in _payloads(changes):
+            session.execute(select(func.pg_notify(self._channel, payload)))
 
     def _after_commit(self, session: Session) -> None:
         changes = session.info.pop(_PENDING, None)
@@ -91,11 +101,10 @@ class ChangeFeed:
 
     def listen(self, engine: Engine) -> None:
         """Follow other processes' changes (PostgreSQL only; SQLite serves one process)."""
-        channel = channel_name(engine)
-        if channel is None or self._listener is not None:
+        if engine.dialect.name != "postgresql" or self._listener is not None:
             return
         url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self._listener = _Listener(url, channel, self)
+        self._listener = _Listener(url, self)
         self._listener.start()
 
     def wait_listening(self, timeout: float) -> bool:
@@ -107,22 +116,9 @@ class ChangeFeed:
             self._listener = None
 
 
-def channel_name(engine: Engine) -> str | None:
+def channel_for(schema: str) -> str:
     """One channel per schema, so deployments sharing a database do not hear each other."""
-    if engine.dialect.name != "postgresql":
-        return None
-    with engine.connect() as connection:
-        schema = connection.execute(text("SELECT current_schema()")).scalar_one()
     return f"tollgate:{schema}"
-
-
-def _notify(session: Session) -> None:
-    channel = session.info.get(_CHANNEL)
-    changes = session.info.get(_PENDING)
-    if channel is None or not changes:
-        return
-    for payload in _payloads(changes):
-        session.execute(select(func.pg_notify(channel, payload)))
 
 
 def _payloads(changes: Iterable[Change]) -> Iterable[str]:
@@ -143,10 +139,9 @@ def _forget(session: Session, _previous_transaction: object) -> None:
 
 
 class _Listener(threading.Thread):
-    def __init__(self, url: str, channel: str, feed: ChangeFeed) -> None:
+    def __init__(self, url: str, feed: ChangeFeed) -> None:
         super().__init__(name="tollgate-change-listener", daemon=True)
         self._url = url
-        self._channel = channel
         self._feed = feed
         self._stopping = threading.Event()
         self.ready = threading.Event()
@@ -165,7 +160,10 @@ class _Listener(threading.Thread):
 
     def _follow(self) -> None:
         with psycopg.connect(self._url, autocommit=True) as connection:
-            connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
+            row = connection.execute("SELECT current_schema()").fetchone()
+            assert row is not None
+            channel = channel_for(row[0])
+            connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
             # Whatever happened while not listening is unknown: start from empty caches.
             self._feed.reset()
             self.ready.set()
