@@ -33,6 +33,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -474,9 +475,13 @@ def loadgen(
             os.sched_setaffinity(process.pid, {1})
         assert process.stdout is not None
         last: dict[str, Any] = {}
-        for line in process.stdout:
-            last = json.loads(line)
-            on_line(last)
+        try:
+            for line in process.stdout:
+                last = json.loads(line)
+                on_line(last)
+        except BaseException:
+            process.terminate()
+            raise
     if process.returncode != 0 or "rps" not in last:
         raise SystemExit(f"the load generator failed (exit status {process.returncode})")
     return cast(Measured, last)
@@ -624,6 +629,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Stop the servers and remove the temporary database when terminated, not only on ^C.
+    signal.signal(signal.SIGTERM, lambda _signal, _frame: sys.exit(128 + signal.SIGTERM))
     args = _parse(argv)
     if args.customers < len(PLANS):
         raise SystemExit(f"--customers must be at least {len(PLANS)}, one per plan")
