@@ -18,6 +18,7 @@ from tollgate.customers.routes import router as customers_router
 from tollgate.db import migrate
 from tollgate.db.changes import ChangeFeed
 from tollgate.db.engine import POOL_SIZE, make_engine, make_session_factory
+from tollgate.entitlements.routes import FAST_ROUTES
 from tollgate.entitlements.routes import router as entitlements_router
 from tollgate.entitlements.snapshots import SnapshotStore
 from tollgate.environments.cache import KeyCache
@@ -87,6 +88,7 @@ def create_app(
     )
     for router in routers:
         app.include_router(router, responses=ERROR_RESPONSES)
+    app.router.routes[:0] = FAST_ROUTES
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> JSONResponse:
