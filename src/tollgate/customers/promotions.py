@@ -10,10 +10,12 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from tollgate.catalog.enums import FeatureStatus
-from tollgate.catalog.features.service import get_feature
 from tollgate.catalog.models import Feature
-from tollgate.catalog.packages.entitlements import check_terms, reset_configuration
+from tollgate.catalog.packages.entitlements import (
+    check_terms,
+    reset_configuration,
+    usable_feature,
+)
 from tollgate.catalog.packages.schemas import ResetAnchor
 from tollgate.customers.lookup import get_customer, live_customer
 from tollgate.customers.models import (
@@ -87,7 +89,12 @@ def grant_promotions(
 def _grant(
     session: Session, customer: Customer, grant: PromotionGrant, where: str, now: datetime
 ) -> PromotionalEntitlement:
-    feature = _grantable_feature(session, customer.environment_id, grant.feature_id, where)
+    feature = usable_feature(
+        session,
+        environment_id=customer.environment_id,
+        ref_id=grant.feature_id,
+        field=f"{where}.featureId",
+    )
     promotion = session.scalar(
         select(PromotionalEntitlement).where(
             PromotionalEntitlement.customer_id == customer.id,
@@ -117,20 +124,6 @@ def _grant(
     promotion.description = grant.description
     check_terms(promotion, feature, where)
     return promotion
-
-
-def _grantable_feature(
-    session: Session, environment_id: int, feature_ref: str, where: str
-) -> Feature:
-    try:
-        feature = get_feature(session, environment_id=environment_id, ref_id=feature_ref)
-    except NotFound:
-        raise InvalidValue(
-            f"feature '{feature_ref}' does not exist", field=f"{where}.featureId"
-        ) from None
-    if feature.status is FeatureStatus.SUSPENDED:
-        raise InvalidValue(f"feature '{feature_ref}' is archived", field=f"{where}.featureId")
-    return feature
 
 
 def _end_date(grant: PromotionGrant, now: datetime, where: str) -> datetime | None:

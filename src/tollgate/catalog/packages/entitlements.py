@@ -90,8 +90,8 @@ def create_entitlements(
                 field=f"{where}.id",
             )
         taken.add(item.id)
-        feature = _usable_feature(
-            session, environment_id=environment_id, ref_id=item.id, where=where
+        feature = usable_feature(
+            session, environment_id=environment_id, ref_id=item.id, field=f"{where}.id"
         )
         entitlement = PackageEntitlement(
             feature_id=feature.id,
@@ -192,13 +192,14 @@ def _refuse_credit(item: EntitlementFields, where: str) -> None:
             )
 
 
-def _usable_feature(session: Session, *, environment_id: int, ref_id: str, where: str) -> Feature:
+def usable_feature(session: Session, *, environment_id: int, ref_id: str, field: str) -> Feature:
+    """A feature that may be granted: it exists and is not archived (locked)."""
     try:
         feature = get_feature(session, environment_id=environment_id, ref_id=ref_id, lock=True)
     except NotFound:
-        raise InvalidValue(f"feature '{ref_id}' does not exist", field=f"{where}.id") from None
+        raise InvalidValue(f"feature '{ref_id}' does not exist", field=field) from None
     if feature.status is FeatureStatus.SUSPENDED:
-        raise InvalidValue(f"feature '{ref_id}' is archived", field=f"{where}.id")
+        raise InvalidValue(f"feature '{ref_id}' is archived", field=field)
     return feature
 
 
