@@ -1,10 +1,12 @@
 """Engines and sessions for SQLite (default) and PostgreSQL (psycopg 3)."""
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 # SQLite transactions: pysqlite's own BEGIN handling is switched off so that SQLAlchemy's
@@ -12,6 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 # begin IMMEDIATE, taking the write lock before their first read, so a rule checked by a read
 # still holds when the write lands; reads begin DEFERRED and run beside the writer (WAL).
 SQLITE_BEGIN = "sqlite_begin"
+
+# How long a writer waits for its turn on SQLite before the request is answered 503.
+WRITER_WAIT_SECONDS = 60
 
 # Connections per process; requests beyond it wait for admission (see http.deps).
 POOL_SIZE = 20
@@ -28,9 +33,35 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _begin_sqlite(connection: Connection) -> None:
-    mode = connection.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")
-    connection.exec_driver_sql(f"BEGIN {mode}")
+class _SqliteWriters:
+    """One write transaction at a time per process, queued on a lock.
+
+    SQLite lets one writer in; the others wait in its busy handler, which polls and gives up
+    after `busy_timeout`, so under load a write could fail although nothing was wrong.
+    Queued here instead, writers wait their turn for as long as it takes. (Another process,
+    such as the CLI, still meets the busy handler, which is rare and short.)"""
+
+    _HELD = "tollgate.sqlite_writer"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def begin(self, connection: Connection) -> None:
+        mode = connection.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")
+        if mode == "IMMEDIATE":
+            # Released by commit or rollback, perhaps on another thread: a plain Lock.
+            if not self._lock.acquire(timeout=WRITER_WAIT_SECONDS):
+                raise SATimeoutError(f"no turn to write within {WRITER_WAIT_SECONDS} s")
+            connection.info[self._HELD] = True
+        try:
+            connection.exec_driver_sql(f"BEGIN {mode}")
+        except BaseException:
+            self.end(connection)
+            raise
+
+    def end(self, connection: Connection) -> None:
+        if connection.info.pop(self._HELD, False):
+            self._lock.release()
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -41,8 +72,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(
             url, connect_args={"check_same_thread": False}, **{**pooling, **kwargs}
         )
+        writers = _SqliteWriters()
         event.listen(engine, "connect", _configure_sqlite)
-        event.listen(engine, "begin", _begin_sqlite)
+        event.listen(engine, "begin", writers.begin)
+        event.listen(engine, "commit", writers.end)
+        event.listen(engine, "rollback", writers.end)
         return engine
     return create_engine(url, pool_pre_ping=True, **{"pool_size": POOL_SIZE, **kwargs})
 
