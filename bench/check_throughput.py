@@ -76,6 +76,7 @@ from tollgate.environments.service import create_key, ensure_environment
 from tollgate.kit.clock import SystemClock
 from tollgate.subscriptions.schemas import SubscriptionProvision
 from tollgate.subscriptions.service import provision
+from tollgate.usage.cache import NO_USAGE
 
 BENCH_DIR = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
@@ -299,7 +300,9 @@ def _verify_copies(sessions: sessionmaker[Session], environment_id: int, custome
             if copy == template:
                 continue
             answers = [
-                entitlement_list(store.compute(session, environment_id, ref, None), features)
+                entitlement_list(
+                    store.compute(session, environment_id, ref, None), features, NO_USAGE
+                )
                 for ref in (customer_id(template), customer_id(copy))
             ]
             if answers[0] != answers[1]:

@@ -140,12 +140,19 @@ def make_tenant(engine: Engine, base_url: str) -> Tenant:
 KEY_LINE = re.compile(r"(server|client) key: (\S+)")
 
 
-@contextmanager
-def serving(
-    database_url: str, log: Path, **settings: str
-) -> Iterator[tuple[str, dict[str, str], str]]:
-    """Run `tollgate serve --demo` as a process; yield its URL, the keys it printed and its
-    output. `settings` become TOLLGATE_* environment variables."""
+@dataclass
+class Served:
+    """A `tollgate serve --demo` process: its URL, the keys it printed, its output."""
+
+    url: str
+    keys: dict[str, str]
+    output: str
+    process: subprocess.Popen[bytes]
+
+
+def launch(database_url: str, log: Path, **settings: str) -> Served:
+    """Start `tollgate serve --demo` and wait until it is healthy. `settings` become
+    TOLLGATE_* environment variables. The caller stops the process."""
     port = free_port()
     env = {
         **os.environ,
@@ -164,11 +171,25 @@ def serving(
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(base_url, process)
-        output = log.read_text()
-        yield base_url, dict(KEY_LINE.findall(output)), output
+    except BaseException:
+        process.kill()
+        raise
+    output = log.read_text()
+    return Served(base_url, dict(KEY_LINE.findall(output)), output, process)
+
+
+@contextmanager
+def serving(
+    database_url: str, log: Path, **settings: str
+) -> Iterator[tuple[str, dict[str, str], str]]:
+    """Run `tollgate serve --demo` as a process; yield its URL, the keys it printed and its
+    output."""
+    served = launch(database_url, log, **settings)
+    try:
+        yield served.url, served.keys, served.output
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        served.process.terminate()
+        served.process.wait(timeout=20)
 
 
 def _wait_healthy(base_url: str, process: subprocess.Popen[bytes]) -> None:

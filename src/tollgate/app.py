@@ -18,9 +18,9 @@ from tollgate.customers.routes import router as customers_router
 from tollgate.db import migrate
 from tollgate.db.changes import ChangeFeed
 from tollgate.db.engine import POOL_SIZE, make_engine, make_session_factory
-from tollgate.entitlements.routes import FAST_ROUTES
 from tollgate.entitlements.routes import router as entitlements_router
 from tollgate.entitlements.snapshots import SnapshotStore
+from tollgate.entitlements.warm import WarmEntitlementReads
 from tollgate.environments.cache import KeyCache
 from tollgate.http.errors import error_response, install_error_handlers
 from tollgate.http.schemas import ERROR_RESPONSES
@@ -28,6 +28,8 @@ from tollgate.jobs.runner import JobRunner
 from tollgate.kit.clock import Clock, SystemClock
 from tollgate.subscriptions.jobs import JOBS
 from tollgate.subscriptions.routes import router as subscriptions_router
+from tollgate.usage.cache import UsageStore
+from tollgate.usage.routes import events_router, usage_router, usage_v2_router
 
 log = logging.getLogger("tollgate")
 
@@ -45,6 +47,7 @@ def create_app(
     read_sessions = make_session_factory(engine, write=False)
     snapshots = SnapshotStore(read_sessions, clock)
     keys = KeyCache()
+    usage = UsageStore(read_sessions, clock)
     jobs = JobRunner(write_sessions, clock, JOBS, interval_seconds=settings.job_interval_seconds)
 
     @asynccontextmanager
@@ -55,6 +58,7 @@ def create_app(
             changes.attach(factory, engine)
         snapshots.follow(changes)
         keys.follow(changes)
+        usage.follow(changes)
         changes.listen(engine)
         if settings.run_jobs:
             jobs.start()
@@ -64,7 +68,15 @@ def create_app(
         changes.close()
         engine.dispose()
 
-    app = FastAPI(title="Tollgate", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="Tollgate",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        # FastAPI's OpenTelemetry asks every request whether tracing is configured, which
+        # costs more than a warm check; Tollgate logs structured lines instead.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.clock = clock
@@ -73,6 +85,7 @@ def create_app(
     app.state.changes = changes
     app.state.snapshots = snapshots
     app.state.keys = keys
+    app.state.usage = usage
     app.state.jobs = jobs
     # Below both the worker threads (40) and the connection pool: see http.deps._admission.
     app.state.admission = anyio.Semaphore(POOL_SIZE)
@@ -85,10 +98,13 @@ def create_app(
         entitlements_router,
         customers_router,
         subscriptions_router,
+        usage_router,
+        usage_v2_router,
+        events_router,
     )
     for router in routers:
         app.include_router(router, responses=ERROR_RESPONSES)
-    app.router.routes[:0] = FAST_ROUTES
+    app.add_middleware(WarmEntitlementReads, keys=keys, snapshots=snapshots, usage=usage)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> JSONResponse:

@@ -12,17 +12,20 @@ Services raise these; the HTTP layer renders every one of them in the same wire 
     └── InvalidValue (422)        well-formed input whose values break a rule
 """
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class TollgateError(Exception):
     status_code: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, details: list[dict[str, Any]] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.details = details  # one entry per problem, when a request has several
 
 
 class BadRequest(TollgateError):

@@ -139,6 +139,38 @@ class TestTwoProcessesAgree:
         a.v1.plans.publish("plan-free", migration_type="ALL_CUSTOMERS")
         b.agrees("feature-seats", (True, None, 5))
 
+    def test_usage_counted_through_a_is_seen_by_b(
+        self, two_servers: tuple[stigg.Stigg, stigg.Stigg]
+    ) -> None:
+        a, b = two_servers
+        a.v1.customers.provision(id="acme")
+        a.v1.subscriptions.provision(customer_id="acme", plan_id="plan-free")
+
+        def usage_seen_by_b(feature: str) -> float | None:
+            data = b.v1.customers.check_entitlement("acme", feature_id=feature).data
+            return data.current_usage
+
+        for value, total in ((3, 3), (7, 10)):
+            usage_seen_by_b("feature-active-users")  # B holds the usage before the report
+            a.v2.usage.report(
+                usages=[
+                    {"customer_id": "acme", "feature_id": "feature-active-users", "value": value}
+                ]
+            )
+            _eventually(usage_seen_by_b, "feature-active-users", total)
+        usage_seen_by_b("feature-api-calls")
+        a.v1.events.report(
+            events=[{"customer_id": "acme", "event_name": "api_call", "idempotency_key": "e1"}]
+        )
+        _eventually(usage_seen_by_b, "feature-api-calls", 1)
+
+
+def _eventually(read: Callable[[str], float | None], feature: str, expected: float) -> None:
+    deadline = time.monotonic() + AGREEMENT_DEADLINE_SECONDS
+    while read(feature) != expected:
+        assert time.monotonic() < deadline, "process B never saw the usage counted through A"
+        time.sleep(0.005)
+
 
 def _promotion(feature: str, *, usage_limit: int) -> Any:
     return {

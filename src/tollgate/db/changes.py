@@ -27,6 +27,7 @@ class ChangeKind(StrEnum):
     CUSTOMER = "c"  # what one customer is entitled to
     ENVIRONMENT = "e"  # the catalog of an environment (features, published versions)
     KEYS = "k"  # the API keys of an environment
+    USAGE = "u"  # the usage counted for one customer
 
 
 @dataclass(frozen=True, slots=True)

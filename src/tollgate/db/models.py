@@ -11,6 +11,7 @@ from tollgate.customers.models import Customer, CustomerResource, PromotionalEnt
 from tollgate.db.base import Base
 from tollgate.environments.models import ApiKey, Environment
 from tollgate.subscriptions.models import Subscription, SubscriptionAddon, SubscriptionSchedule
+from tollgate.usage.models import MeterUniqueValue, UsageCounter, UsageEvent, UsageRecord
 
 __all__ = [
     "ApiKey",
@@ -19,6 +20,7 @@ __all__ = [
     "CustomerResource",
     "Environment",
     "Feature",
+    "MeterUniqueValue",
     "Package",
     "PackageEntitlement",
     "PackageVersion",
@@ -27,4 +29,7 @@ __all__ = [
     "Subscription",
     "SubscriptionAddon",
     "SubscriptionSchedule",
+    "UsageCounter",
+    "UsageEvent",
+    "UsageRecord",
 ]

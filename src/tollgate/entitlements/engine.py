@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from tollgate.kit.periods import Period, bounds, reset_anchor
 
@@ -172,6 +173,9 @@ class Snapshot:
     resource_found: bool = True
     has_subscription: bool = False
     entitlements: Mapping[str, Effective] = field(default_factory=dict)
+    # Filled by the wire layer with each entitlement's rendered terms, so a snapshot that
+    # answers many checks formats its dates once. The engine never reads it.
+    wire_memo: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,6 @@
 """Entitlement answers shared by the entitlement routes and other domains' replies."""
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -15,15 +16,30 @@ from tollgate.entitlements.engine import (
 )
 from tollgate.entitlements.snapshots import SnapshotStore
 from tollgate.entitlements.wire import decision_wire
+from tollgate.usage import cache as usage_cache
+from tollgate.usage.cache import CustomerUsage
+from tollgate.usage.periods import current_period_start
 
 
-def current_usage(_snapshot: Snapshot, _feature: FeatureInfo) -> float:
-    """Usage counted so far in the period. Zero until usage metering exists."""
-    return 0
+def is_metered(feature: FeatureInfo) -> bool:
+    return feature.feature_type == "NUMBER" and feature.meter_type != "None"
+
+
+def current_usage(snapshot: Snapshot, feature: FeatureInfo, usage: CustomerUsage) -> float:
+    """Usage counted so far in the period the snapshot's entitlement is in."""
+    if not is_metered(feature):
+        return 0
+    entitlement = snapshot.entitlements.get(feature.ref_id)
+    period_start = current_period_start(feature.meter_type, entitlement)
+    return usage.of(feature.ref_id, snapshot.resource_ref, period_start)
 
 
 def entitlement_list(
-    snapshot: Snapshot, features: dict[str, FeatureInfo], *, explain: bool = False
+    snapshot: Snapshot,
+    features: Mapping[str, FeatureInfo],
+    usage: CustomerUsage,
+    *,
+    explain: bool = False,
 ) -> list[dict[str, Any]]:
     """Every feature the snapshot holds, each decided as a check without requested usage."""
     answers = []
@@ -31,9 +47,10 @@ def entitlement_list(
         feature = features.get(feature_ref)
         if feature is None:
             continue
-        usage = current_usage(snapshot, feature)
-        decision = engine.check(snapshot, feature, current_usage=usage)
-        answers.append(decision_wire(decision, feature, current_usage=usage, explain=explain))
+        usage_now = current_usage(snapshot, feature, usage)
+        decision = engine.check(snapshot, feature, current_usage=usage_now)
+        wire = decision_wire(snapshot, decision, feature, current_usage=usage_now, explain=explain)
+        answers.append(wire)
     return answers
 
 
@@ -48,7 +65,8 @@ def entitlements_in(
 ) -> list[dict[str, Any]]:
     """What the customer is entitled to as `session` sees it, before it commits."""
     snapshot = store.compute(session, environment_id, customer_ref, resource_ref, now=now)
-    return entitlement_list(snapshot, holdings.load_features(session, environment_id))
+    usage = usage_cache.load(session, environment_id, customer_ref, now)
+    return entitlement_list(snapshot, holdings.load_features(session, environment_id), usage)
 
 
 def preview_entitlements(
@@ -83,4 +101,6 @@ def preview_entitlements(
         promotions=tuple(holdings.load_promotions(session, customer_id=customer.id)),
     )
     snapshot = engine.compute(held, resource_ref=resource_ref, version=0, now=max(now, start))
-    return entitlement_list(snapshot, holdings.load_features(session, customer.environment_id))
+    usage = usage_cache.load(session, customer.environment_id, customer.ref_id, now)
+    features = holdings.load_features(session, customer.environment_id)
+    return entitlement_list(snapshot, features, usage)

@@ -6,7 +6,7 @@ two in step by validating these dicts against them."""
 from datetime import datetime
 from typing import Any
 
-from tollgate.entitlements.engine import Decision, Effective, FeatureInfo
+from tollgate.entitlements.engine import Decision, Effective, FeatureInfo, Snapshot
 
 
 def feature_wire(feature: FeatureInfo) -> dict[str, Any]:
@@ -19,6 +19,7 @@ def feature_wire(feature: FeatureInfo) -> dict[str, Any]:
 
 
 def decision_wire(
+    snapshot: Snapshot,
     decision: Decision,
     feature: FeatureInfo | None,
     *,
@@ -32,7 +33,7 @@ def decision_wire(
         "accessDeniedReason": decision.reason.value if decision.reason else None,
         "feature": feature_wire(feature) if feature else None,
         "currentUsage": current_usage if _metered(feature) else None,
-        **_terms_wire(entitlement),
+        **_terms(snapshot, entitlement),
     }
     if explain:
         wire["explain"] = {
@@ -45,18 +46,28 @@ def _metered(feature: FeatureInfo | None) -> bool:
     return feature is not None and feature.feature_type == "NUMBER"
 
 
-def _terms_wire(entitlement: Effective | None) -> dict[str, Any]:
+_NO_TERMS: dict[str, Any] = {
+    "usageLimit": None,
+    "hasUnlimitedUsage": None,
+    "resetPeriod": None,
+    "usagePeriodAnchor": None,
+    "usagePeriodStart": None,
+    "usagePeriodEnd": None,
+    "validUntil": None,
+    "entitlementUpdatedAt": None,
+}
+
+
+def _terms(snapshot: Snapshot, entitlement: Effective | None) -> dict[str, Any]:
     if entitlement is None:
-        return {
-            "usageLimit": None,
-            "hasUnlimitedUsage": None,
-            "resetPeriod": None,
-            "usagePeriodAnchor": None,
-            "usagePeriodStart": None,
-            "usagePeriodEnd": None,
-            "validUntil": None,
-            "entitlementUpdatedAt": None,
-        }
+        return _NO_TERMS
+    rendered: dict[str, Any] | None = snapshot.wire_memo.get(entitlement.feature_ref)
+    if rendered is None:
+        rendered = snapshot.wire_memo[entitlement.feature_ref] = _terms_wire(entitlement)
+    return rendered
+
+
+def _terms_wire(entitlement: Effective) -> dict[str, Any]:
     return {
         "usageLimit": entitlement.usage_limit,
         "hasUnlimitedUsage": entitlement.has_unlimited_usage,

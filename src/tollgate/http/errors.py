@@ -62,7 +62,9 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, str]]:
 
 async def _on_tollgate_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TollgateError)
-    return error_response(exc.status_code, exc.code, exc.message, field=exc.field)
+    return error_response(
+        exc.status_code, exc.code, exc.message, field=exc.field, details=exc.details
+    )
 
 
 async def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:

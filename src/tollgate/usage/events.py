@@ -1,0 +1,196 @@
+"""Raw events: stored once per idempotency key, and counted by every meter that matches
+them in the same transaction, so usage is current the moment the request returns."""
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tollgate.db.changes import Change, ChangeKind, record
+from tollgate.db.sets import where_among
+from tollgate.entitlements.snapshots import SnapshotStore
+from tollgate.usage import counters, meters
+from tollgate.usage.counters import CounterKey
+from tollgate.usage.errors import ConcurrentDuplicate, UsageRefused
+from tollgate.usage.models import UsageEvent
+from tollgate.usage.periods import usage_period
+from tollgate.usage.reports import FUTURE_TOLERANCE
+from tollgate.usage.subjects import (
+    EVENT_WINDOW_DAYS,
+    CustomerRow,
+    MeteredFeature,
+    customer_problem,
+    customers_of,
+    features_of,
+)
+
+_MAX_DISTINCT_LENGTH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class EventReport:
+    customer_ref: str
+    event_name: str
+    idempotency_key: str
+    dimensions: dict[str, Any] = field(default_factory=dict)
+    resource_ref: str | None = None
+    timestamp: datetime | None = None
+
+
+@dataclass(slots=True)
+class _Counted:
+    """What one counter receives from the batch, in order."""
+
+    feature: MeteredFeature
+    period_end: datetime | None
+    amounts: list[int | str] = field(default_factory=list)
+
+
+def report_events(
+    session: Session,
+    snapshots: SnapshotStore,
+    *,
+    environment_id: int,
+    events: Sequence[EventReport],
+    now: datetime,
+) -> int:
+    """Store the batch's new events and count them; returns how many were new."""
+    customers = _checked(session, environment_id, events, now)
+    fresh = _new_events(session, environment_id, events, now)
+    if not fresh:
+        return 0
+    try:
+        session.execute(
+            insert(UsageEvent),
+            [_row(environment_id, customers[e.customer_ref], e, now) for e in fresh],
+        )
+    except IntegrityError:
+        raise ConcurrentDuplicate() from None
+    meters_ = [f for f in features_of(session, environment_id).values() if f.meter is not None]
+    counted = _measure(snapshots, environment_id, customers, fresh, meters_, now)
+    _count(session, environment_id, counted, now)
+    for ref in {event.customer_ref for event in fresh}:
+        record(session, Change(ChangeKind.USAGE, environment_id, ref))
+    return len(fresh)
+
+
+def _checked(
+    session: Session, environment_id: int, events: Sequence[EventReport], now: datetime
+) -> dict[str, CustomerRow]:
+    customers = customers_of(session, environment_id, (e.customer_ref for e in events))
+    problems = []
+    for index, event in enumerate(events):
+        problem = customer_problem(customers.get(event.customer_ref), event.customer_ref)
+        if problem:
+            problems.append({"field": f"events[{index}].customerId", "message": problem})
+        elif event.timestamp is not None and event.timestamp > now + FUTURE_TOLERANCE:
+            problems.append(
+                {"field": f"events[{index}].timestamp", "message": "timestamp is in the future"}
+            )
+    if problems:
+        raise UsageRefused(problems)
+    return customers
+
+
+def _new_events(
+    session: Session, environment_id: int, events: Sequence[EventReport], now: datetime
+) -> list[EventReport]:
+    """The events whose keys were not seen within the window (nor earlier in the batch)."""
+    keys = {event.idempotency_key for event in events}
+    query = select(UsageEvent.id, UsageEvent.idempotency_key, UsageEvent.recorded_at).where(
+        UsageEvent.environment_id == environment_id
+    )
+    rows = session.execute(where_among(session, query, UsageEvent.idempotency_key, keys)).all()
+    horizon = now - timedelta(days=EVENT_WINDOW_DAYS)
+    expired = [row.id for row in rows if row.recorded_at < horizon]
+    if expired:
+        session.execute(
+            update(UsageEvent).where(UsageEvent.id.in_(expired)).values(idempotency_key=None)
+        )
+    seen = {row.idempotency_key for row in rows if row.recorded_at >= horizon}
+    fresh = []
+    for event in events:
+        if event.idempotency_key not in seen:
+            seen.add(event.idempotency_key)
+            fresh.append(event)
+    return fresh
+
+
+def _row(
+    environment_id: int, customer: CustomerRow, event: EventReport, now: datetime
+) -> dict[str, Any]:
+    return {
+        "environment_id": environment_id,
+        "customer_id": customer.id,
+        "resource_ref": event.resource_ref or "",
+        "event_name": event.event_name,
+        "idempotency_key": event.idempotency_key,
+        "dimensions": event.dimensions,
+        "timestamp": event.timestamp or now,
+        "recorded_at": now,
+    }
+
+
+def _measure(
+    snapshots: SnapshotStore,
+    environment_id: int,
+    customers: dict[str, CustomerRow],
+    events: list[EventReport],
+    metered: list[MeteredFeature],
+    now: datetime,
+) -> dict[CounterKey, _Counted]:
+    counted: dict[CounterKey, _Counted] = {}
+    for event in events:
+        seen = meters.Event(
+            event.event_name, event.customer_ref, event.resource_ref, event.dimensions
+        )
+        for feature in metered:
+            assert feature.meter is not None
+            if not meters.matches(feature.meter, seen):
+                continue
+            amount = meters.measured(feature.meter, seen)
+            if amount is None:
+                continue
+            snapshot = snapshots.snapshot(environment_id, event.customer_ref, event.resource_ref)
+            entitlement = snapshot.entitlements.get(feature.ref_id)
+            start, end = usage_period(feature.meter_type, entitlement, event.timestamp or now)
+            customer_id = customers[event.customer_ref].id
+            key = CounterKey(customer_id, feature.id, event.resource_ref or "", start)
+            counted.setdefault(key, _Counted(feature, end)).amounts.append(amount)
+    return counted
+
+
+def _count(
+    session: Session, environment_id: int, counted: dict[CounterKey, _Counted], now: datetime
+) -> None:
+    periods = {key: c.period_end for key, c in counted.items()}
+    locked = counters.lock(session, environment_id=environment_id, periods=periods, now=now)
+    for key, batch in counted.items():
+        counter = locked[key]
+        distinct = [_distinct(a) for a in batch.amounts if isinstance(a, str)]
+        new = counters.new_distinct_values(session, counter.id, distinct)
+        for amount in batch.amounts:
+            if isinstance(amount, str):
+                value = _distinct(amount)
+                meters.add(counter.aggregate, amount, is_new_distinct=value in new)
+                new.discard(value)
+            else:
+                meters.add(counter.aggregate, amount)
+        assert batch.feature.meter is not None
+        counter.value = meters.usage(
+            batch.feature.meter, counter.aggregate, batch.feature.unit_transformation
+        )
+        counter.changed = True
+    counters.save(session, locked.values(), now=now)
+
+
+def _distinct(value: str) -> str:
+    """A distinct value as stored: long ones by their digest, to fit the column."""
+    if len(value) <= _MAX_DISTINCT_LENGTH:
+        return value
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()

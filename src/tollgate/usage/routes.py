@@ -1,0 +1,147 @@
+"""Usage reports, raw events and usage history, as the `stigg` client calls them."""
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request, Response
+
+from tollgate.http.deps import DbSession, Now, ReadPrincipal, WritePrincipal
+from tollgate.usage import events, history, reports
+from tollgate.usage.amounts import AmountOutOfRange, to_units
+from tollgate.usage.errors import UsageRefused
+from tollgate.usage.schemas import (
+    EventBatch,
+    EventsAccepted,
+    HistoryEnvelope,
+    MeasurementsEnvelope,
+    MeasurementsV2Envelope,
+    UsageBatch,
+)
+
+usage_router = APIRouter(prefix="/api/v1/usage", tags=["usage"])
+usage_v2_router = APIRouter(prefix="/api/v2/usage", tags=["usage"])
+events_router = APIRouter(prefix="/api/v1/events", tags=["usage"])
+
+
+@usage_router.post("", response_model=MeasurementsEnvelope)
+def report_usage(
+    body: UsageBatch, request: Request, session: DbSession, principal: WritePrincipal, now: Now
+) -> Response:
+    """Report usage of metered features (DELTA adds, SET replaces the total).
+
+    A batch is counted whole or not at all. A report whose `idempotencyKey` was seen in
+    the last 7 days is not counted again; its answer is the original one."""
+    measured = _report(body, request, session, principal.environment_id, now)
+    return _json({"data": measured})
+
+
+@usage_v2_router.post("", response_model=MeasurementsV2Envelope)
+def report_usage_v2(
+    body: UsageBatch, request: Request, session: DbSession, principal: WritePrincipal, now: Now
+) -> Response:
+    """Report usage of metered features; the same as v1, in v2's reply shape."""
+    measured = _report(body, request, session, principal.environment_id, now)
+    return _json({"data": {"usages": measured}})
+
+
+@events_router.post("", response_model=EventsAccepted)
+def report_events(
+    body: EventBatch, request: Request, session: DbSession, principal: WritePrincipal, now: Now
+) -> Response:
+    """Store raw events; every feature whose meter matches one counts it at once.
+
+    An event whose `idempotencyKey` was seen in the last 7 days is not stored again."""
+    batch = [
+        events.EventReport(
+            customer_ref=e.customer_id,
+            event_name=e.event_name,
+            idempotency_key=e.idempotency_key,
+            dimensions=e.dimensions,
+            resource_ref=e.resource_id,
+            timestamp=e.timestamp,
+        )
+        for e in body.events
+    ]
+    stored = events.report_events(
+        session,
+        request.app.state.snapshots,
+        environment_id=principal.environment_id,
+        events=batch,
+        now=now,
+    )
+    return _json({"data": {"accepted": stored, "duplicates": len(batch) - stored}})
+
+
+@usage_router.get("/{customer_id}/history/{feature_id}", response_model=HistoryEnvelope)
+def get_usage_history(
+    customer_id: str,
+    feature_id: str,
+    request: Request,
+    session: DbSession,
+    principal: ReadPrincipal,
+    now: Now,
+    start_date: Annotated[datetime, Query(alias="startDate")],
+    end_date: Annotated[datetime | None, Query(alias="endDate")] = None,
+    group_by: Annotated[str | None, Query(alias="groupBy")] = None,
+    resource_id: Annotated[str | None, Query(alias="resourceId")] = None,
+) -> Response:
+    """A customer's usage of a metered feature over time, one series per `groupBy` value
+    of the reports' (or events') dimensions, restarting at each usage period."""
+    found = history.usage_history(
+        session,
+        request.app.state.snapshots,
+        environment_id=principal.environment_id,
+        customer_ref=customer_id,
+        feature_ref=feature_id,
+        start=_aware(start_date),
+        end=_aware(end_date) if end_date else now,
+        group_by=group_by or None,
+        resource_ref=resource_id or None,
+    )
+    return _json({"data": found})
+
+
+def _report(
+    body: UsageBatch, request: Request, session: DbSession, environment_id: int, now: datetime
+) -> list[dict[str, Any]]:
+    batch = []
+    problems = []
+    for index, usage in enumerate(body.usages):
+        try:
+            value = to_units(usage.value)
+        except AmountOutOfRange as exc:
+            problems.append({"field": f"usages[{index}].value", "message": str(exc)})
+            continue
+        batch.append(
+            reports.UsageReport(
+                customer_ref=usage.customer_id,
+                feature_ref=usage.feature_id,
+                value=value,
+                behavior=usage.update_behavior,
+                created_at=usage.created_at,
+                dimensions=usage.dimensions,
+                idempotency_key=usage.idempotency_key,
+                resource_ref=usage.resource_id,
+                enforce_limit=usage.enforce_limit,
+            )
+        )
+    if problems:
+        raise UsageRefused(problems)
+    measured = reports.report_usage(
+        session,
+        request.app.state.snapshots,
+        environment_id=environment_id,
+        reports=batch,
+        now=now,
+    )
+    return [m.as_wire() for m in measured]
+
+
+def _aware(moment: datetime) -> datetime:
+    """A date sent without a zone is taken as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _json(content: Any) -> Response:
+    return Response(orjson.dumps(content, option=orjson.OPT_UTC_Z), media_type="application/json")

@@ -1,0 +1,43 @@
+"""Usage tests run on the demo catalog, served by an app whose clock they move."""
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import clocked, demo_client, demo_tenant  # noqa: F401
+from tests.support import Tenant
+
+
+@pytest.fixture
+def http(demo_tenant: Tenant) -> Any:  # noqa: F811 (the imported fixture)
+    with demo_tenant.http() as raw:
+        yield raw
+
+
+@pytest.fixture
+def acme(http: httpx.Client) -> str:
+    """Customer `acme` on plan-free: 3 seats, 100 active users and 1,000 API calls a month."""
+    assert http.post("/api/v1/customers", json={"id": "acme"}).status_code == 201
+    subscribed = http.post(
+        "/api/v1/subscriptions", json={"customerId": "acme", "planId": "plan-free"}
+    )
+    assert subscribed.status_code == 200, subscribed.text
+    return "acme"
+
+
+def report(http: httpx.Client, *usages: dict[str, Any], version: int = 1) -> httpx.Response:
+    return http.post(f"/api/v{version}/usage", json={"usages": list(usages)})
+
+
+def usage(feature: str, value: float, **fields: Any) -> dict[str, Any]:
+    return {"customerId": "acme", "featureId": feature, "value": value, **fields}
+
+
+def check(http: httpx.Client, feature: str, **params: Any) -> dict[str, Any]:
+    response = http.get(
+        "/api/v1/customers/acme/entitlements/check", params={"featureId": feature, **params}
+    )
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()["data"]
+    return data
