@@ -5,11 +5,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
+import httpx
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
 
 from tollgate import __version__
+from tollgate.background import all_jobs, webhook_client
 from tollgate.catalog.features.routes import router as features_router
 from tollgate.catalog.packages.routes import addons_router, plans_router
 from tollgate.catalog.products.routes import router as products_router
@@ -26,10 +28,10 @@ from tollgate.http.errors import error_response, install_error_handlers
 from tollgate.http.schemas import ERROR_RESPONSES
 from tollgate.jobs.runner import JobRunner
 from tollgate.kit.clock import Clock, SystemClock
-from tollgate.subscriptions.jobs import JOBS
 from tollgate.subscriptions.routes import router as subscriptions_router
 from tollgate.usage.cache import UsageStore
 from tollgate.usage.routes import events_router, usage_router, usage_v2_router
+from tollgate.webhooks.routes import router as webhooks_router
 
 log = logging.getLogger("tollgate")
 
@@ -38,7 +40,11 @@ objects come wrapped in `{"data": ...}`; lists take `limit`, `after` and `before
 
 
 def create_app(
-    settings: Settings, *, engine: Engine | None = None, clock: Clock | None = None
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    clock: Clock | None = None,
+    webhooks: httpx.Client | None = None,
 ) -> FastAPI:
     engine = engine or make_engine(settings.database_url)
     clock = clock or SystemClock()
@@ -48,7 +54,10 @@ def create_app(
     snapshots = SnapshotStore(read_sessions, clock)
     keys = KeyCache()
     usage = UsageStore(read_sessions, clock)
-    jobs = JobRunner(write_sessions, clock, JOBS, interval_seconds=settings.job_interval_seconds)
+    webhooks = webhooks or webhook_client()
+    jobs = JobRunner(
+        write_sessions, clock, all_jobs(webhooks), interval_seconds=settings.job_interval_seconds
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -65,6 +74,7 @@ def create_app(
         log.info("tollgate ready", extra={"database": engine.url.render_as_string()})
         yield
         jobs.stop()
+        webhooks.close()
         changes.close()
         engine.dispose()
 
@@ -101,6 +111,7 @@ def create_app(
         usage_router,
         usage_v2_router,
         events_router,
+        webhooks_router,
     )
     for router in routers:
         app.include_router(router, responses=ERROR_RESPONSES)

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from tollgate.app import create_app
+from tollgate.background import all_jobs, webhook_client
 from tollgate.catalog import demo
 from tollgate.config import Settings
 from tollgate.db import migrate
@@ -25,7 +26,6 @@ from tollgate.errors import TollgateError
 from tollgate.jobs.runner import JobRunner
 from tollgate.kit.clock import SystemClock
 from tollgate.logs import configure_logging
-from tollgate.subscriptions.jobs import JOBS
 
 app = typer.Typer(help="Tollgate: pricing, packaging and entitlements.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys of an environment.", no_args_is_help=True)
@@ -94,16 +94,17 @@ def _seed_demo(engine: Engine) -> None:
 
 @app.command()
 def worker() -> None:
-    """Run the background jobs (trial ends, period ends, scheduled updates) without serving
-    HTTP. Any number of workers may share one PostgreSQL database; none repeats another's
-    work. Stops cleanly on Ctrl-C or SIGTERM."""
+    """Run the background jobs (trial ends, period ends, scheduled updates, webhook
+    delivery) without serving HTTP. Any number of workers may share one PostgreSQL
+    database; none repeats another's work. Stops cleanly on Ctrl-C or SIGTERM."""
     settings = Settings()
     configure_logging(settings.log_level)
     engine = _engine(settings)
     sessions = make_session_factory(engine)
     ChangeFeed().attach(sessions, engine)
+    client = webhook_client()
     runner = JobRunner(
-        sessions, SystemClock(), JOBS, interval_seconds=settings.job_interval_seconds
+        sessions, SystemClock(), all_jobs(client), interval_seconds=settings.job_interval_seconds
     )
     signal.signal(signal.SIGTERM, lambda *_: runner.request_stop())
     console.print(f"worker running jobs every {settings.job_interval_seconds:g}s")
@@ -112,6 +113,7 @@ def worker() -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        client.close()
         engine.dispose()
     console.print("worker stopped")
 

@@ -25,6 +25,8 @@ from tollgate.errors import InvalidValue, NotImplementedYet
 from tollgate.kit.filters import CreatedAtRange, range_conditions
 from tollgate.kit.pagination import Cursors, PageRequest, paginate
 from tollgate.subscriptions import lifecycle
+from tollgate.webhooks import outbox
+from tollgate.webhooks.events import EventType
 
 
 def list_customers(
@@ -64,6 +66,7 @@ def provision_customer(
     flush_unique(session, kind="customer", ref_id=data.id)
     # A process may hold a "not found" snapshot of this id (version 0): it is now stale.
     record(session, Change(ChangeKind.CUSTOMER, environment_id, data.id, 1))
+    announce(session, [(EventType.CUSTOMER_CREATED, customer)], now=now)
     return customer
 
 
@@ -73,6 +76,7 @@ def update_customer(
     customer = get_customer(session, environment_id=environment_id, ref_id=ref_id, lock=True)
     _apply(customer, data, data.model_fields_set)
     customer.updated_at = now
+    announce(session, [(EventType.CUSTOMER_UPDATED, customer)], now=now)
     return customer
 
 
@@ -109,6 +113,7 @@ def archive_customer(
         lifecycle.end_for_archived_customer(session, customer=customer, now=now)
         customer.archived_at = customer.updated_at = now
         customer_changed(session, customer)
+        announce(session, [(EventType.CUSTOMER_DELETED, customer)], now=now)
     return customer
 
 
@@ -120,6 +125,7 @@ def unarchive_customer(
         customer.archived_at = None
         customer.updated_at = now
         customer_changed(session, customer)
+        announce(session, [(EventType.CUSTOMER_UPDATED, customer)], now=now)
     return customer
 
 
@@ -143,6 +149,7 @@ def import_customers(
         )
     }
     created = []
+    changes: list[tuple[EventType, Customer]] = []
     for item in data.customers:
         fields: dict[str, Any] = {"name": item.name, "email": item.email}
         if "billing_id" in item.model_fields_set:
@@ -151,25 +158,62 @@ def import_customers(
             fields["metadata_"] = item.metadata or {}
         customer = existing.get(item.id)
         if customer is None:
-            session.add(
-                Customer(
-                    environment_id=environment_id,
-                    ref_id=item.id,
-                    integrations=[],
-                    entitlements_version=1,
-                    created_at=now,
-                    updated_at=now,
-                    **{"metadata_": {}, **fields},
-                )
+            customer = Customer(
+                environment_id=environment_id,
+                ref_id=item.id,
+                integrations=[],
+                entitlements_version=1,
+                created_at=now,
+                updated_at=now,
+                **{"metadata_": {}, **fields},
             )
+            session.add(customer)
             record(session, Change(ChangeKind.CUSTOMER, environment_id, item.id, 1))
             created.append(item.id)
+            changes.append((EventType.CUSTOMER_CREATED, customer))
         elif any(getattr(customer, name) != value for name, value in fields.items()):
             for name, value in fields.items():
                 setattr(customer, name, value)
             customer.updated_at = now
+            changes.append((EventType.CUSTOMER_UPDATED, customer))
     flush_unique(session, kind="customer", ref_id=", ".join(created[:5]))
+    announce(session, changes, now=now)
     return ImportResult(new_customers=created)
+
+
+def announce(session: Session, changes: list[tuple[EventType, Customer]], *, now: datetime) -> None:
+    """Owe webhooks for these customer changes, in this transaction."""
+    if not changes:
+        return
+    session.flush()  # row ids, for `entityId`
+    outbox.emit_many(
+        session,
+        environment_id=changes[0][1].environment_id,
+        events=[
+            outbox.Event(event_type, customer_entity(customer), customer.ref_id)
+            for event_type, customer in changes
+        ],
+        now=now,
+    )
+
+
+def customer_entity(customer: Customer) -> dict[str, Any]:
+    """A customer's fields as Stigg's webhooks carry them."""
+    return {
+        "entityId": str(customer.id),
+        "id": customer.ref_id,
+        "name": customer.name,
+        "email": customer.email,
+        "billingId": customer.billing_id,
+        "metadata": customer.metadata_,
+        "isArchived": customer.archived_at is not None,
+        "createdAt": _stamp(customer.created_at),
+        "updatedAt": _stamp(customer.updated_at),
+    }
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def list_resources(

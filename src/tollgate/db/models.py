@@ -12,6 +12,7 @@ from tollgate.db.base import Base
 from tollgate.environments.models import ApiKey, Environment
 from tollgate.subscriptions.models import Subscription, SubscriptionAddon, SubscriptionSchedule
 from tollgate.usage.models import MeterUniqueValue, UsageCounter, UsageEvent, UsageRecord
+from tollgate.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 
 __all__ = [
     "ApiKey",
@@ -32,4 +33,7 @@ __all__ = [
     "UsageCounter",
     "UsageEvent",
     "UsageRecord",
+    "WebhookAttempt",
+    "WebhookEndpoint",
+    "WebhookMessage",
 ]

@@ -17,7 +17,7 @@ from tollgate.db.errors import flush_unique
 from tollgate.entitlements.invalidation import customer_changed
 from tollgate.errors import Conflict, InvalidValue
 from tollgate.kit.periods import Period, bounds
-from tollgate.subscriptions import offer
+from tollgate.subscriptions import events, offer
 from tollgate.subscriptions.enums import (
     LIVE_STATUSES,
     BillingPeriod,
@@ -114,6 +114,7 @@ def create(session: Session, new: NewSubscription, *, now: datetime) -> Subscrip
     session.add(subscription)
     flush_unique(session, kind="subscription", ref_id=subscription.ref_id)
     customer_changed(session, new.customer)
+    events.announce_created(session, subscription, now=now)
     return subscription
 
 
@@ -143,8 +144,10 @@ def refresh(session: Session, subscription: Subscription, *, now: datetime) -> N
     """After any change: stamp it, recompute when it is next due, tell the caches."""
     subscription.updated_at = now
     subscription.next_transition_at = next_transition(subscription)
+    before, changed = events.pending_change(subscription)
     session.flush()
     customer_changed(session, _customer(session, subscription))
+    events.announce_change(session, subscription, before=before, changed=changed, now=now)
 
 
 def _customer(session: Session, subscription: Subscription) -> Customer:

@@ -35,6 +35,8 @@ from tollgate.usage.subjects import (
     customers_of,
     features_of,
 )
+from tollgate.webhooks import outbox
+from tollgate.webhooks.events import EventType
 
 FUTURE_TOLERANCE = timedelta(minutes=5)  # clocks of reporting hosts drift a little
 
@@ -114,6 +116,7 @@ def report_usage(
     applied = _insert(session, fresh, rows)
     for ref in {item.customer.ref_id for item in fresh}:
         record(session, Change(ChangeKind.USAGE, environment_id, ref))
+    _announce(session, environment_id, rows, applied, now)
     by_index = {item.index: measurement for item, measurement in zip(fresh, applied, strict=True)}
     for item, measurement in zip(fresh, applied, strict=True):
         if item.report.idempotency_key is not None:
@@ -122,6 +125,29 @@ def report_usage(
         by_index.get(index) or answered[report.idempotency_key or ""]
         for index, report in enumerate(reports)
     ]
+
+
+def _announce(
+    session: Session,
+    environment_id: int,
+    rows: list[dict[str, Any]],
+    applied: list[Measurement],
+    now: datetime,
+) -> None:
+    """A `measurement.reported` webhook for every report counted."""
+    outbox.emit_many(
+        session,
+        environment_id=environment_id,
+        events=[
+            outbox.Event(
+                EventType.MEASUREMENT_REPORTED,
+                {**measurement.as_wire(), "currentChange": from_units(row["change"])},
+                measurement.customer_ref,
+            )
+            for row, measurement in zip(rows, applied, strict=True)
+        ],
+        now=now,
+    )
 
 
 def _checked(

@@ -1,0 +1,16 @@
+"""Every background job, as `tollgate serve` and `tollgate worker` both run them."""
+
+import httpx
+
+from tollgate.jobs.runner import Job
+from tollgate.subscriptions.jobs import JOBS as LIFECYCLE_JOBS
+from tollgate.webhooks.delivery import delivery_job
+
+
+def all_jobs(webhook_client: httpx.Client) -> list[Job]:
+    return [*LIFECYCLE_JOBS, delivery_job(webhook_client)]
+
+
+def webhook_client() -> httpx.Client:
+    """The HTTP client webhooks are sent with: no redirects (a receiver answers itself)."""
+    return httpx.Client(follow_redirects=False, headers={"user-agent": "Tollgate-Webhooks"})

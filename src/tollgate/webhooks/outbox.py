@@ -1,0 +1,93 @@
+"""Events become messages in the transaction of the change that caused them.
+
+`emit` writes one message per enabled endpoint that listens to the event's type. A change
+that rolls back takes its messages with it; one that commits owes them until delivered."""
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tollgate.webhooks.models import MessageStatus, WebhookEndpoint, WebhookMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    type: str
+    entity: dict[str, Any]  # the object's fields, JSON-ready, Stigg's flat shape
+    ordering_key: str  # messages of one key reach an endpoint in order (a customer)
+
+
+def emit(
+    session: Session,
+    *,
+    environment_id: int,
+    event_type: str,
+    entity: dict[str, Any],
+    ordering_key: str,
+    now: datetime,
+    endpoint_id: int | None = None,
+) -> int:
+    """Owe one event to every endpoint that listens (or only to `endpoint_id`)."""
+    event = Event(event_type, entity, ordering_key)
+    return emit_many(
+        session, environment_id=environment_id, events=[event], now=now, endpoint_id=endpoint_id
+    )
+
+
+def emit_many(
+    session: Session,
+    *,
+    environment_id: int,
+    events: Sequence[Event],
+    now: datetime,
+    endpoint_id: int | None = None,
+) -> int:
+    """Owe each event to every endpoint that listens to its type; returns how many
+    messages were written."""
+    if not events:
+        return 0
+    query = select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
+        WebhookEndpoint.environment_id == environment_id, WebhookEndpoint.is_enabled
+    )
+    if endpoint_id is not None:
+        query = query.where(WebhookEndpoint.id == endpoint_id)
+    endpoints = session.execute(query).all()
+    if not endpoints:
+        return 0
+    stamp = now.isoformat().replace("+00:00", "Z")
+    messages = []
+    for event in events:
+        message_id = f"msg_{secrets.token_hex(12)}"
+        payload = _json_ready(
+            {"type": event.type, "messageId": message_id, "timestamp": stamp, **event.entity}
+        )
+        messages += [
+            WebhookMessage(
+                environment_id=environment_id,
+                endpoint_id=endpoint,
+                ref_id=message_id,
+                event_type=event.type,
+                ordering_key=event.ordering_key,
+                payload=payload,
+                status=MessageStatus.PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            for endpoint, types in endpoints
+            if types is None or event.type in types or endpoint_id is not None
+        ]
+    session.add_all(messages)
+    return len(messages)
+
+
+def _json_ready(payload: dict[str, Any]) -> dict[str, Any]:
+    """Datetimes and the like as the wire writes them (ISO 8601, UTC as Z)."""
+    ready: dict[str, Any] = orjson.loads(orjson.dumps(payload, option=orjson.OPT_UTC_Z))
+    return ready

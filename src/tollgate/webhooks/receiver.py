@@ -1,0 +1,93 @@
+"""Receiving Tollgate's webhooks in your own app: `WebhookReceiver(secret).verify(...)`.
+
+    receiver = WebhookReceiver(os.environ["TOLLGATE_WEBHOOK_SECRET"])
+
+    @app.post("/hooks/tollgate")
+    async def tollgate_hook(request: Request) -> Response:
+        try:
+            event = receiver.verify(await request.body(), request.headers)
+        except WebhookRejected as rejected:
+            return Response(str(rejected), status_code=400)
+        ...  # event["type"], event["id"], ...
+        return Response(status_code=204)
+
+It checks the Standard Webhooks signature (any of the secrets you give, so a rotation
+breaks nothing), that the timestamp is within `tolerance` of your clock, and that a
+`webhook-id` is accepted once within that window: a replayed request is refused."""
+
+import hmac
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from standardwebhooks import Webhook
+
+
+class WebhookRejected(Exception):
+    """The request is not a genuine, fresh, first delivery from Tollgate."""
+
+
+class WebhookReplayed(WebhookRejected):
+    """A delivery whose `webhook-id` was already accepted."""
+
+
+class WebhookReceiver:
+    def __init__(
+        self,
+        secrets: str | list[str],
+        *,
+        tolerance: timedelta = timedelta(minutes=5),
+        remember: int = 100_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        listed = [secrets] if isinstance(secrets, str) else secrets
+        self._signers = [Webhook(secret) for secret in listed]
+        self._tolerance = tolerance.total_seconds()
+        self._clock = clock
+        self._remember = remember
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
+        """The event, once its signature, age and uniqueness are checked."""
+        lowered = {name.lower(): value for name, value in headers.items()}
+        message_id = lowered.get("webhook-id")
+        stamp = lowered.get("webhook-timestamp")
+        signatures = lowered.get("webhook-signature")
+        if not message_id or not stamp or not signatures:
+            raise WebhookRejected("missing webhook-id, webhook-timestamp or webhook-signature")
+        try:
+            sent_at = int(stamp)
+        except ValueError:
+            raise WebhookRejected("webhook-timestamp is not a number") from None
+        if abs(self._clock() - sent_at) > self._tolerance:
+            raise WebhookRejected("webhook-timestamp is too far from this clock")
+        moment = datetime.fromtimestamp(sent_at, tz=UTC)
+        given = [part.split(",", 1)[-1] for part in signatures.split()]
+        text = body.decode()
+        expected = [
+            signer.sign(message_id, moment, text).split(",", 1)[-1] for signer in self._signers
+        ]
+        if not any(hmac.compare_digest(e, g) for e in expected for g in given):
+            raise WebhookRejected("no signature matches these secrets")
+        self._accept_once(message_id)
+        event: dict[str, Any] = orjson.loads(body)
+        return event
+
+    def _accept_once(self, message_id: str) -> None:
+        now = self._clock()
+        with self._lock:
+            # A captured request replayed later fails the tolerance, so ids are kept only
+            # that long. (Tollgate's own retries, hours apart, carry the same id with a new
+            # timestamp: an app that must never act twice stores the ids it processed.)
+            while self._seen and next(iter(self._seen.values())) < now - 2 * self._tolerance:
+                self._seen.popitem(last=False)
+            if message_id in self._seen:
+                raise WebhookReplayed(f"webhook-id {message_id} was already accepted")
+            self._seen[message_id] = now
+            if len(self._seen) > self._remember:
+                self._seen.popitem(last=False)

@@ -1,0 +1,156 @@
+"""Tollgate's own webhook API (Stigg has none under this path). Server keys only: an
+endpoint's secret is shown when it is created or rotated."""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from tollgate.http.deps import DbSession, Now, WritePrincipal
+from tollgate.http.schemas import Envelope
+from tollgate.webhooks import delivery, service
+from tollgate.webhooks.models import MessageStatus
+from tollgate.webhooks.schemas import (
+    AttemptRead,
+    EndpointCreate,
+    EndpointRead,
+    EndpointUpdate,
+    EndpointWithSecret,
+    MessageRead,
+    Redelivered,
+)
+
+router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_webhook_endpoint(
+    body: EndpointCreate, session: DbSession, principal: WritePrincipal, now: Now
+) -> Envelope[EndpointWithSecret]:
+    """Send events to a URL, signed with a secret shown once, here."""
+    endpoint = service.create_endpoint(
+        session, environment_id=principal.environment_id, data=body, now=now
+    )
+    read = service.to_read(endpoint)
+    return Envelope(data=EndpointWithSecret(**read.model_dump(), secret=endpoint.secret))
+
+
+@router.get("")
+def list_webhook_endpoints(
+    session: DbSession, principal: WritePrincipal
+) -> Envelope[list[EndpointRead]]:
+    endpoints = service.list_endpoints(session, environment_id=principal.environment_id)
+    return Envelope(data=[service.to_read(e) for e in endpoints])
+
+
+@router.get("/{endpoint_id}")
+def get_webhook_endpoint(
+    endpoint_id: str, session: DbSession, principal: WritePrincipal
+) -> Envelope[EndpointRead]:
+    endpoint = service.get_endpoint(
+        session, environment_id=principal.environment_id, ref_id=endpoint_id
+    )
+    return Envelope(data=service.to_read(endpoint))
+
+
+@router.patch("/{endpoint_id}")
+def update_webhook_endpoint(
+    endpoint_id: str, body: EndpointUpdate, session: DbSession, principal: WritePrincipal, now: Now
+) -> Envelope[EndpointRead]:
+    """Change the URL, description or events; `isEnabled` disables or re-enables it."""
+    endpoint = service.update_endpoint(
+        session, environment_id=principal.environment_id, ref_id=endpoint_id, data=body, now=now
+    )
+    return Envelope(data=service.to_read(endpoint))
+
+
+@router.delete("/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_webhook_endpoint(
+    endpoint_id: str, session: DbSession, principal: WritePrincipal
+) -> None:
+    """Delete the endpoint and everything still owed to it."""
+    service.delete_endpoint(session, environment_id=principal.environment_id, ref_id=endpoint_id)
+
+
+@router.post("/{endpoint_id}/rotate-secret")
+def rotate_webhook_secret(
+    endpoint_id: str, session: DbSession, principal: WritePrincipal, now: Now
+) -> Envelope[EndpointWithSecret]:
+    """A new secret; the old one keeps signing too for 24 hours."""
+    endpoint = service.rotate_secret(
+        session, environment_id=principal.environment_id, ref_id=endpoint_id, now=now
+    )
+    read = service.to_read(endpoint)
+    return Envelope(data=EndpointWithSecret(**read.model_dump(), secret=endpoint.secret))
+
+
+@router.post("/{endpoint_id}/test", status_code=status.HTTP_202_ACCEPTED)
+def send_test_event(
+    endpoint_id: str, session: DbSession, principal: WritePrincipal, now: Now
+) -> None:
+    """Owe the endpoint a `test` event, delivered like any other."""
+    service.send_test(session, environment_id=principal.environment_id, ref_id=endpoint_id, now=now)
+
+
+@router.get("/{endpoint_id}/messages")
+def list_webhook_messages(
+    endpoint_id: str,
+    session: DbSession,
+    principal: WritePrincipal,
+    message_status: Annotated[MessageStatus | None, Query(alias="status")] = None,
+) -> Envelope[list[MessageRead]]:
+    """The latest 500 messages for the endpoint, newest first."""
+    messages = service.list_messages(
+        session, environment_id=principal.environment_id, ref_id=endpoint_id, status=message_status
+    )
+    return Envelope(data=[service.message_read(m) for m in messages])
+
+
+@router.get("/{endpoint_id}/messages/{message_id}/attempts")
+def list_webhook_attempts(
+    endpoint_id: str, message_id: str, session: DbSession, principal: WritePrincipal
+) -> Envelope[list[AttemptRead]]:
+    message = service.get_message(
+        session, environment_id=principal.environment_id, ref_id=endpoint_id, message_ref=message_id
+    )
+    attempts = service.list_attempts(session, message=message)
+    return Envelope(
+        data=[
+            AttemptRead(
+                attempted_at=a.attempted_at,
+                status_code=a.status_code,
+                error=a.error,
+                duration_ms=a.duration_ms,
+            )
+            for a in attempts
+        ]
+    )
+
+
+@router.post("/{endpoint_id}/messages/{message_id}/redeliver")
+def redeliver_webhook_message(
+    endpoint_id: str, message_id: str, session: DbSession, principal: WritePrincipal, now: Now
+) -> Envelope[Redelivered]:
+    """Send this message again (same `webhook-id`), now."""
+    message = service.get_message(
+        session, environment_id=principal.environment_id, ref_id=endpoint_id, message_ref=message_id
+    )
+    return Envelope(
+        data=Redelivered(redelivered=delivery.redeliver(session, messages=[message], now=now))
+    )
+
+
+@router.post("/{endpoint_id}/redeliver-failed")
+def redeliver_failed_messages(
+    endpoint_id: str,
+    session: DbSession,
+    principal: WritePrincipal,
+    now: Now,
+    since: Annotated[datetime, Query(description="Failed messages created since then")],
+) -> Envelope[Redelivered]:
+    """Send again every message that failed since a time."""
+    since = since if since.tzinfo else since.replace(tzinfo=UTC)  # a bare time is UTC
+    count = service.redeliver_failed(
+        session, environment_id=principal.environment_id, ref_id=endpoint_id, since=since, now=now
+    )
+    return Envelope(data=Redelivered(redelivered=count))

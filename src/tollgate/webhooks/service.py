@@ -1,0 +1,195 @@
+"""Webhook endpoints: create, change, rotate secrets, and look at what was sent."""
+
+import base64
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tollgate.errors import NotFound
+from tollgate.webhooks import delivery, outbox
+from tollgate.webhooks.events import EventType
+from tollgate.webhooks.models import MessageStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
+from tollgate.webhooks.schemas import EndpointCreate, EndpointRead, EndpointUpdate, MessageRead
+
+ROTATION_GRACE = timedelta(hours=24)  # the old secret keeps signing this long
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def create_endpoint(
+    session: Session, *, environment_id: int, data: EndpointCreate, now: datetime
+) -> WebhookEndpoint:
+    endpoint = WebhookEndpoint(
+        environment_id=environment_id,
+        ref_id=f"we_{secrets.token_hex(10)}",
+        url=str(data.url),
+        description=data.description,
+        event_types=[str(t) for t in data.event_types] if data.event_types is not None else None,
+        is_enabled=True,
+        secret=new_secret(),
+        send_stigg_secret=data.send_stigg_secret,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(endpoint)
+    session.flush()
+    return endpoint
+
+
+def get_endpoint(session: Session, *, environment_id: int, ref_id: str) -> WebhookEndpoint:
+    endpoint = session.scalar(
+        select(WebhookEndpoint).where(
+            WebhookEndpoint.environment_id == environment_id, WebhookEndpoint.ref_id == ref_id
+        )
+    )
+    if endpoint is None:
+        raise NotFound("webhook endpoint", ref_id, field="id")
+    return endpoint
+
+
+def list_endpoints(session: Session, *, environment_id: int) -> list[WebhookEndpoint]:
+    return list(
+        session.scalars(
+            select(WebhookEndpoint)
+            .where(WebhookEndpoint.environment_id == environment_id)
+            .order_by(WebhookEndpoint.id)
+        )
+    )
+
+
+def update_endpoint(
+    session: Session, *, environment_id: int, ref_id: str, data: EndpointUpdate, now: datetime
+) -> WebhookEndpoint:
+    endpoint = get_endpoint(session, environment_id=environment_id, ref_id=ref_id)
+    given = data.model_fields_set
+    if "url" in given and data.url is not None:
+        endpoint.url = str(data.url)
+    if "description" in given:
+        endpoint.description = data.description
+    if "event_types" in given:
+        types = data.event_types
+        endpoint.event_types = [str(t) for t in types] if types is not None else None
+    if "send_stigg_secret" in given and data.send_stigg_secret is not None:
+        endpoint.send_stigg_secret = data.send_stigg_secret
+    if "is_enabled" in given and data.is_enabled is not None:
+        endpoint.is_enabled = data.is_enabled
+        if data.is_enabled:
+            endpoint.disabled_reason = None
+            endpoint.failing_since = None
+        else:
+            endpoint.disabled_reason = "disabled through the API"
+    endpoint.updated_at = now
+    return endpoint
+
+
+def delete_endpoint(session: Session, *, environment_id: int, ref_id: str) -> None:
+    session.delete(get_endpoint(session, environment_id=environment_id, ref_id=ref_id))
+
+
+def rotate_secret(
+    session: Session, *, environment_id: int, ref_id: str, now: datetime
+) -> WebhookEndpoint:
+    endpoint = get_endpoint(session, environment_id=environment_id, ref_id=ref_id)
+    endpoint.previous_secret = endpoint.secret
+    endpoint.previous_secret_until = now + ROTATION_GRACE
+    endpoint.secret = new_secret()
+    endpoint.updated_at = now
+    return endpoint
+
+
+def send_test(session: Session, *, environment_id: int, ref_id: str, now: datetime) -> None:
+    endpoint = get_endpoint(session, environment_id=environment_id, ref_id=ref_id)
+    outbox.emit(
+        session,
+        environment_id=environment_id,
+        event_type=EventType.TEST,
+        entity={"endpointId": endpoint.ref_id},
+        ordering_key=f"test:{endpoint.ref_id}",
+        now=now,
+        endpoint_id=endpoint.id,
+    )
+
+
+def list_messages(
+    session: Session, *, environment_id: int, ref_id: str, status: MessageStatus | None
+) -> list[WebhookMessage]:
+    endpoint = get_endpoint(session, environment_id=environment_id, ref_id=ref_id)
+    query = select(WebhookMessage).where(WebhookMessage.endpoint_id == endpoint.id)
+    if status is not None:
+        query = query.where(WebhookMessage.status == status)
+    return list(session.scalars(query.order_by(WebhookMessage.id.desc()).limit(500)))
+
+
+def get_message(
+    session: Session, *, environment_id: int, ref_id: str, message_ref: str
+) -> WebhookMessage:
+    endpoint = get_endpoint(session, environment_id=environment_id, ref_id=ref_id)
+    message = session.scalar(
+        select(WebhookMessage).where(
+            WebhookMessage.endpoint_id == endpoint.id, WebhookMessage.ref_id == message_ref
+        )
+    )
+    if message is None:
+        raise NotFound("webhook message", message_ref, field="messageId")
+    return message
+
+
+def list_attempts(session: Session, *, message: WebhookMessage) -> list[WebhookAttempt]:
+    return list(
+        session.scalars(
+            select(WebhookAttempt)
+            .where(WebhookAttempt.message_id == message.id)
+            .order_by(WebhookAttempt.id)
+        )
+    )
+
+
+def redeliver_failed(
+    session: Session, *, environment_id: int, ref_id: str, since: datetime, now: datetime
+) -> int:
+    endpoint = get_endpoint(session, environment_id=environment_id, ref_id=ref_id)
+    failed = list(
+        session.scalars(
+            select(WebhookMessage).where(
+                WebhookMessage.endpoint_id == endpoint.id,
+                WebhookMessage.status == MessageStatus.FAILED,
+                WebhookMessage.created_at >= since,
+            )
+        )
+    )
+    return delivery.redeliver(session, messages=failed, now=now)
+
+
+def to_read(endpoint: WebhookEndpoint) -> EndpointRead:
+    return EndpointRead(
+        id=endpoint.ref_id,
+        url=endpoint.url,
+        description=endpoint.description,
+        event_types=endpoint.event_types,
+        is_enabled=endpoint.is_enabled,
+        disabled_reason=endpoint.disabled_reason,
+        send_stigg_secret=endpoint.send_stigg_secret,
+        failing_since=endpoint.failing_since,
+        created_at=endpoint.created_at,
+        updated_at=endpoint.updated_at,
+    )
+
+
+def message_read(message: WebhookMessage) -> MessageRead:
+    return MessageRead(
+        id=message.ref_id,
+        event_type=message.event_type,
+        status=message.status,
+        attempts=message.attempts,
+        next_attempt_at=message.next_attempt_at
+        if message.status is MessageStatus.PENDING
+        else None,
+        last_error=message.last_error,
+        created_at=message.created_at,
+        delivered_at=message.delivered_at,
+        payload=message.payload,
+    )

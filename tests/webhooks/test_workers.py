@@ -1,0 +1,79 @@
+"""Several workers on one database: each message is sent once; a dead worker's lease
+expires and another sends its messages."""
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+from tests.webhooks.conftest import Receiver
+from tollgate.db.engine import make_session_factory, unit_of_work
+from tollgate.environments import service as environments
+from tollgate.webhooks import delivery, outbox
+from tollgate.webhooks.schemas import EndpointCreate
+from tollgate.webhooks.service import create_endpoint
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def owe(engine: Engine, receiver: Receiver, count: int) -> None:
+    """An environment with an endpoint and `count` messages for 10 customers."""
+    with unit_of_work(make_session_factory(engine)) as session:
+        environment = environments.ensure_environment(session, name=f"hooks-{id(receiver)}")
+        create_endpoint(
+            session,
+            environment_id=environment.id,
+            data=EndpointCreate.model_validate({"url": receiver.url}),
+            now=NOW,
+        )
+        outbox.emit_many(
+            session,
+            environment_id=environment.id,
+            events=[
+                outbox.Event("test", {"n": n}, ordering_key=f"customer-{n % 10}")
+                for n in range(count)
+            ],
+            now=NOW,
+        )
+
+
+class TestWorkers:
+    def test_two_workers_never_send_a_message_twice(
+        self, engine: Engine, receiver: Receiver
+    ) -> None:
+        if engine.dialect.name != "postgresql":
+            pytest.skip("several workers share PostgreSQL; SQLite serves one process")
+        owe(engine, receiver, 300)
+        sessions = make_session_factory(engine)
+
+        def work() -> None:
+            with httpx.Client() as client:
+                while delivery.deliver_due(sessions, NOW, client=client):
+                    pass
+
+        workers = [threading.Thread(target=work) for _ in range(2)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        ids = [request.headers["webhook-id"] for request in receiver.received]
+        assert len(ids) == 300
+        assert len(set(ids)) == 300
+        by_customer: dict[str, list[int]] = {}
+        for request in receiver.received:
+            n = request.payload["n"]
+            by_customer.setdefault(f"customer-{n % 10}", []).append(n)
+        assert all(sent == sorted(sent) for sent in by_customer.values())
+
+    def test_a_dead_workers_lease_expires(self, engine: Engine, receiver: Receiver) -> None:
+        owe(engine, receiver, 3)
+        sessions = make_session_factory(engine)
+        leased = delivery._lease(sessions, NOW)  # a worker leases, then dies before sending
+        assert len(leased) == 3
+        with httpx.Client() as client:
+            assert delivery.deliver_due(sessions, NOW, client=client) == 0  # leased: not sent
+            later = NOW + delivery.LEASE + timedelta(seconds=1)
+            assert delivery.deliver_due(sessions, later, client=client) == 3
+        assert len(receiver.received) == 3
