@@ -1,13 +1,15 @@
-"""The `tollgate` command: serve, worker, migrate, keys."""
+"""The `tollgate` command: serve, worker, migrate, keys, webhooks."""
 
 import secrets
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from datetime import timedelta
+from typing import Annotated, Any
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Column, Table
 from sqlalchemy import Engine
@@ -18,6 +20,7 @@ from tollgate.background import all_jobs, webhook_client
 from tollgate.catalog import demo
 from tollgate.config import Settings
 from tollgate.db import migrate
+from tollgate.db.base import utcnow
 from tollgate.db.changes import ChangeFeed
 from tollgate.db.engine import make_engine, make_session_factory, unit_of_work
 from tollgate.environments import service as environments
@@ -26,10 +29,16 @@ from tollgate.errors import TollgateError
 from tollgate.jobs.runner import JobRunner
 from tollgate.kit.clock import SystemClock
 from tollgate.logs import configure_logging
+from tollgate.webhooks import service as webhooks
+from tollgate.webhooks.events import EventType
+from tollgate.webhooks.schemas import EndpointCreate
 
 app = typer.Typer(help="Tollgate: pricing, packaging and entitlements.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys of an environment.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+webhooks_app = typer.Typer(help="Webhook endpoints of an environment.", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
+EnvironmentOption = Annotated[str, typer.Option(help="Environment name")]
 console = Console(stderr=True)
 
 DEMO_ENVIRONMENT = "development"
@@ -163,6 +172,91 @@ def revoke_key(
     with _session() as session:
         revoked = environments.revoke_key(session, key_or_prefix=key)
     console.print(f"revoked key {revoked.prefix}…")
+
+
+@webhooks_app.command("create")
+def create_webhook(
+    environment: EnvironmentOption,
+    url: Annotated[str, typer.Option(help="Where to POST the events")],
+    event: Annotated[
+        list[EventType] | None, typer.Option(help="An event to send (repeat); all if none")
+    ] = None,
+    stigg_secret: Annotated[
+        bool, typer.Option(help="Also send Stigg-Webhooks-Secret, for Stigg receivers")
+    ] = False,
+) -> None:
+    """Send an environment's events to a URL. The secret is the last line of output."""
+    with _session() as session:
+        data = _endpoint_create(url, event, stigg_secret)
+        environment_id = environments.get_environment(session, name=environment).id
+        endpoint = webhooks.create_endpoint(
+            session, environment_id=environment_id, data=data, now=utcnow()
+        )
+    console.print(f"created webhook endpoint {endpoint.ref_id} for {endpoint.url}")
+    typer.echo(endpoint.secret)
+
+
+@webhooks_app.command("list")
+def list_webhooks(environment: EnvironmentOption) -> None:
+    """List an environment's endpoints, with what they owe and what failed."""
+    with _session() as session:
+        environment_id = environments.get_environment(session, name=environment).id
+        rows = webhooks.endpoint_summaries(session, environment_id=environment_id)
+    table = Table(
+        Column("id", no_wrap=True),
+        Column("url", overflow="fold"),
+        Column("events", overflow="fold"),
+        "enabled",
+        "owed",
+        "failed",
+    )
+    for endpoint, owed, failed in rows:
+        events = ", ".join(endpoint.event_types) if endpoint.event_types is not None else "all"
+        enabled = "yes" if endpoint.is_enabled else f"no: {endpoint.disabled_reason}"
+        table.add_row(endpoint.ref_id, endpoint.url, events, enabled, str(owed), str(failed))
+    Console().print(table)
+
+
+@webhooks_app.command("delete")
+def delete_webhook(
+    environment: EnvironmentOption,
+    endpoint: Annotated[str, typer.Argument(help="The endpoint's id (we_...)")],
+) -> None:
+    """Delete an endpoint and everything still owed to it."""
+    with _session() as session:
+        environment_id = environments.get_environment(session, name=environment).id
+        webhooks.delete_endpoint(session, environment_id=environment_id, ref_id=endpoint)
+    console.print(f"deleted webhook endpoint {endpoint}")
+
+
+@webhooks_app.command("redeliver-failed")
+def redeliver_failed(
+    environment: EnvironmentOption,
+    endpoint: Annotated[str, typer.Argument(help="The endpoint's id (we_...)")],
+    hours: Annotated[float, typer.Option(help="Failed within the last this many hours")] = 72,
+) -> None:
+    """Send again every message that failed recently (the job sends them within a second)."""
+    now = utcnow()
+    with _session() as session:
+        environment_id = environments.get_environment(session, name=environment).id
+        count = webhooks.redeliver_failed(
+            session,
+            environment_id=environment_id,
+            ref_id=endpoint,
+            since=now - timedelta(hours=hours),
+            now=now,
+        )
+    console.print(f"{count} failed message(s) owed again to {endpoint}")
+
+
+def _endpoint_create(url: str, events: list[EventType] | None, stigg_secret: bool) -> Any:
+    try:
+        return EndpointCreate.model_validate(
+            {"url": url, "eventTypes": events or None, "sendStiggSecret": stigg_secret}
+        )
+    except ValidationError as error:
+        console.print(f"[red]error:[/] {error.errors()[0]['msg']}")
+        raise typer.Exit(code=1) from None
 
 
 @contextmanager

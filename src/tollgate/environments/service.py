@@ -60,6 +60,13 @@ def ensure_environment(session: Session, *, name: str) -> Environment:
     return environment
 
 
+def get_environment(session: Session, *, name: str) -> Environment:
+    environment = session.scalar(select(Environment).where(Environment.name == name))
+    if environment is None:
+        raise NotFound("environment", name, field="environment")
+    return environment
+
+
 def create_key(session: Session, *, environment_name: str, kind: KeyKind) -> IssuedKey:
     environment = ensure_environment(session, name=environment_name)
     secret = f"tg_{kind.value}_{secrets.token_urlsafe(32)}"

@@ -4,7 +4,7 @@ import base64
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tollgate.errors import NotFound
@@ -59,6 +59,28 @@ def list_endpoints(session: Session, *, environment_id: int) -> list[WebhookEndp
             .order_by(WebhookEndpoint.id)
         )
     )
+
+
+def endpoint_summaries(
+    session: Session, *, environment_id: int
+) -> list[tuple[WebhookEndpoint, int, int]]:
+    """Each endpoint with how many messages it is owed and how many failed."""
+    counts: dict[tuple[int, MessageStatus], int] = {
+        (endpoint_id, status): count
+        for endpoint_id, status, count in session.execute(
+            select(WebhookMessage.endpoint_id, WebhookMessage.status, func.count())
+            .where(WebhookMessage.environment_id == environment_id)
+            .group_by(WebhookMessage.endpoint_id, WebhookMessage.status)
+        )
+    }
+    return [
+        (
+            endpoint,
+            counts.get((endpoint.id, MessageStatus.PENDING), 0),
+            counts.get((endpoint.id, MessageStatus.FAILED), 0),
+        )
+        for endpoint in list_endpoints(session, environment_id=environment_id)
+    ]
 
 
 def update_endpoint(
