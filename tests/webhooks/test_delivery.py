@@ -212,3 +212,36 @@ class TestSubscriptionEvents:
         clocked.run_jobs()
         sent = [(r.payload["type"], r.payload["id"]) for r in receiver.received]
         assert ("subscription.canceled", "sub-acme") in sent
+
+
+class TestPromotionEvents:
+    def test_granted_updated_revoked_and_expired(
+        self, http: httpx.Client, receiver: Receiver, clocked: Clocked
+    ) -> None:
+        provision(http, "acme")
+        endpoint(http, receiver, eventTypes=[
+            "promotionalEntitlement.granted", "promotionalEntitlement.updated",
+            "promotionalEntitlement.revoked", "promotionalEntitlement.expired",
+        ])  # fmt: skip
+
+        def grant(feature: str, period: str) -> None:
+            body = {"promotionalEntitlements": [{"featureId": feature, "period": period}]}
+            granted = http.post("/api/v1/customers/acme/promotional-entitlements", json=body)
+            assert granted.status_code in (200, 201), granted.text
+
+        grant("feature-sso", "1 week")
+        grant("feature-sso", "1 month")
+        revoked = http.delete("/api/v1/customers/acme/promotional-entitlements/feature-sso")
+        assert revoked.status_code == 200, revoked.text
+        grant("feature-sso", "1 week")
+        clocked.clock.advance(timedelta(days=8))
+        clocked.run_jobs()
+        clocked.run_jobs()
+        sent = [r.payload["type"].split(".")[1] for r in receiver.received]
+        assert sent == ["granted", "updated", "revoked", "granted", "expired"]
+        last = receiver.received[-1].payload
+        assert (last["customer"], last["feature"], last["status"]) == (
+            {"id": "acme"},
+            {"id": "feature-sso"},
+            "Expired",
+        )

@@ -29,6 +29,8 @@ from tollgate.entitlements.invalidation import customer_changed
 from tollgate.errors import InvalidValue, NotFound
 from tollgate.kit.filters import CreatedAtRange, range_conditions
 from tollgate.kit.pagination import Cursors, PageRequest, paginate
+from tollgate.webhooks import outbox
+from tollgate.webhooks.events import EventType
 
 _LENGTHS = {
     PromotionPeriod.WEEK: relativedelta(weeks=1),
@@ -77,18 +79,19 @@ def grant_promotions(
             f"grant each feature once per request; repeated: {', '.join(repeated)}",
             field="promotionalEntitlements",
         )
-    granted = [
+    changes = [
         _grant(session, customer, grant, f"promotionalEntitlements.{index}", now)
         for index, grant in enumerate(data.promotional_entitlements)
     ]
     session.flush()
     customer_changed(session, customer)
-    return granted
+    _announce(session, customer.environment_id, changes, now)
+    return [promotion for _, promotion in changes]
 
 
 def _grant(
     session: Session, customer: Customer, grant: PromotionGrant, where: str, now: datetime
-) -> PromotionalEntitlement:
+) -> tuple[EventType, PromotionalEntitlement]:
     feature = usable_feature(
         session,
         environment_id=customer.environment_id,
@@ -109,6 +112,7 @@ def _grant(
             created_at=now,
         )
         session.add(promotion)
+    replaces = promotion.status is PromotionStatus.ACTIVE
     promotion.feature = feature
     promotion.status = PromotionStatus.ACTIVE
     promotion.period = grant.period
@@ -123,7 +127,7 @@ def _grant(
     promotion.is_visible = True if grant.is_visible is None else grant.is_visible
     promotion.description = grant.description
     check_terms(promotion, feature, where)
-    return promotion
+    return (EventType.PROMOTION_UPDATED if replaces else EventType.PROMOTION_GRANTED), promotion
 
 
 def _end_date(grant: PromotionGrant, now: datetime, where: str) -> datetime | None:
@@ -171,6 +175,7 @@ def revoke_promotion(
         raise NotFound(f"active promotional entitlement of customer '{customer_ref}'", feature_ref)
     _expire(promotion, now)
     customer_changed(session, customer)
+    _announce(session, environment_id, [(EventType.PROMOTION_REVOKED, promotion)], now)
     return promotion
 
 
@@ -200,7 +205,56 @@ def expire_due(session: Session, *, now: datetime, limit: int = 100) -> int:
         customers.add(promotion.customer_id)
     for customer in session.scalars(select(Customer).where(Customer.id.in_(customers))):
         customer_changed(session, customer)
+    for environment_id in {promotion.environment_id for promotion in due}:
+        expired = [p for p in due if p.environment_id == environment_id]
+        _announce(session, environment_id, [(EventType.PROMOTION_EXPIRED, p) for p in expired], now)
     return len(due)
+
+
+def _announce(
+    session: Session,
+    environment_id: int,
+    changes: list[tuple[EventType, PromotionalEntitlement]],
+    now: datetime,
+) -> None:
+    """Owe a `promotionalEntitlement.*` webhook for each change, in this transaction."""
+    if not changes:
+        return
+    session.flush()
+    ids = {promotion.id for _, promotion in changes}
+    refs = {
+        row.id: (row.customer_ref, row.feature_ref)
+        for row in session.execute(
+            select(
+                PromotionalEntitlement.id,
+                Customer.ref_id.label("customer_ref"),
+                Feature.ref_id.label("feature_ref"),
+            )
+            .join(Customer, Customer.id == PromotionalEntitlement.customer_id)
+            .join(Feature, Feature.id == PromotionalEntitlement.feature_id)
+            .where(PromotionalEntitlement.id.in_(ids))
+        )
+    }
+    events = []
+    for event_type, promotion in changes:
+        customer_ref, feature_ref = refs[promotion.id]
+        entity = {
+            "entityId": str(promotion.id),
+            "id": str(promotion.id),
+            "customer": {"id": customer_ref},
+            "feature": {"id": feature_ref},
+            "status": promotion.status.value,
+            "period": promotion.period.value if promotion.period else None,
+            "startDate": promotion.start_date,
+            "endDate": promotion.end_date,
+            "usageLimit": promotion.usage_limit,
+            "hasUnlimitedUsage": promotion.has_unlimited_usage,
+            "hasSoftLimit": promotion.has_soft_limit,
+            "resetPeriod": promotion.reset_period,
+            "enumValues": promotion.enum_values,
+        }
+        events.append(outbox.Event(event_type, entity, customer_ref))
+    outbox.emit_many(session, environment_id=environment_id, events=events, now=now)
 
 
 def to_read(promotion: PromotionalEntitlement, *, environment_name: str) -> PromotionRead:

@@ -15,4 +15,8 @@ class EventType(StrEnum):
     SUBSCRIPTION_TRIAL_EXPIRED = "subscription.trial_expired"
     SUBSCRIPTION_TRIAL_CONVERTED = "subscription.trial_converted"
     MEASUREMENT_REPORTED = "measurement.reported"
+    PROMOTION_GRANTED = "promotionalEntitlement.granted"
+    PROMOTION_UPDATED = "promotionalEntitlement.updated"
+    PROMOTION_REVOKED = "promotionalEntitlement.revoked"
+    PROMOTION_EXPIRED = "promotionalEntitlement.expired"
     TEST = "test"
