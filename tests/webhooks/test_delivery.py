@@ -245,3 +245,56 @@ class TestPromotionEvents:
             {"id": "feature-sso"},
             "Expired",
         )
+
+
+class TestUsageExceeded:
+    def test_once_per_period_when_usage_reaches_the_limit(
+        self, http: httpx.Client, receiver: Receiver, clocked: Clocked
+    ) -> None:
+        provision(http, "acme")
+        http.post("/api/v1/subscriptions", json={"customerId": "acme", "planId": "plan-free"})
+        endpoint(http, receiver, eventTypes=["entitlement.usage_exceeded"])
+
+        def report(value: int, behavior: str = "DELTA") -> None:
+            usage = {
+                "customerId": "acme",
+                "featureId": "feature-active-users",  # plan-free: 100 a month
+                "value": value,
+                "updateBehavior": behavior,
+            }
+            assert http.post("/api/v1/usage", json={"usages": [usage]}).status_code == 200
+
+        report(60)
+        report(39)
+        clocked.run_jobs()
+        assert receiver.received == []
+        report(1)  # 100: the limit is reached
+        report(5)
+        report(0, "SET")
+        report(120, "SET")  # reached again in the same period: nothing more
+        clocked.run_jobs()
+        (request,) = receiver.received
+        sent = request.payload
+        assert (sent["usageLimit"], sent["currentUsage"], sent["thresholdPercentage"]) == (
+            100,
+            100,
+            100,
+        )
+        assert sent["customer"] == {"id": "acme"}
+        assert sent["feature"] == {"id": "feature-active-users"}
+
+    def test_events_that_reach_the_limit(
+        self, http: httpx.Client, receiver: Receiver, clocked: Clocked
+    ) -> None:
+        provision(http, "acme")
+        http.post("/api/v1/subscriptions", json={"customerId": "acme", "planId": "plan-free"})
+        endpoint(http, receiver, eventTypes=["entitlement.usage_exceeded"])
+        calls = [  # plan-free: 1,000 API calls a month
+            {"customerId": "acme", "eventName": "api_call", "idempotencyKey": f"c{n}"}
+            for n in range(1_000)
+        ]
+        assert http.post("/api/v1/events", json={"events": calls}).status_code == 200
+        clocked.run_jobs()
+        (request,) = receiver.received
+        assert request.payload["feature"] == {"id": "feature-api-calls"}
+        assert request.payload["currentUsage"] == 1_000

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from tollgate.db import bulk
@@ -111,8 +111,8 @@ def add(
     environment_id: int,
     deltas: Mapping[CounterKey, tuple[datetime | None, int]],
     now: datetime,
-) -> dict[CounterKey, int]:
-    """Add each key's delta (key → (period end, delta)); return the new totals."""
+) -> dict[CounterKey, tuple[int, int]]:
+    """Add each key's delta (key → (period end, delta)); return (counter id, new total)."""
     ordered = sorted(deltas.items())
     if session.get_bind().dialect.name != "postgresql":
         return _sqlite_add(session, environment_id, ordered, now)
@@ -130,7 +130,10 @@ def add(
         },
     )
     return {
-        CounterKey(row.customer_id, row.feature_id, row.resource_ref, row.period_start): row.value
+        CounterKey(row.customer_id, row.feature_id, row.resource_ref, row.period_start): (
+            row.id,
+            row.value,
+        )
         for row in rows
     }
 
@@ -140,7 +143,7 @@ def _sqlite_add(
     environment_id: int,
     ordered: list[tuple[CounterKey, tuple[datetime | None, int]]],
     now: datetime,
-) -> dict[CounterKey, int]:
+) -> dict[CounterKey, tuple[int, int]]:
     times: dict[datetime, str] = {}
     keys = {}
     totals = {}
@@ -157,8 +160,11 @@ def _sqlite_add(
         rows = session.connection().exec_driver_sql(
             _SQLITE_ADD.format(values=values), tuple(params)
         )
-        for customer_id, feature_id, resource_ref, stored_start, value in rows:
-            totals[keys[(customer_id, feature_id, resource_ref, stored_start)]] = value
+        for counter_id, customer_id, feature_id, resource_ref, stored_start, value in rows:
+            totals[keys[(customer_id, feature_id, resource_ref, stored_start)]] = (
+                counter_id,
+                value,
+            )
     return totals
 
 
@@ -169,7 +175,7 @@ INSERT INTO usage_counters (environment_id, customer_id, feature_id, resource_re
 VALUES {values}
 ON CONFLICT (customer_id, feature_id, resource_ref, period_start)
 DO UPDATE SET value = value + excluded.value, updated_at = excluded.updated_at
-RETURNING customer_id, feature_id, resource_ref, period_start, value
+RETURNING id, customer_id, feature_id, resource_ref, period_start, value
 """
 _PG_ADD = """
 INSERT INTO usage_counters AS c (environment_id, customer_id, feature_id, resource_ref,
@@ -184,8 +190,22 @@ FROM unnest(CAST(:customers AS bigint[]), CAST(:features AS bigint[]),
 ORDER BY t.position
 ON CONFLICT (customer_id, feature_id, resource_ref, period_start)
 DO UPDATE SET value = c.value + excluded.value, updated_at = excluded.updated_at
-RETURNING c.customer_id, c.feature_id, c.resource_ref, c.period_start, c.value
+RETURNING c.id, c.customer_id, c.feature_id, c.resource_ref, c.period_start, c.value
 """
+
+
+def claim_limit_reached(session: Session, counter_ids: set[int], *, now: datetime) -> set[int]:
+    """Mark counters whose usage reached the limit; return those not marked before, so a
+    period's `entitlement.usage_exceeded` is sent once."""
+    if not counter_ids:
+        return set()
+    claimed = session.scalars(
+        update(UsageCounter)
+        .where(UsageCounter.id.in_(counter_ids), UsageCounter.limit_reached_at.is_(None))
+        .values(limit_reached_at=now)
+        .returning(UsageCounter.id)
+    )
+    return set(claimed)
 
 
 def save(session: Session, counters: Iterable[Counter], *, now: datetime) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from tollgate.db.changes import Change, ChangeKind, record
 from tollgate.db.sets import where_among
 from tollgate.entitlements.snapshots import SnapshotStore
-from tollgate.usage import counters, meters
+from tollgate.usage import counters, meters, thresholds
 from tollgate.usage.counters import CounterKey
 from tollgate.usage.errors import ConcurrentDuplicate, UsageRefused
 from tollgate.usage.models import UsageEvent
@@ -48,7 +48,18 @@ class _Counted:
 
     feature: MeteredFeature
     period_end: datetime | None
+    customer_ref: str
+    resource_ref: str | None
     amounts: list[int | str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Measured:
+    customer_ref: str
+    feature_ref: str
+    resource_ref: str | None
+    period_start: datetime
+    period_end: datetime | None
 
 
 def report_events(
@@ -73,7 +84,7 @@ def report_events(
         raise ConcurrentDuplicate() from None
     meters_ = [f for f in features_of(session, environment_id).values() if f.meter is not None]
     counted = _measure(snapshots, environment_id, customers, fresh, meters_, now)
-    _count(session, environment_id, counted, now)
+    _count(session, snapshots, environment_id, counted, now)
     for ref in {event.customer_ref for event in fresh}:
         record(session, Change(ChangeKind.USAGE, environment_id, ref))
     return len(fresh)
@@ -161,17 +172,24 @@ def _measure(
             start, end = usage_period(feature.meter_type, entitlement, event.timestamp or now)
             customer_id = customers[event.customer_ref].id
             key = CounterKey(customer_id, feature.id, event.resource_ref or "", start)
-            counted.setdefault(key, _Counted(feature, end)).amounts.append(amount)
+            batch = _Counted(feature, end, event.customer_ref, event.resource_ref)
+            counted.setdefault(key, batch).amounts.append(amount)
     return counted
 
 
 def _count(
-    session: Session, environment_id: int, counted: dict[CounterKey, _Counted], now: datetime
+    session: Session,
+    snapshots: SnapshotStore,
+    environment_id: int,
+    counted: dict[CounterKey, _Counted],
+    now: datetime,
 ) -> None:
     periods = {key: c.period_end for key, c in counted.items()}
     locked = counters.lock(session, environment_id=environment_id, periods=periods, now=now)
+    moves = []
     for key, batch in counted.items():
         counter = locked[key]
+        before = counter.value
         distinct = [_distinct(a) for a in batch.amounts if isinstance(a, str)]
         new = counters.new_distinct_values(session, counter.id, distinct)
         for amount in batch.amounts:
@@ -186,7 +204,18 @@ def _count(
             batch.feature.meter, counter.aggregate, batch.feature.unit_transformation
         )
         counter.changed = True
+        measured = _Measured(
+            batch.customer_ref,
+            batch.feature.ref_id,
+            batch.resource_ref,
+            key.period_start,
+            batch.period_end,
+        )
+        moves.append(thresholds.Move(counter.id, measured, before=before, after=counter.value))
     counters.save(session, locked.values(), now=now)
+    thresholds.announce_crossings(
+        session, snapshots, environment_id=environment_id, moves=moves, now=now
+    )
 
 
 def _distinct(value: str) -> str:

@@ -44,6 +44,8 @@ class UsageCounter(Base):
     event_min: Mapped[int | None] = mapped_column(BigInteger)
     event_max: Mapped[int | None] = mapped_column(BigInteger)
     unique_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    # When usage first reached the limit in this period: `entitlement.usage_exceeded` once.
+    limit_reached_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

@@ -21,7 +21,7 @@ from tollgate.db.changes import Change, ChangeKind, record
 from tollgate.db.sets import where_among
 from tollgate.entitlements import engine
 from tollgate.entitlements.snapshots import SnapshotStore
-from tollgate.usage import counters
+from tollgate.usage import counters, thresholds
 from tollgate.usage.amounts import from_units
 from tollgate.usage.counters import CounterKey
 from tollgate.usage.errors import ConcurrentDuplicate, UsageLimitExceeded, UsageRefused
@@ -110,13 +110,28 @@ def report_usage(
     fresh = [item for item in items if item.report.idempotency_key not in answered]
     fresh = _first_of_each_key(fresh)
     if all(_is_plain_increment(item.report) for item in fresh):
-        rows = _add(session, environment_id, fresh, now)
+        rows, counter_ids = _add(session, environment_id, fresh, now)
     else:
-        rows = _decide(session, snapshots, environment_id, fresh, now)
+        rows, counter_ids = _decide(session, snapshots, environment_id, fresh, now)
     applied = _insert(session, fresh, rows)
     for ref in {item.customer.ref_id for item in fresh}:
         record(session, Change(ChangeKind.USAGE, environment_id, ref))
     _announce(session, environment_id, rows, applied, now)
+    thresholds.announce_crossings(
+        session,
+        snapshots,
+        environment_id=environment_id,
+        moves=[
+            thresholds.Move(
+                counter_ids[item.key],
+                measurement,
+                before=row["usage_after"] - row["change"],
+                after=row["usage_after"],
+            )
+            for item, row, measurement in zip(fresh, rows, applied, strict=True)
+        ],
+        now=now,
+    )
     by_index = {item.index: measurement for item, measurement in zip(fresh, applied, strict=True)}
     for item, measurement in zip(fresh, applied, strict=True):
         if item.report.idempotency_key is not None:
@@ -284,13 +299,14 @@ def _is_plain_increment(report: UsageReport) -> bool:
 
 def _add(
     session: Session, environment_id: int, items: list[_Item], now: datetime
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], dict[CounterKey, int]]:
     """Increments only: one bulk add, then each report's total read back from the end."""
     deltas: dict[CounterKey, tuple[datetime | None, int]] = {}
     for item in items:
         end, delta = deltas.get(item.key, (item.period_end, 0))
         deltas[item.key] = (end, delta + item.report.value)
-    totals = counters.add(session, environment_id=environment_id, deltas=deltas, now=now)
+    added = counters.add(session, environment_id=environment_id, deltas=deltas, now=now)
+    totals = {key: total for key, (_, total) in added.items()}
     rows: list[dict[str, Any]] = []
     for item in reversed(items):
         after = totals[item.key]
@@ -298,7 +314,7 @@ def _add(
         _refuse_below_zero(item, before, after)
         rows.append(_record_row(environment_id, item, before, after, now))
     rows.reverse()
-    return rows
+    return rows, {key: counter_id for key, (counter_id, _) in added.items()}
 
 
 def _decide(
@@ -307,7 +323,7 @@ def _decide(
     environment_id: int,
     items: list[_Item],
     now: datetime,
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], dict[CounterKey, int]]:
     """SETs and enforced reports: decided one by one on locked counters."""
     periods = {item.key: item.period_end for item in items}
     locked = counters.lock(session, environment_id=environment_id, periods=periods, now=now)
@@ -324,7 +340,7 @@ def _decide(
         counter.changed = True
         rows.append(_record_row(environment_id, item, before, after, now))
     counters.save(session, locked.values(), now=now)
-    return rows
+    return rows, {key: counter.id for key, counter in locked.items()}
 
 
 def _refuse_below_zero(item: _Item, before: int, after: int) -> None:

@@ -15,6 +15,7 @@ class EventType(StrEnum):
     SUBSCRIPTION_TRIAL_EXPIRED = "subscription.trial_expired"
     SUBSCRIPTION_TRIAL_CONVERTED = "subscription.trial_converted"
     MEASUREMENT_REPORTED = "measurement.reported"
+    USAGE_EXCEEDED = "entitlement.usage_exceeded"
     PROMOTION_GRANTED = "promotionalEntitlement.granted"
     PROMOTION_UPDATED = "promotionalEntitlement.updated"
     PROMOTION_REVOKED = "promotionalEntitlement.revoked"

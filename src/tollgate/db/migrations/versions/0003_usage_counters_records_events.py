@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("event_min", sa.BigInteger(), nullable=True),
         sa.Column("event_max", sa.BigInteger(), nullable=True),
         sa.Column("unique_count", sa.BigInteger(), nullable=False),
+        sa.Column("limit_reached_at", tollgate.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("updated_at", tollgate.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["customer_id"],

@@ -1,0 +1,82 @@
+"""`entitlement.usage_exceeded`: sent once per counter's period, when usage first reaches
+its limit (100%). Soft limits are announced too: they are counted past, not refused."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from tollgate.entitlements.snapshots import SnapshotStore
+from tollgate.usage import counters
+from tollgate.usage.amounts import SCALE, from_units
+from tollgate.webhooks import outbox
+from tollgate.webhooks.events import EventType
+
+
+class Measured(Protocol):
+    """What was measured (a report's `Measurement`)."""
+
+    @property
+    def customer_ref(self) -> str: ...
+    @property
+    def feature_ref(self) -> str: ...
+    @property
+    def resource_ref(self) -> str | None: ...
+    @property
+    def period_start(self) -> datetime: ...
+    @property
+    def period_end(self) -> datetime | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One change of one counter: its id, what was measured, the usage before and after."""
+
+    counter_id: int
+    measured: Measured
+    before: int
+    after: int
+
+
+def announce_crossings(
+    session: Session,
+    snapshots: SnapshotStore,
+    *,
+    environment_id: int,
+    moves: Sequence[Move],
+    now: datetime,
+) -> None:
+    crossed: dict[int, tuple[Move, int]] = {}
+    for move in moves:
+        limit = _limit(snapshots, environment_id, move.measured)
+        if limit is not None and move.before < limit * SCALE <= move.after:
+            crossed.setdefault(move.counter_id, (move, limit))
+    if not crossed:
+        return
+    first_time = counters.claim_limit_reached(session, set(crossed), now=now)
+    events = []
+    for counter_id in sorted(first_time):
+        move, limit = crossed[counter_id]
+        measured = move.measured
+        entity = {
+            "customer": {"id": measured.customer_ref},
+            "feature": {"id": measured.feature_ref},
+            "resource": {"id": measured.resource_ref} if measured.resource_ref else None,
+            "usageLimit": limit,
+            "currentUsage": from_units(move.after),
+            "thresholdPercentage": 100,
+            "usagePeriodStart": measured.period_start if measured.period_end else None,
+            "usagePeriodEnd": measured.period_end,
+        }
+        events.append(outbox.Event(EventType.USAGE_EXCEEDED, entity, measured.customer_ref))
+    outbox.emit_many(session, environment_id=environment_id, events=events, now=now)
+
+
+def _limit(snapshots: SnapshotStore, environment_id: int, measured: Measured) -> int | None:
+    snapshot = snapshots.snapshot(environment_id, measured.customer_ref, measured.resource_ref)
+    entitlement = snapshot.entitlements.get(measured.feature_ref)
+    if entitlement is None or not entitlement.is_granted or entitlement.has_unlimited_usage:
+        return None
+    return entitlement.usage_limit
