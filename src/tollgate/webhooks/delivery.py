@@ -31,9 +31,11 @@ from tollgate.webhooks.models import (
 
 log = logging.getLogger("tollgate.webhooks")
 
-LEASE = timedelta(seconds=60)
 TIMEOUT_SECONDS = 10.0
 BATCH = 50
+# A lease outlasts sending its whole batch even if every receiver times out, so a live
+# worker's messages are never taken over; a dead worker's wait this long.
+LEASE = timedelta(seconds=BATCH * TIMEOUT_SECONDS + 60)
 MAX_BATCHES_PER_PASS = 20
 # Waits after each failed attempt: about 3.6 days in all, then the message is given up.
 RETRY_DELAYS = [
@@ -86,9 +88,14 @@ def deliver_due(
     `now` schedules (leases, retries); signatures carry `wall_clock`'s moment of sending,
     which receivers compare with their own clocks."""
     delivered = 0
+    started = time.monotonic()
     # A delivery can unblock the next message of its customer, so lease again until
     # nothing may go; bounded, so the other jobs of the pass get their turn.
     for _ in range(MAX_BATCHES_PER_PASS):
+        # `now` was read when the pass began; a long pass must not lease, or schedule
+        # retries, as if no time had gone by.
+        now += timedelta(seconds=time.monotonic() - started)
+        started = time.monotonic()
         leased = _lease(sessions, now)
         if not leased:
             return delivered
