@@ -207,13 +207,9 @@ def customer_entity(customer: Customer) -> dict[str, Any]:
         "billingId": customer.billing_id,
         "metadata": customer.metadata_,
         "isArchived": customer.archived_at is not None,
-        "createdAt": _stamp(customer.created_at),
-        "updatedAt": _stamp(customer.updated_at),
+        "createdAt": customer.created_at,  # the outbox writes moments as the wire does
+        "updatedAt": customer.updated_at,
     }
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 def list_resources(
