@@ -38,6 +38,9 @@ class Customer(TimestampMixin, Base):
     # Bumped in the transaction of every change to what the customer is entitled to; a
     # cached snapshot older than this is stale (see entitlements.snapshots).
     entitlements_version: Mapped[int] = mapped_column(BigInteger, default=1)
+    # A digest of the terms last announced in `entitlements.updated`, per scope (the
+    # customer, each resource), so a change that leaves them as they were says nothing.
+    announced_entitlements: Mapped[dict[str, str] | None] = mapped_column(JSON)
 
 
 class CustomerResource(TimestampMixin, Base):

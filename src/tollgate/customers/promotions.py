@@ -25,6 +25,7 @@ from tollgate.customers.models import (
     PromotionStatus,
 )
 from tollgate.customers.schemas import PromotionGrant, PromotionGrants, PromotionRead
+from tollgate.entitlements.announce import Trigger
 from tollgate.entitlements.invalidation import customer_changed
 from tollgate.errors import InvalidValue, NotFound
 from tollgate.kit.filters import CreatedAtRange, range_conditions
@@ -32,6 +33,7 @@ from tollgate.kit.pagination import Cursors, PageRequest, paginate
 from tollgate.webhooks import outbox
 from tollgate.webhooks.events import EventType
 
+PROMOTIONS = Trigger.PROMOTIONAL_ENTITLEMENT_CHANGED
 _LENGTHS = {
     PromotionPeriod.WEEK: relativedelta(weeks=1),
     PromotionPeriod.MONTH: relativedelta(months=1),
@@ -84,8 +86,8 @@ def grant_promotions(
         for index, grant in enumerate(data.promotional_entitlements)
     ]
     session.flush()
-    customer_changed(session, customer)
     _announce(session, customer.environment_id, changes, now)
+    customer_changed(session, customer, trigger=PROMOTIONS, now=now)
     return [promotion for _, promotion in changes]
 
 
@@ -174,8 +176,8 @@ def revoke_promotion(
     if promotion is None:
         raise NotFound(f"active promotional entitlement of customer '{customer_ref}'", feature_ref)
     _expire(promotion, now)
-    customer_changed(session, customer)
     _announce(session, environment_id, [(EventType.PROMOTION_REVOKED, promotion)], now)
+    customer_changed(session, customer, trigger=PROMOTIONS, now=now)
     return promotion
 
 
@@ -203,11 +205,11 @@ def expire_due(session: Session, *, now: datetime, limit: int = 100) -> int:
     for promotion in due:
         _expire(promotion, now)
         customers.add(promotion.customer_id)
-    for customer in session.scalars(select(Customer).where(Customer.id.in_(customers))):
-        customer_changed(session, customer)
     for environment_id in {promotion.environment_id for promotion in due}:
         expired = [p for p in due if p.environment_id == environment_id]
         _announce(session, environment_id, [(EventType.PROMOTION_EXPIRED, p) for p in expired], now)
+    for customer in session.scalars(select(Customer).where(Customer.id.in_(customers))):
+        customer_changed(session, customer, trigger=PROMOTIONS, now=now)
     return len(due)
 
 

@@ -20,6 +20,7 @@ from tollgate.customers.schemas import (
 )
 from tollgate.db.changes import Change, ChangeKind, record
 from tollgate.db.errors import flush_unique
+from tollgate.entitlements.announce import Trigger
 from tollgate.entitlements.invalidation import customer_changed
 from tollgate.errors import InvalidValue, NotImplementedYet
 from tollgate.kit.filters import CreatedAtRange, range_conditions
@@ -112,8 +113,8 @@ def archive_customer(
     if customer.archived_at is None:
         lifecycle.end_for_archived_customer(session, customer=customer, now=now)
         customer.archived_at = customer.updated_at = now
-        customer_changed(session, customer)
         announce(session, [(EventType.CUSTOMER_DELETED, customer)], now=now)
+        customer_changed(session, customer, trigger=Trigger.CUSTOMER_ARCHIVED, now=now)
     return customer
 
 
@@ -124,8 +125,8 @@ def unarchive_customer(
     if customer.archived_at is not None:
         customer.archived_at = None
         customer.updated_at = now
-        customer_changed(session, customer)
         announce(session, [(EventType.CUSTOMER_UPDATED, customer)], now=now)
+        customer_changed(session, customer, trigger=Trigger.CUSTOMER_UNARCHIVED, now=now)
     return customer
 
 

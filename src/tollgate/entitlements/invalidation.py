@@ -1,16 +1,22 @@
 """What services call when they change something entitlements depend on.
 
-Both write nothing but a version bump and a change record, in the caller's transaction;
-caches in every process learn of it when (and only if) that transaction commits."""
+Both write a version bump and a change record in the caller's transaction; caches in every
+process learn of it when (and only if) that transaction commits. A customer's change also
+owes `entitlements.updated` if its terms moved (`announce`)."""
+
+from datetime import datetime
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from tollgate.customers.models import Customer
 from tollgate.db.changes import Change, ChangeKind, record
+from tollgate.entitlements.announce import Trigger, announce
 
 
-def customer_changed(session: Session, customer: Customer) -> None:
+def customer_changed(
+    session: Session, customer: Customer, *, trigger: Trigger, now: datetime
+) -> None:
     """The customer's subscriptions or grants changed: a new snapshot version."""
     session.flush()
     version = session.execute(
@@ -26,6 +32,7 @@ def customer_changed(session: Session, customer: Customer) -> None:
         .execution_options(synchronize_session=False)
     ).scalar_one()
     record(session, Change(ChangeKind.CUSTOMER, customer.environment_id, customer.ref_id, version))
+    announce(session, customer, trigger=trigger, now=now)
 
 
 def catalog_changed(session: Session, environment_id: int) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 from tollgate.catalog.enums import PackageKind
 from tollgate.catalog.models import Package, PackageVersion
 from tollgate.catalog.packages import versions
+from tollgate.entitlements.announce import Trigger
 from tollgate.errors import InvalidValue, NotImplementedYet
 from tollgate.subscriptions import lifecycle, offer
 from tollgate.subscriptions.enums import (
@@ -235,7 +236,7 @@ def migrate_package(session: Session, *, package: Package, now: datetime) -> int
         for addon in subscription.addons:
             if addon.addon_version.package_id == package.id:
                 addon.addon_version_id = latest.id
-        lifecycle.refresh(session, subscription, now=now)
+        lifecycle.refresh(session, subscription, now=now, trigger=Trigger.PLAN_PUBLISHED)
     _migrate_pending_targets(session, package=package, older=older_ids, latest=latest, now=now)
     return len(holding)
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 from tollgate.catalog.models import PackageVersion, Product
 from tollgate.customers.models import Customer, CustomerResource
 from tollgate.db.errors import flush_unique
+from tollgate.entitlements.announce import Trigger
 from tollgate.entitlements.invalidation import customer_changed
 from tollgate.errors import Conflict, InvalidValue
 from tollgate.kit.periods import Period, bounds
@@ -113,8 +114,8 @@ def create(session: Session, new: NewSubscription, *, now: datetime) -> Subscrip
     subscription.next_transition_at = next_transition(subscription)
     session.add(subscription)
     flush_unique(session, kind="subscription", ref_id=subscription.ref_id)
-    customer_changed(session, new.customer)
     events.announce_created(session, subscription, now=now)
+    customer_changed(session, new.customer, trigger=Trigger.SUBSCRIPTION_CREATED, now=now)
     return subscription
 
 
@@ -140,14 +141,20 @@ def pending_schedules(subscription: Subscription) -> list[SubscriptionSchedule]:
     )
 
 
-def refresh(session: Session, subscription: Subscription, *, now: datetime) -> None:
+def refresh(
+    session: Session,
+    subscription: Subscription,
+    *,
+    now: datetime,
+    trigger: Trigger = Trigger.SUBSCRIPTION_CHANGED,
+) -> None:
     """After any change: stamp it, recompute when it is next due, tell the caches."""
     subscription.updated_at = now
     subscription.next_transition_at = next_transition(subscription)
     before, changed = events.pending_change(subscription)
     session.flush()
-    customer_changed(session, _customer(session, subscription))
     events.announce_change(session, subscription, before=before, changed=changed, now=now)
+    customer_changed(session, _customer(session, subscription), trigger=trigger, now=now)
 
 
 def _customer(session: Session, subscription: Subscription) -> Customer:

@@ -23,6 +23,16 @@ class Event:
     ordering_key: str  # messages of one key reach an endpoint in order (a customer)
 
 
+def is_wanted(session: Session, environment_id: int, event_type: str) -> bool:
+    """Whether an enabled endpoint listens to `event_type` (before costly payloads)."""
+    endpoints = session.execute(
+        select(WebhookEndpoint.event_types).where(
+            WebhookEndpoint.environment_id == environment_id, WebhookEndpoint.is_enabled
+        )
+    ).scalars()
+    return any(types is None or event_type in types for types in endpoints)
+
+
 def emit(
     session: Session,
     *,

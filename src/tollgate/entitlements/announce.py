@@ -1,0 +1,112 @@
+"""`entitlements.updated`: said when what a customer may use changes, not on every write.
+
+Every change to what a customer holds goes through `invalidation.customer_changed`, which
+calls `announce` in the change's transaction. It recomputes the customer's entitlements
+(for the customer and for each of its resources) as the transaction sees them, and owes
+the event only for those whose terms moved since they were last announced. Usage and the
+rolling usage period are not terms: `measurement.reported` tells of those."""
+
+import hashlib
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from tollgate.customers.models import Customer
+from tollgate.entitlements import engine, holdings
+from tollgate.entitlements.engine import Effective, Snapshot
+from tollgate.entitlements.service import entitlement_list
+from tollgate.usage import cache as usage_cache
+from tollgate.webhooks import outbox
+from tollgate.webhooks.events import EventType
+
+_CUSTOMER_SCOPE = ""  # the key, among announced digests, of the customer's own entitlements
+
+
+def _terms(entitlement: Effective) -> list[Any]:
+    return [
+        entitlement.feature_ref,
+        entitlement.is_granted,
+        entitlement.usage_limit,
+        entitlement.has_unlimited_usage,
+        entitlement.has_soft_limit,
+        sorted(entitlement.enum_values) if entitlement.enum_values is not None else None,
+        entitlement.reset_period.value if entitlement.reset_period else None,
+        entitlement.usage_period_anchor,
+        entitlement.valid_until,
+    ]
+
+
+class Trigger(StrEnum):
+    """Why a customer's entitlements changed (the event's `trigger`)."""
+
+    SUBSCRIPTION_CREATED = "SUBSCRIPTION_CREATED"
+    SUBSCRIPTION_CHANGED = "SUBSCRIPTION_CHANGED"  # an update, a transition, an ending
+    PLAN_PUBLISHED = "PLAN_PUBLISHED"  # a publish moved its subscriptions to the new version
+    PROMOTIONAL_ENTITLEMENT_CHANGED = "PROMOTIONAL_ENTITLEMENT_CHANGED"
+    CUSTOMER_ARCHIVED = "CUSTOMER_ARCHIVED"
+    CUSTOMER_UNARCHIVED = "CUSTOMER_UNARCHIVED"
+
+
+def announce(session: Session, customer: Customer, *, trigger: Trigger, now: datetime) -> None:
+    """Owe `entitlements.updated` for each of the customer's scopes whose terms changed."""
+    environment_id = customer.environment_id
+    if not outbox.is_wanted(session, environment_id, EventType.ENTITLEMENTS_UPDATED):
+        return  # nobody listens: computing entitlements would be wasted
+    held = holdings.load_holdings(
+        session,
+        holdings.PackageGrantsCache(),  # this transaction may have published a version
+        customer_id=customer.id,
+        customer_ref=customer.ref_id,
+        is_archived=customer.archived_at is not None,
+    )
+    announced = dict(customer.announced_entitlements or {})
+    changed: list[Snapshot] = []
+    for resource_ref in [None, *sorted(held.resource_refs)]:
+        snapshot = engine.compute(held, resource_ref=resource_ref, version=0, now=now)
+        scope = resource_ref or _CUSTOMER_SCOPE
+        digest = _digest(snapshot)
+        if announced.get(scope, _NOTHING) != digest:
+            announced[scope] = digest
+            changed.append(snapshot)
+    if not changed:
+        return
+    session.execute(
+        update(Customer)
+        .where(Customer.id == customer.id)
+        # The customer's own fields did not change: updated_at stays.
+        .values(announced_entitlements=announced, updated_at=Customer.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    features = holdings.load_features(session, environment_id)
+    usage = usage_cache.load(session, environment_id, customer.ref_id, now)
+    events = [
+        outbox.Event(
+            EventType.ENTITLEMENTS_UPDATED,
+            {
+                "trigger": trigger.value,
+                "customer": {"id": customer.ref_id},
+                "resource": {"id": s.resource_ref} if s.resource_ref else None,
+                "entitlements": entitlement_list(s, features, usage),
+            },
+            ordering_key=customer.ref_id,
+        )
+        for s in changed
+    ]
+    outbox.emit_many(session, environment_id=environment_id, events=events, now=now)
+
+
+def _digest(snapshot: Snapshot) -> str:
+    return _digest_of([_terms(snapshot.entitlements[ref]) for ref in sorted(snapshot.entitlements)])
+
+
+def _digest_of(terms: list[list[Any]]) -> str:
+    return hashlib.blake2b(orjson.dumps(terms), digest_size=16).hexdigest()
+
+
+# A scope never announced counts as holding nothing, so a customer created without
+# entitlements says nothing until it gets some.
+_NOTHING = _digest_of([])

@@ -1,0 +1,107 @@
+"""`entitlements.updated`: sent when a customer's terms change, and only then."""
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import stigg
+
+from tests.e2e.conftest import Clocked
+from tests.webhooks.conftest import Receiver, endpoint
+
+
+def updates(receiver: Receiver, clocked: Clocked) -> list[dict[str, Any]]:
+    clocked.run_jobs()
+    return [r.payload for r in receiver.of_type("entitlements.updated")]
+
+
+def limits(event: dict[str, Any]) -> dict[str, Any]:
+    return {e["feature"]["id"]: e["usageLimit"] for e in event["entitlements"]}
+
+
+class TestEntitlementsUpdated:
+    def test_a_subscription_tells_what_the_customer_may_use(
+        self, http: httpx.Client, demo_client: stigg.Stigg, receiver: Receiver, clocked: Clocked
+    ) -> None:
+        endpoint(http, receiver, eventTypes=["entitlements.updated"])
+        demo_client.v1.customers.provision(id="acme")
+        assert updates(receiver, clocked) == []  # holding nothing, as before: nothing to say
+        demo_client.v1.subscriptions.provision(customer_id="acme", plan_id="plan-free")
+        [event] = updates(receiver, clocked)
+        assert event["trigger"] == "SUBSCRIPTION_CREATED"
+        assert (event["customer"], event["resource"]) == ({"id": "acme"}, None)
+        assert limits(event) == {
+            "feature-seats": 3,
+            "feature-active-users": 100,
+            "feature-api-calls": 1_000,
+        }
+        seats = next(e for e in event["entitlements"] if e["feature"]["id"] == "feature-seats")
+        assert seats["isGranted"] is True
+        assert event["messageId"] == receiver.received[-1].headers["webhook-id"]
+
+    def test_a_change_that_keeps_the_terms_says_nothing(
+        self, http: httpx.Client, demo_client: stigg.Stigg, receiver: Receiver, clocked: Clocked
+    ) -> None:
+        endpoint(http, receiver, eventTypes=["entitlements.updated", "subscription.updated"])
+        demo_client.v1.customers.provision(id="acme")
+        demo_client.v1.subscriptions.provision(
+            customer_id="acme", plan_id="plan-free", id="sub-acme"
+        )
+        assert len(updates(receiver, clocked)) == 1
+        changed = http.patch(
+            "/api/v1/subscriptions/sub-acme",
+            json={"metadata": {"team": "ops"}},
+        )
+        assert changed.status_code == 200, changed.text
+        clocked.clock.advance(timedelta(days=31))  # a renewal: a new usage period, same terms
+        assert len(updates(receiver, clocked)) == 1
+        assert receiver.received[-1].payload["type"] == "subscription.updated"
+
+    def test_a_publish_that_moves_customers(
+        self, http: httpx.Client, demo_client: stigg.Stigg, receiver: Receiver, clocked: Clocked
+    ) -> None:
+        demo_client.v1.customers.provision(id="acme")
+        demo_client.v1.subscriptions.provision(customer_id="acme", plan_id="plan-free")
+        endpoint(http, receiver, eventTypes=["entitlements.updated"])
+        plans = demo_client.v1.plans
+        plans.create_draft("plan-free")
+        plans.entitlements.update(
+            "feature-seats", plan_id="plan-free", type="FEATURE", usage_limit=5
+        )
+        plans.publish("plan-free", migration_type="NEW_CUSTOMERS")
+        assert updates(receiver, clocked) == []  # acme keeps its version
+        plans.create_draft("plan-free")
+        plans.entitlements.update(
+            "feature-seats", plan_id="plan-free", type="FEATURE", usage_limit=7
+        )
+        plans.publish("plan-free", migration_type="ALL_CUSTOMERS")
+        [event] = updates(receiver, clocked)
+        assert event["trigger"] == "PLAN_PUBLISHED"
+        assert limits(event)["feature-seats"] == 7
+
+    def test_a_promotional_grant_starts_and_ends(
+        self, http: httpx.Client, demo_client: stigg.Stigg, receiver: Receiver, clocked: Clocked
+    ) -> None:
+        demo_client.v1.customers.provision(id="acme")
+        endpoint(http, receiver, eventTypes=["entitlements.updated"])
+        granted = http.post(
+            "/api/v1/customers/acme/promotional-entitlements",
+            json={"promotionalEntitlements": [{"featureId": "feature-sso", "period": "1 week"}]},
+        )
+        assert granted.status_code in (200, 201), granted.text
+        [grant] = updates(receiver, clocked)
+        assert grant["trigger"] == "PROMOTIONAL_ENTITLEMENT_CHANGED"
+        assert [e["feature"]["id"] for e in grant["entitlements"]] == ["feature-sso"]
+        clocked.clock.advance(timedelta(days=8))
+        [_, ended] = updates(receiver, clocked)
+        assert ended["entitlements"] == []
+
+    def test_nothing_is_owed_when_nobody_listens_to_it(
+        self, http: httpx.Client, demo_client: stigg.Stigg, receiver: Receiver, clocked: Clocked
+    ) -> None:
+        created = endpoint(http, receiver, eventTypes=["subscription.created"])
+        demo_client.v1.customers.provision(id="acme")
+        demo_client.v1.subscriptions.provision(customer_id="acme", plan_id="plan-free")
+        clocked.run_jobs()
+        listed = http.get(f"/api/v1/webhooks/{created['id']}/messages").json()["data"]
+        assert [m["eventType"] for m in listed] == ["subscription.created"]
