@@ -3,10 +3,11 @@
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from tollgate.catalog.events import Change
 from tollgate.catalog.models import Package, PackageEntitlement, PackageVersion, Product
-from tollgate.catalog.packages.service import copy_version
+from tollgate.catalog.packages.service import announce_package, copy_version
 from tollgate.catalog.products.schemas import ProductDuplicate
-from tollgate.catalog.products.service import get_product
+from tollgate.catalog.products.service import announce_product, get_product
 from tollgate.db.base import utcnow
 from tollgate.db.errors import flush_unique
 from tollgate.errors import InvalidValue
@@ -64,6 +65,9 @@ def duplicate_product(
         _copy_versions(session, package, copies, source_ref_ids, data.target_id)
     target.settings = _remap_settings(source.settings or {}, data.target_id, source_ref_ids)
     session.flush()
+    announce_product(session, target, Change.CREATED)
+    for copy in copies.values():
+        announce_package(session, copy, Change.CREATED)
     return target
 
 

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from tollgate.catalog import references
 from tollgate.catalog.enums import FeatureStatus, FeatureType, MeterType
 from tollgate.catalog.errors import StillInUse
+from tollgate.catalog.events import Change, announce
 from tollgate.catalog.features.schemas import (
     EnumValue,
     FeatureCreate,
@@ -96,6 +97,7 @@ def create_feature(session: Session, *, environment_id: int, data: FeatureCreate
     session.add(feature)
     flush_unique(session, kind="feature", ref_id=data.id)
     catalog_changed(session, environment_id)
+    _announce(session, feature, Change.CREATED)
     return feature
 
 
@@ -137,6 +139,7 @@ def update_feature(
     # Flush now so the column's onupdate stamps updated_at before the reply is built.
     session.flush()
     catalog_changed(session, environment_id)
+    _announce(session, feature, Change.UPDATED)
     return feature
 
 
@@ -148,9 +151,11 @@ def archive_feature(session: Session, *, environment_id: int, ref_id: str) -> Fe
             f"feature '{ref_id}' is still granted by {references.describe(users)}; "
             "remove those entitlements (or archive those packages) first"
         )
-    feature.status = FeatureStatus.SUSPENDED
-    session.flush()
-    catalog_changed(session, environment_id)
+    if feature.status is not FeatureStatus.SUSPENDED:
+        feature.status = FeatureStatus.SUSPENDED
+        session.flush()
+        catalog_changed(session, environment_id)
+        _announce(session, feature, Change.DELETED)
     return feature
 
 
@@ -159,8 +164,19 @@ def unarchive_feature(session: Session, *, environment_id: int, ref_id: str) -> 
     if feature.status is FeatureStatus.SUSPENDED:
         feature.status = FeatureStatus.NEW
         session.flush()
-    catalog_changed(session, environment_id)
+        catalog_changed(session, environment_id)
+        _announce(session, feature, Change.UPDATED)
     return feature
+
+
+def _announce(session: Session, feature: Feature, change: Change) -> None:
+    announce(
+        session,
+        environment_id=feature.environment_id,
+        kind="feature",
+        change=change,
+        read=lambda: to_read(feature),
+    )
 
 
 def to_read(feature: Feature) -> FeatureRead:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from tollgate.catalog.enums import MigrationType, PackageKind, PackageStatus
 from tollgate.catalog.errors import Archived
+from tollgate.catalog.events import Change, announce, package_kind
 from tollgate.catalog.models import Package, PackageEntitlement, PackageVersion, Product
 from tollgate.catalog.packages import checks, versions
 from tollgate.catalog.packages.schemas import (
@@ -79,6 +80,7 @@ def create_package(
         version.max_quantity = data.max_quantity
     session.add(version)
     session.flush()
+    announce_package(session, package, Change.CREATED)
     if data.status is PackageStatus.PUBLISHED:
         publish(
             session,
@@ -120,6 +122,8 @@ def update_package(
     if isinstance(data, AddonUpdate):
         _apply_addon_fields(session, package, version, data, given)
     version.updated_at = utcnow()
+    if version.status is not PackageStatus.DRAFT:  # a draft's edits wait for its publish
+        announce_package(session, package, Change.UPDATED)
     return version
 
 
@@ -187,6 +191,7 @@ def remove_draft(
         checks.not_referenced(
             session, package=package, action="remove its only draft", include_archived=True
         )
+        announce_package(session, package, Change.DELETED)
         session.delete(draft)
         session.flush()
         session.delete(package)
@@ -223,6 +228,7 @@ def publish(
     # A plan includes its parent's latest published version, so a publish can change what
     # customers of other plans hold: every snapshot of the environment is recomputed.
     catalog_changed(session, environment_id)
+    announce_package(session, package, Change.UPDATED)
     if migration_type is MigrationType.ALL_CUSTOMERS:
         subscription_changes.migrate_package(session, package=package, now=now or utcnow())
     return PublishResult(task_id=None)
@@ -237,6 +243,7 @@ def archive(
     if package.archived_at is None:
         checks.not_referenced(session, package=package, action="archive it")
         package.archived_at = utcnow()
+        announce_package(session, package, Change.DELETED)
     return versions.newest(session, package_id=package.id)
 
 
@@ -400,3 +407,22 @@ def _unique(ids: list[str], *, field: str) -> list[str]:
     if len(set(ids)) != len(ids):
         raise InvalidValue(f"'{field}' lists an id more than once", field=field)
     return ids
+
+
+def announce_package(session: Session, package: Package, change: Change) -> None:
+    """`plan.*` or `addon.*`, carrying the package as reads present it."""
+    announce(
+        session,
+        environment_id=package.environment_id,
+        kind=package_kind(package.kind),
+        change=change,
+        read=lambda: _read_loaded(session, package),
+    )
+
+
+def _read_loaded(session: Session, package: Package) -> PlanRead | AddonRead:
+    # The package's product, not loaded on a package written in this transaction.
+    session.scalars(
+        select(Package).options(selectinload(Package.product)).where(Package.id == package.id)
+    ).one()
+    return to_read(session, package)

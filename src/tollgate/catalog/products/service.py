@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from tollgate.catalog.enums import PackageKind, ProductStatus
 from tollgate.catalog.errors import StillInUse
+from tollgate.catalog.events import Change, announce
 from tollgate.catalog.models import Package, Product
 from tollgate.catalog.packages import versions
 from tollgate.catalog.products.schemas import (
@@ -70,6 +71,7 @@ def create_product(session: Session, *, environment_id: int, data: ProductCreate
     )
     session.add(product)
     flush_unique(session, kind="product", ref_id=data.id)
+    announce_product(session, product, Change.CREATED)
     return product
 
 
@@ -97,6 +99,7 @@ def update_product(
     # Set here, not left to the column's onupdate: that fires only at flush, after the
     # response has been built, so the response would show the old time.
     product.updated_at = utcnow()
+    announce_product(session, product, Change.UPDATED)
     return product
 
 
@@ -157,6 +160,7 @@ def archive_product(session: Session, *, environment_id: int, ref_id: str) -> Pr
         )
     if product.archived_at is None:
         product.archived_at = product.updated_at = utcnow()
+        announce_product(session, product, Change.DELETED)
     return product
 
 
@@ -165,7 +169,18 @@ def unarchive_product(session: Session, *, environment_id: int, ref_id: str) -> 
     if product.archived_at is not None:
         product.archived_at = None
         product.updated_at = utcnow()
+        announce_product(session, product, Change.UPDATED)
     return product
+
+
+def announce_product(session: Session, product: Product, change: Change) -> None:
+    announce(
+        session,
+        environment_id=product.environment_id,
+        kind="product",
+        change=change,
+        read=lambda: to_read(product),
+    )
 
 
 def to_read(product: Product) -> ProductRead:
