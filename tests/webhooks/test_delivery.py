@@ -75,6 +75,22 @@ class TestSigned:
         clocked.run_jobs()
         assert receiver.received[0].payload["type"] == "test"
 
+    def test_messages_page_oldest_first(
+        self, http: httpx.Client, receiver: Receiver, clocked: Clocked
+    ) -> None:
+        created = endpoint(http, receiver)
+        for n in range(5):
+            provision(http, f"customer-{n}")
+        url = f"/api/v1/webhooks/{created['id']}/messages"
+        first = http.get(url, params={"limit": 3}).json()
+        rest = http.get(url, params={"limit": 3, "after": first["pagination"]["next"]}).json()
+        customers = [m["payload"]["id"] for m in first["data"] + rest["data"]]
+        assert customers == [f"customer-{n}" for n in range(5)]
+        assert rest["pagination"]["next"] is None
+        clocked.run_jobs()
+        owed = http.get(url, params={"status": "PENDING"}).json()["data"]
+        assert owed == []
+
 
 class TestRetries:
     def test_failures_back_off_then_succeed(
@@ -111,7 +127,12 @@ class TestRetries:
         read = http.get(f"/api/v1/webhooks/{created['id']}").json()["data"]
         assert read["isEnabled"] is False
         assert "410" in read["disabledReason"]
-        assert len(receiver.received) == 1  # nothing more to a disabled endpoint
+        # The two messages went out together (one batch); nothing goes after the 410.
+        assert len(receiver.received) == 2
+        provision(http, "initech")
+        clocked.clock.advance(timedelta(hours=1))
+        clocked.run_jobs()
+        assert len(receiver.received) == 2
 
     def test_a_failed_message_can_be_sent_again(
         self, http: httpx.Client, receiver: Receiver, clocked: Clocked
@@ -191,7 +212,8 @@ class TestSubscriptionEvents:
             "customer.created",
             "subscription.created",
             "subscription.trial_started",
-            "subscription.trial_converted",
+            "entitlements.updated",
+            "subscription.trial_converted",  # the same terms: no entitlements.updated
         ]
         converted = receiver.received[-1].payload
         assert (converted["id"], converted["status"]) == ("sub-acme", "ACTIVE")

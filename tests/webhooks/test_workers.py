@@ -6,12 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from tests.webhooks.conftest import Receiver
 from tollgate.db.engine import make_session_factory, unit_of_work
 from tollgate.environments import service as environments
 from tollgate.webhooks import delivery, outbox
+from tollgate.webhooks.models import MessageStatus, WebhookAttempt, WebhookMessage
 from tollgate.webhooks.schemas import EndpointCreate
 from tollgate.webhooks.service import create_endpoint
 
@@ -71,9 +72,26 @@ class TestWorkers:
         owe(engine, receiver, 3)
         sessions = make_session_factory(engine)
         leased = delivery._lease(sessions, NOW)  # a worker leases, then dies before sending
-        assert len(leased) == 3
+        assert len(leased.messages) == 3
         with httpx.Client() as client:
             assert delivery.deliver_due(sessions, NOW, client=client) == 0  # leased: not sent
             later = NOW + delivery.LEASE + timedelta(seconds=1)
             assert delivery.deliver_due(sessions, later, client=client) == 3
         assert len(receiver.received) == 3
+
+    def test_a_lost_lease_records_nothing(self, engine: Engine, receiver: Receiver) -> None:
+        owe(engine, receiver, 1)
+        sessions = make_session_factory(engine)
+        stalled = delivery._lease(sessions, NOW)  # a worker leases, then stalls past its lease
+        [message] = stalled.messages
+        later = NOW + delivery.LEASE + timedelta(seconds=1)
+        with httpx.Client() as client:
+            assert delivery.deliver_due(sessions, later, client=client) == 1  # another takes over
+        late_failure = delivery._Outcome(status_code=500, error="late", duration_ms=10)
+        delivery._record(sessions, stalled, [late_failure], NOW, lambda: 0.5)
+        with sessions() as session:
+            row = session.get_one(WebhookMessage, message.message_id)
+            attempts = session.scalars(
+                select(WebhookAttempt.status_code).where(WebhookAttempt.message_id == row.id)
+            ).all()
+        assert (row.status, row.attempts, attempts) == (MessageStatus.DELIVERED, 1, [200])

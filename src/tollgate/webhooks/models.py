@@ -4,7 +4,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tollgate.db.base import Base, BigIntPK, TimestampMixin, UTCDateTime, enum_column
@@ -44,8 +54,24 @@ class WebhookMessage(Base):
 
     __tablename__ = "webhook_messages"
     __table_args__ = (
-        Index(None, "endpoint_id", "ordering_key", "id"),
-        Index(None, "status", "next_attempt_at"),
+        # Only owed messages: the worker walks them in id order and asks, for each, whether
+        # an earlier one of its key is still owed; delivered history costs it nothing.
+        Index(
+            "ix_webhook_messages_owed",
+            "endpoint_id",
+            "ordering_key",
+            "id",
+            sqlite_where=text("status = 'PENDING'"),
+            postgresql_where=text("status = 'PENDING'"),
+        ),
+        Index(
+            "ix_webhook_messages_owed_in_order",
+            "id",
+            sqlite_where=text("status = 'PENDING'"),
+            postgresql_where=text("status = 'PENDING'"),
+        ),
+        Index(None, "endpoint_id", "id"),  # an endpoint's messages, newest first
+        Index(None, "ref_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -59,6 +85,7 @@ class WebhookMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lease_token: Mapped[str | None] = mapped_column(String(32))  # whose lease it is
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

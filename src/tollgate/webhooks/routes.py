@@ -4,10 +4,12 @@ endpoint's secret is shown when it is created or rotated."""
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, status
 
 from tollgate.http.deps import DbSession, Now, WritePrincipal
-from tollgate.http.schemas import Envelope
+from tollgate.http.params import page_request
+from tollgate.http.schemas import Envelope, Page, page_of
+from tollgate.kit.pagination import PageRequest
 from tollgate.webhooks import delivery, service
 from tollgate.webhooks.models import MessageStatus
 from tollgate.webhooks.schemas import (
@@ -97,13 +99,18 @@ def list_webhook_messages(
     endpoint_id: str,
     session: DbSession,
     principal: WritePrincipal,
+    page: Annotated[PageRequest, Depends(page_request)],
     message_status: Annotated[MessageStatus | None, Query(alias="status")] = None,
-) -> Envelope[list[MessageRead]]:
-    """The latest 500 messages for the endpoint, newest first."""
-    messages = service.list_messages(
-        session, environment_id=principal.environment_id, ref_id=endpoint_id, status=message_status
+) -> Page[MessageRead]:
+    """The endpoint's messages, oldest first; `after`/`before` cursors page through them."""
+    messages, cursors = service.list_messages(
+        session,
+        environment_id=principal.environment_id,
+        ref_id=endpoint_id,
+        status=message_status,
+        page=page,
     )
-    return Envelope(data=[service.message_read(m) for m in messages])
+    return page_of([service.message_read(m) for m in messages], cursors)
 
 
 @router.get("/{endpoint_id}/messages/{message_id}/attempts")

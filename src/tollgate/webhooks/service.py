@@ -2,12 +2,14 @@
 
 import base64
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tollgate.errors import NotFound
+from tollgate.kit.pagination import Cursors, PageRequest, paginate
 from tollgate.webhooks import delivery, outbox
 from tollgate.webhooks.events import EventType
 from tollgate.webhooks.models import MessageStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
@@ -137,13 +139,19 @@ def send_test(session: Session, *, environment_id: int, ref_id: str, now: dateti
 
 
 def list_messages(
-    session: Session, *, environment_id: int, ref_id: str, status: MessageStatus | None
-) -> list[WebhookMessage]:
+    session: Session,
+    *,
+    environment_id: int,
+    ref_id: str,
+    status: MessageStatus | None,
+    page: PageRequest,
+) -> tuple[Sequence[WebhookMessage], Cursors]:
+    """The endpoint's messages, oldest first, a page at a time."""
     endpoint = get_endpoint(session, environment_id=environment_id, ref_id=ref_id)
     query = select(WebhookMessage).where(WebhookMessage.endpoint_id == endpoint.id)
     if status is not None:
         query = query.where(WebhookMessage.status == status)
-    return list(session.scalars(query.order_by(WebhookMessage.id.desc()).limit(500)))
+    return paginate(session, query, WebhookMessage.id, page)
 
 
 def get_message(
