@@ -203,3 +203,18 @@ def _wait_healthy(base_url: str, process: subprocess.Popen[bytes]) -> None:
             pass
         time.sleep(0.1)
     raise AssertionError("tollgate serve never became healthy")
+
+
+def start_worker(database_url: str, log: Path) -> subprocess.Popen[bytes]:
+    """Start `tollgate worker` with a 0.2 s job interval; the caller stops it."""
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tollgate", "worker"],
+            env={
+                **os.environ,
+                "TOLLGATE_DATABASE_URL": database_url,
+                "TOLLGATE_JOB_INTERVAL_SECONDS": "0.2",
+            },
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )

@@ -1,9 +1,6 @@
 """`tollgate worker` as an operator runs it: a process carrying out what is due."""
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.support import start_worker
 from tollgate.catalog import demo
 from tollgate.customers import service as customers
 from tollgate.customers.schemas import CustomerCreate
@@ -49,17 +47,7 @@ class TestWorker:
                 )
                 assert subscription.status is SubscriptionStatus.IN_TRIAL
             log = tmp_path / "worker.log"
-            with log.open("w") as out:
-                worker = subprocess.Popen(
-                    [sys.executable, "-m", "tollgate", "worker"],
-                    env={
-                        **os.environ,
-                        "TOLLGATE_DATABASE_URL": database_url,
-                        "TOLLGATE_JOB_INTERVAL_SECONDS": "0.2",
-                    },
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
+            worker = start_worker(database_url, log)
             try:
                 status = _await_status(sessions, SubscriptionStatus.ACTIVE)
             finally:

@@ -2,11 +2,9 @@
 or `tollgate worker` is killed with SIGKILL, and an endpoint that fails for days is
 disabled. Real processes, a real receiver; time is only moved in-process, through `now`."""
 
-import os
 import secrets
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -18,7 +16,7 @@ import httpx
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.support import Served, launch
+from tests.support import Served, launch, start_worker
 from tests.webhooks.conftest import Received, Receiver
 from tollgate.db import migrate
 from tollgate.db.engine import make_engine, make_session_factory, unit_of_work
@@ -173,7 +171,7 @@ class TestWorkerKilled:
             environment_id, _ = _endpoint(sessions, receiver)
             _owe(sessions, environment_id, ns=range(self.COUNT), now=datetime.now(UTC))
             interrupted = _block_the_first_request(receiver, release)
-            worker = process = _start_worker(database_url, tmp_path / "worker.log")
+            worker = process = start_worker(database_url, tmp_path / "worker.log")
             _eventually(
                 lambda: bool(interrupted) or process.poll() is not None,
                 "the worker sending its first message",
@@ -231,20 +229,6 @@ def _block_the_first_request(receiver: Receiver, release: threading.Event) -> li
 
     receiver.answer = answer
     return first
-
-
-def _start_worker(database_url: str, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("w") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "tollgate", "worker"],
-            env={
-                **os.environ,
-                "TOLLGATE_DATABASE_URL": database_url,
-                "TOLLGATE_JOB_INTERVAL_SECONDS": "0.2",
-            },
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
 
 
 class TestFailingEndpoint:
