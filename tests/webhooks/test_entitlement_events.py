@@ -105,3 +105,22 @@ class TestEntitlementsUpdated:
         clocked.run_jobs()
         listed = http.get(f"/api/v1/webhooks/{created['id']}/messages").json()["data"]
         assert [m["eventType"] for m in listed] == ["subscription.created"]
+
+    def test_a_parents_publish_reaches_the_plans_below_it(
+        self, http: httpx.Client, demo_client: stigg.Stigg, receiver: Receiver, clocked: Clocked
+    ) -> None:
+        v1 = demo_client.v1
+        v1.customers.provision(id="acme")
+        v1.subscriptions.provision(customer_id="acme", plan_id="plan-pro")  # below plan-free
+        v1.customers.provision(id="globex")
+        v1.subscriptions.provision(customer_id="globex", plan_id="plan-free")
+        endpoint(http, receiver, eventTypes=["entitlements.updated"])
+        v1.features.create_feature(id="feature-audit", display_name="Audit", feature_type="BOOLEAN")
+        v1.plans.create_draft("plan-free")
+        v1.plans.entitlements.create(
+            "plan-free", entitlements=[{"type": "FEATURE", "id": "feature-audit"}]
+        )
+        v1.plans.publish("plan-free", migration_type="NEW_CUSTOMERS")
+        [event] = updates(receiver, clocked)  # globex keeps its version: nothing for it
+        assert (event["customer"], event["trigger"]) == ({"id": "acme"}, "PLAN_PUBLISHED")
+        assert "feature-audit" in limits(event)

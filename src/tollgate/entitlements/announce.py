@@ -12,13 +12,16 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from tollgate.catalog.models import PackageVersion
 from tollgate.customers.models import Customer
 from tollgate.entitlements import engine, holdings
 from tollgate.entitlements.engine import Effective, Snapshot
 from tollgate.entitlements.service import entitlement_list
+from tollgate.subscriptions.enums import LIVE_STATUSES
+from tollgate.subscriptions.models import Subscription
 from tollgate.usage import cache as usage_cache
 from tollgate.webhooks import outbox
 from tollgate.webhooks.events import EventType
@@ -45,7 +48,8 @@ class Trigger(StrEnum):
 
     SUBSCRIPTION_CREATED = "SUBSCRIPTION_CREATED"
     SUBSCRIPTION_CHANGED = "SUBSCRIPTION_CHANGED"  # an update, a transition, an ending
-    PLAN_PUBLISHED = "PLAN_PUBLISHED"  # a publish moved its subscriptions to the new version
+    # A publish moved its subscriptions to the new version, or changed a parent plan.
+    PLAN_PUBLISHED = "PLAN_PUBLISHED"
     PROMOTIONAL_ENTITLEMENT_CHANGED = "PROMOTIONAL_ENTITLEMENT_CHANGED"
     CUSTOMER_ARCHIVED = "CUSTOMER_ARCHIVED"
     CUSTOMER_UNARCHIVED = "CUSTOMER_UNARCHIVED"
@@ -97,6 +101,38 @@ def announce(session: Session, customer: Customer, *, trigger: Trigger, now: dat
         for s in changed
     ]
     outbox.emit_many(session, environment_id=environment_id, events=events, now=now)
+
+
+def announce_below(
+    session: Session, package_id: int, *, environment_id: int, now: datetime
+) -> None:
+    """After a plan's publish: a plan includes its parent's latest published version, so
+    customers of the plans below it (at any depth) may now hold other terms."""
+    if not outbox.is_wanted(session, environment_id, EventType.ENTITLEMENTS_UPDATED):
+        return
+    below: set[int] = set()
+    parents = {package_id}
+    while parents:
+        children = set(
+            session.scalars(
+                select(PackageVersion.package_id).where(
+                    PackageVersion.parent_package_id.in_(parents)
+                )
+            )
+        )
+        parents = children - below
+        below |= children
+    if not below:
+        return
+    holders = (
+        select(Subscription.customer_id)
+        .join(PackageVersion, PackageVersion.id == Subscription.plan_version_id)
+        .where(PackageVersion.package_id.in_(below), Subscription.status.in_(LIVE_STATUSES))
+    )
+    for customer in session.scalars(
+        select(Customer).where(Customer.id.in_(holders)).order_by(Customer.id)
+    ):
+        announce(session, customer, trigger=Trigger.PLAN_PUBLISHED, now=now)
 
 
 def _digest(snapshot: Snapshot) -> str:

@@ -31,6 +31,7 @@ from tollgate.catalog.packages.schemas import (
 from tollgate.catalog.packages.versions import noun
 from tollgate.db.base import utcnow
 from tollgate.db.errors import flush_unique
+from tollgate.entitlements.announce import announce_below
 from tollgate.entitlements.invalidation import catalog_changed
 from tollgate.errors import InvalidValue, NotFound, NotImplementedYet
 from tollgate.kit.filters import CreatedAtRange, range_conditions
@@ -229,8 +230,11 @@ def publish(
     # customers of other plans hold: every snapshot of the environment is recomputed.
     catalog_changed(session, environment_id)
     announce_package(session, package, Change.UPDATED)
+    now = now or utcnow()
     if migration_type is MigrationType.ALL_CUSTOMERS:
-        subscription_changes.migrate_package(session, package=package, now=now or utcnow())
+        subscription_changes.migrate_package(session, package=package, now=now)
+    if kind is PackageKind.PLAN:
+        announce_below(session, package.id, environment_id=environment_id, now=now)
     return PublishResult(task_id=None)
 
 
