@@ -174,6 +174,25 @@ def revoke_key(
     console.print(f"revoked key {revoked.prefix}…")
 
 
+@keys_app.command("signing-secret")
+def signing_secret(
+    environment: EnvironmentOption,
+    rotate: Annotated[
+        bool, typer.Option(help="Make a new one; tokens signed with the old one stop working")
+    ] = False,
+) -> None:
+    """Show (or rotate) the secret that signs customer tokens: `HMAC-SHA256 <customerId>:<hex>`
+    with hex = HMAC-SHA256(customerId) under it. The secret is the last line of output."""
+    with _session() as session:
+        if rotate:
+            found = environments.rotate_signing_secret(session, name=environment)
+            console.print(f"rotated the signing secret of environment '{environment}'")
+        else:
+            found = environments.get_environment(session, name=environment)
+        secret = found.signing_secret
+    typer.echo(secret)
+
+
 @webhooks_app.command("create")
 def create_webhook(
     environment: EnvironmentOption,

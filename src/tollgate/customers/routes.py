@@ -14,7 +14,14 @@ from tollgate.customers.schemas import (
     PromotionRead,
     ResourceRead,
 )
-from tollgate.http.deps import DbSession, Now, ReadPrincipal, WritePrincipal
+from tollgate.errors import PermissionDenied
+from tollgate.http.deps import (
+    CustomerReadPrincipal,
+    DbSession,
+    Now,
+    ReadPrincipal,
+    WritePrincipal,
+)
 from tollgate.http.params import created_at_range, enum_list, page_request
 from tollgate.http.schemas import Envelope, Page, page_of
 from tollgate.kit.filters import CreatedAtRange
@@ -45,6 +52,11 @@ def list_customers(
     name: str | None = Query(None, description="Only customers with exactly this name"),
 ) -> Page[CustomerRead]:
     """List the environment's customers, oldest first."""
+    if principal.customer_ref is not None:
+        raise PermissionDenied(
+            f"the customer token is for customer '{principal.customer_ref}': read it with "
+            f"GET /api/v1/customers/{principal.customer_ref}"
+        )
     customers, cursors = service.list_customers(
         session,
         environment_id=principal.environment_id,
@@ -70,7 +82,7 @@ def import_customers(
 
 @router.get("/{customer_id}")
 def get_customer(
-    customer_id: str, session: DbSession, principal: ReadPrincipal
+    customer_id: str, session: DbSession, principal: CustomerReadPrincipal
 ) -> CustomerEnvelope:
     """Retrieve one customer."""
     customer = lookup.get_customer(
@@ -116,7 +128,7 @@ def unarchive_customer(
 def list_customer_resources(
     customer_id: str,
     session: DbSession,
-    principal: ReadPrincipal,
+    principal: CustomerReadPrincipal,
     page: Annotated[PageRequest, Depends(page_request)],
 ) -> Page[ResourceRead]:
     """The customer's resources (workspaces, projects...) that hold subscriptions."""
@@ -136,7 +148,7 @@ def list_customer_resources(
 def list_promotional_entitlements(
     customer_id: str,
     session: DbSession,
-    principal: ReadPrincipal,
+    principal: CustomerReadPrincipal,
     page: Annotated[PageRequest, Depends(page_request)],
     created_at: Annotated[CreatedAtRange, Depends(created_at_range)],
     status: str | None = Query(None, description="Comma-separated: Active, Expired, Paused"),

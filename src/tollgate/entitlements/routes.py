@@ -20,6 +20,7 @@ from tollgate.entitlements.schemas import CHECK_PARAMETERS, CheckEnvelope, Entit
 from tollgate.entitlements.snapshots import SnapshotStore
 from tollgate.environments.cache import KeyCache
 from tollgate.environments.service import Principal, authenticate
+from tollgate.environments.tokens import HEADER as TOKEN_HEADER
 from tollgate.errors import AuthenticationFailed, PermissionDenied
 from tollgate.usage.cache import CustomerUsage, UsageStore
 
@@ -39,6 +40,7 @@ async def check_entitlement(customer_id: str, request: Request) -> Response:
     Denials are answers, not errors: `isGranted` is false and `accessDeniedReason` says
     why. `explain=true` adds the grants (plan versions, add-ons, promotions) behind it."""
     principal = await _principal(request)
+    principal.require_customer(customer_id)
     query = parse_check_query(request.query_params)
     store: SnapshotStore = request.app.state.snapshots
     environment_id = principal.environment_id
@@ -56,6 +58,7 @@ async def check_entitlement(customer_id: str, request: Request) -> Response:
 async def list_entitlements(customer_id: str, request: Request) -> Response:
     """Everything a customer (or one of its resources) is entitled to now."""
     principal = await _principal(request)
+    principal.require_customer(customer_id)
     store: SnapshotStore = request.app.state.snapshots
     resource_ref = request.query_params.get("resourceId") or None
     snapshot = await _snapshot(request, store, principal.environment_id, customer_id, resource_ref)
@@ -84,7 +87,7 @@ async def _principal(request: Request) -> Principal:
             f"this API key belongs to environment '{principal.environment_name}', but "
             f"X-ENVIRONMENT-ID asks for '{environment}'"
         )
-    return principal
+    return principal.with_customer_token(request.headers.get(TOKEN_HEADER))
 
 
 def _authenticate(request: Request, raw_key: str | None) -> Principal:

@@ -86,7 +86,9 @@ class WarmEntitlementReads:
         for name, value in headers:
             if name == b"x-api-key":
                 raw_key = raw_key or value.decode("latin-1")
-            elif name == b"x-environment-id":
-                return None  # rare; the routes compare it with the key's environment
+            elif name in (b"x-environment-id", b"x-customer-token"):
+                # Rare here; the routes compare the environment with the key's and limit
+                # a customer token to its customer.
+                return None
         principal = self._keys.peek(raw_key) if raw_key else None
         return principal.environment_id if principal else None

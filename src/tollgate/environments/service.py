@@ -4,7 +4,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -13,7 +13,15 @@ from sqlalchemy.orm import Session
 from tollgate.db.base import utcnow
 from tollgate.db.changes import Change, ChangeKind, record
 from tollgate.environments.models import ApiKey, Environment, KeyKind
-from tollgate.errors import AuthenticationFailed, Conflict, InvalidValue, NotFound
+from tollgate.environments.tokens import HEADER as TOKEN_HEADER
+from tollgate.environments.tokens import verified_customer
+from tollgate.errors import (
+    AuthenticationFailed,
+    Conflict,
+    InvalidValue,
+    NotFound,
+    PermissionDenied,
+)
 
 KEY_PREFIX_LENGTH = 16
 _ENVIRONMENT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -21,11 +29,26 @@ _ENVIRONMENT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the environment a key belongs to and what the key may do."""
+    """Who is calling: the environment a key belongs to, what the key may do, and (with a
+    customer token) the one customer whose data it may see."""
 
     environment_id: int
     environment_name: str
     key_kind: KeyKind
+    signing_secret: str = field(default="", repr=False)
+    customer_ref: str | None = None
+
+    def with_customer_token(self, token: str | None) -> "Principal":
+        if token is None:
+            return self
+        return replace(self, customer_ref=verified_customer(token, self.signing_secret))
+
+    def require_customer(self, customer_ref: str) -> None:
+        """A customer token shows its own customer's data only."""
+        if self.customer_ref is not None and self.customer_ref != customer_ref:
+            raise PermissionDenied(
+                f"the {TOKEN_HEADER} is for customer '{self.customer_ref}', not '{customer_ref}'"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,14 +154,34 @@ def revoke_key(session: Session, *, key_or_prefix: str) -> ApiKey:
     return key
 
 
+def rotate_signing_secret(session: Session, *, name: str) -> Environment:
+    """A new signing secret: every customer token signed with the old one stops working."""
+    environment = get_environment(session, name=name)
+    environment.signing_secret = secrets.token_hex(32)
+    # Servers cache principals, secrets included, by key: make them read it again.
+    record(session, Change(ChangeKind.KEYS, environment.id))
+    return environment
+
+
 def authenticate(session: Session, *, raw_key: str | None) -> Principal:
     if not raw_key:
         raise AuthenticationFailed("missing API key: send it in the X-API-KEY header")
     row = session.execute(
-        select(ApiKey.kind, ApiKey.revoked_at, Environment.id, Environment.name)
+        select(
+            ApiKey.kind,
+            ApiKey.revoked_at,
+            Environment.id,
+            Environment.name,
+            Environment.signing_secret,
+        )
         .join(Environment)
         .where(ApiKey.key_hash == hash_key(raw_key))
     ).one_or_none()
     if row is None or row.revoked_at is not None:
         raise AuthenticationFailed("invalid or revoked API key in the X-API-KEY header")
-    return Principal(environment_id=row.id, environment_name=row.name, key_kind=KeyKind(row.kind))
+    return Principal(
+        environment_id=row.id,
+        environment_name=row.name,
+        key_kind=KeyKind(row.kind),
+        signing_secret=row.signing_secret,
+    )

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from tollgate.db.engine import unit_of_work
 from tollgate.environments.models import KeyKind
 from tollgate.environments.service import Principal, authenticate
+from tollgate.environments.tokens import HEADER as TOKEN_HEADER
 from tollgate.errors import PermissionDenied
 
 _api_key_header = APIKeyHeader(name="X-API-KEY", auto_error=False)
@@ -53,8 +54,13 @@ def any_key(
         alias="X-ENVIRONMENT-ID",
         description="Optional; when sent it must name the key's own environment",
     ),
+    customer_token: str | None = Header(
+        None,
+        alias=TOKEN_HEADER,
+        description="Optional `HMAC-SHA256 <customerId>:<hex>`: only that customer's data",
+    ),
 ) -> Principal:
-    principal = authenticate(session, raw_key=api_key)
+    principal = authenticate(session, raw_key=api_key).with_customer_token(customer_token)
     # The Stigg client can name an environment; a key only ever acts in its own, so a
     # request that asks for another is refused rather than quietly served from this one.
     if environment is not None and environment != principal.environment_name:
@@ -71,6 +77,14 @@ def server_key(principal: Annotated[Principal, Depends(any_key)]) -> Principal:
     return principal
 
 
+def customer_reader(
+    customer_id: str, principal: Annotated[Principal, Depends(any_key)]
+) -> Principal:
+    """For routes under `/{customer_id}`: a customer token reads its own customer only."""
+    principal.require_customer(customer_id)
+    return principal
+
+
 def current_time(request: Request) -> datetime:
     """The app's clock (a fixed one in tests), read once per request."""
     now: datetime = request.app.state.clock.now()
@@ -79,4 +93,5 @@ def current_time(request: Request) -> datetime:
 
 Now = Annotated[datetime, Depends(current_time)]
 ReadPrincipal = Annotated[Principal, Depends(any_key)]
+CustomerReadPrincipal = Annotated[Principal, Depends(customer_reader)]
 WritePrincipal = Annotated[Principal, Depends(server_key)]

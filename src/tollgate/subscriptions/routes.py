@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 from tollgate.catalog.enums import PricingType
 from tollgate.entitlements.schemas import EntitlementRead
 from tollgate.entitlements.service import entitlements_in, preview_entitlements
-from tollgate.errors import NotFound
+from tollgate.errors import NotFound, PermissionDenied
 from tollgate.http.deps import DbSession, Now, ReadPrincipal, WritePrincipal
 from tollgate.http.params import created_at_range, enum_list, page_request
 from tollgate.http.schemas import Envelope, Page, page_of
@@ -84,6 +84,13 @@ def list_subscriptions(
     pricing_type: str | None = Query(None, alias="pricingType", description="Comma-separated"),
 ) -> Page[SubscriptionRead]:
     """List subscriptions, oldest first, optionally of one customer, plan or resource."""
+    if principal.customer_ref is not None:
+        if customer_id is None:
+            raise PermissionDenied(
+                f"a customer token lists its own subscriptions only: add "
+                f"customerId={principal.customer_ref}"
+            )
+        principal.require_customer(customer_id)
     subscriptions, cursors = service.list_subscriptions(
         session,
         environment_id=principal.environment_id,
@@ -109,6 +116,7 @@ def preview_subscription(
     """What provisioning would do, without doing it: whether it is a downgrade (and so
     scheduled), the billing period, and the entitlements the customer would hold. Amounts
     are zero until prices exist."""
+    principal.require_customer(body.customer_id)
     customer, plan, addons, downgrade, scheduled = service.preview(
         session, environment_id=principal.environment_id, data=body, now=now
     )
@@ -145,7 +153,9 @@ def get_subscription(
     subscription = service.get_subscription(
         session, environment_id=principal.environment_id, ref_id=subscription_id
     )
-    return SubscriptionEnvelope(data=service.to_read(session, subscription))
+    read = service.to_read(session, subscription)
+    principal.require_customer(read.customer_id)
+    return SubscriptionEnvelope(data=read)
 
 
 @router.patch("/{subscription_id}")

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
-from tollgate.http.deps import DbSession, Now, ReadPrincipal, WritePrincipal
+from tollgate.http.deps import CustomerReadPrincipal, DbSession, Now, WritePrincipal
 from tollgate.usage import events, history, reports
 from tollgate.usage.amounts import AmountOutOfRange, to_units
 from tollgate.usage.errors import UsageRefused
@@ -79,7 +79,7 @@ def get_usage_history(
     feature_id: str,
     request: Request,
     session: DbSession,
-    principal: ReadPrincipal,
+    principal: CustomerReadPrincipal,
     now: Now,
     start_date: Annotated[datetime, Query(alias="startDate")],
     end_date: Annotated[datetime | None, Query(alias="endDate")] = None,

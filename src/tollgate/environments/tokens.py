@@ -1,0 +1,37 @@
+"""Customer tokens: a client key plus a token shows one customer's data only.
+
+The token is the scheme Stigg's front-end components send: `HMAC-SHA256 <customerId>:<hex>`,
+the hex being HMAC-SHA256 of the customer id under the environment's signing secret. A
+SaaS backend signs it for the customer it has logged in; the browser cannot forge one."""
+
+import hashlib
+import hmac
+
+from tollgate.errors import AuthenticationFailed
+
+SCHEME = "HMAC-SHA256 "
+HEADER = "X-CUSTOMER-TOKEN"
+
+
+def customer_token(customer_id: str, signing_secret: str) -> str:
+    digest = hmac.new(signing_secret.encode(), customer_id.encode(), hashlib.sha256).hexdigest()
+    return f"{SCHEME}{customer_id}:{digest}"
+
+
+def verified_customer(token: str, signing_secret: str) -> str:
+    """The customer a token was signed for, or AuthenticationFailed saying what is wrong."""
+    if not token.startswith(SCHEME):
+        raise AuthenticationFailed(
+            f"{HEADER} must look like 'HMAC-SHA256 <customerId>:<hex>'", field=HEADER
+        )
+    customer_id, separator, _digest = token[len(SCHEME) :].rpartition(":")
+    if not separator or not customer_id:
+        raise AuthenticationFailed(
+            f"{HEADER} must look like 'HMAC-SHA256 <customerId>:<hex>'", field=HEADER
+        )
+    if not hmac.compare_digest(customer_token(customer_id, signing_secret), token):
+        raise AuthenticationFailed(
+            f"{HEADER} is not signed with this environment's signing secret (rotated?)",
+            field=HEADER,
+        )
+    return customer_id
