@@ -158,7 +158,8 @@ class TestOrder:
         provision(http, "globex")
         clocked.run_jobs()
         sent = [(r.payload["id"], r.payload["type"]) for r in receiver.received]
-        assert sent == [("acme", "customer.created"), ("globex", "customer.created")]
+        # Different customers may go at once: no order between them.
+        assert sorted(sent) == [("acme", "customer.created"), ("globex", "customer.created")]
         receiver.answer = lambda _request: 200
         clocked.clock.advance(timedelta(seconds=6))
         clocked.run_jobs()
