@@ -29,20 +29,6 @@ from tollgate.webhooks.events import EventType
 _CUSTOMER_SCOPE = ""  # the key, among announced digests, of the customer's own entitlements
 
 
-def _terms(entitlement: Effective) -> list[Any]:
-    return [
-        entitlement.feature_ref,
-        entitlement.is_granted,
-        entitlement.usage_limit,
-        entitlement.has_unlimited_usage,
-        entitlement.has_soft_limit,
-        sorted(entitlement.enum_values) if entitlement.enum_values is not None else None,
-        entitlement.reset_period.value if entitlement.reset_period else None,
-        entitlement.usage_period_anchor,
-        entitlement.valid_until,
-    ]
-
-
 class Trigger(StrEnum):
     """Why a customer's entitlements changed (the event's `trigger`)."""
 
@@ -137,6 +123,21 @@ def announce_below(
 
 def _digest(snapshot: Snapshot) -> str:
     return _digest_of([_terms(snapshot.entitlements[ref]) for ref in sorted(snapshot.entitlements)])
+
+
+def _terms(entitlement: Effective) -> list[Any]:
+    """What a receiver acts on; usage and the current usage period are left out."""
+    return [
+        entitlement.feature_ref,
+        entitlement.is_granted,
+        entitlement.usage_limit,
+        entitlement.has_unlimited_usage,
+        entitlement.has_soft_limit,
+        sorted(entitlement.enum_values) if entitlement.enum_values is not None else None,
+        entitlement.reset_period.value if entitlement.reset_period else None,
+        entitlement.usage_period_anchor,
+        entitlement.valid_until,
+    ]
 
 
 def _digest_of(terms: list[list[Any]]) -> str:
