@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from tollgate.webhooks.models import MessageStatus, WebhookEndpoint, WebhookMessage
@@ -78,22 +78,24 @@ def emit_many(
             {"type": event.type, "messageId": message_id, "timestamp": stamp, **event.entity}
         )
         messages += [
-            WebhookMessage(
-                environment_id=environment_id,
-                endpoint_id=endpoint,
-                ref_id=message_id,
-                event_type=event.type,
-                ordering_key=event.ordering_key,
-                payload=payload,
-                status=MessageStatus.PENDING,
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
+            {
+                "environment_id": environment_id,
+                "endpoint_id": endpoint,
+                "ref_id": message_id,
+                "event_type": event.type,
+                "ordering_key": event.ordering_key,
+                "payload": payload,
+                "status": MessageStatus.PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
             for endpoint, types in endpoints
             if types is None or event.type in types or endpoint_id is not None
         ]
-    session.add_all(messages)
+    if messages:
+        # One multi-row insert, in the order the events happened (ids keep that order).
+        session.execute(insert(WebhookMessage), messages)
     return len(messages)
 
 
