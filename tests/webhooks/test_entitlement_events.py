@@ -5,14 +5,33 @@ from typing import Any
 
 import httpx
 import stigg
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
-from tests.e2e.conftest import Clocked
+from tests.e2e.conftest import START, Clocked
+from tests.support import Tenant
 from tests.webhooks.conftest import Receiver, endpoint
+from tollgate.customers import promotions
+from tollgate.customers import service as customers
+from tollgate.customers.models import Customer
+from tollgate.customers.schemas import CustomerCreate, PromotionGrants
+from tollgate.db.engine import make_session_factory, unit_of_work
+from tollgate.entitlements.announce import Trigger
+from tollgate.entitlements.invalidation import customer_changed
+from tollgate.environments import service as environments
 
 
 def updates(receiver: Receiver, clocked: Clocked) -> list[dict[str, Any]]:
     clocked.run_jobs()
     return [r.payload for r in receiver.of_type("entitlements.updated")]
+
+
+def customer_id(session: Session, environment_id: int, ref_id: str) -> int:
+    return session.execute(
+        select(Customer.id).where(
+            Customer.environment_id == environment_id, Customer.ref_id == ref_id
+        )
+    ).scalar_one()
 
 
 def limits(event: dict[str, Any]) -> dict[str, Any]:
@@ -124,3 +143,30 @@ class TestEntitlementsUpdated:
         [event] = updates(receiver, clocked)  # globex keeps its version: nothing for it
         assert (event["customer"], event["trigger"]) == ({"id": "acme"}, "PLAN_PUBLISHED")
         assert "feature-audit" in limits(event)
+
+    def test_a_second_change_in_one_transaction_repeats_nothing(
+        self,
+        engine: Engine,
+        demo_tenant: Tenant,
+        http: httpx.Client,
+        receiver: Receiver,
+        clocked: Clocked,
+    ) -> None:
+        endpoint(http, receiver, eventTypes=["entitlements.updated"])
+        grant = PromotionGrants.model_validate(
+            {"promotionalEntitlements": [{"featureId": "feature-sso", "period": "1 week"}]}
+        )
+        with unit_of_work(make_session_factory(engine)) as session:
+            environment_id = environments.get_environment(session, name=demo_tenant.name).id
+            customers.provision_customer(
+                session, environment_id=environment_id, data=CustomerCreate(id="acme"), now=START
+            )
+            promotions.grant_promotions(
+                session, environment_id=environment_id, customer_ref="acme", data=grant, now=START
+            )
+            # Another change of acme later in the same transaction (as a publish that moves
+            # two of its subscriptions does) finds the terms just announced: nothing new.
+            # The customer as `lifecycle.refresh` finds it: from the session's identity map.
+            customer = session.get_one(Customer, customer_id(session, environment_id, "acme"))
+            customer_changed(session, customer, trigger=Trigger.SUBSCRIPTION_CHANGED, now=START)
+        assert len(updates(receiver, clocked)) == 1

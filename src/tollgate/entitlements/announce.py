@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from tollgate.catalog.models import PackageVersion
 from tollgate.customers.models import Customer
@@ -71,6 +72,9 @@ def announce(session: Session, customer: Customer, *, trigger: Trigger, now: dat
         .values(announced_entitlements=announced, updated_at=Customer.updated_at)
         .execution_options(synchronize_session=False)
     )
+    # The loaded customer must agree, or a second change in this transaction would compare
+    # with the digests from before this one and announce the same terms again.
+    set_committed_value(customer, "announced_entitlements", announced)
     features = holdings.load_features(session, environment_id)
     usage = usage_cache.load(session, environment_id, customer.ref_id, now)
     events = [
