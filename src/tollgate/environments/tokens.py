@@ -20,12 +20,8 @@ def customer_token(customer_id: str, signing_secret: str) -> str:
 
 def verified_customer(token: str, signing_secret: str) -> str:
     """The customer a token was signed for, or AuthenticationFailed saying what is wrong."""
-    if not token.startswith(SCHEME):
-        raise AuthenticationFailed(
-            f"{HEADER} must look like 'HMAC-SHA256 <customerId>:<hex>'", field=HEADER
-        )
-    customer_id, separator, _digest = token[len(SCHEME) :].rpartition(":")
-    if not separator or not customer_id:
+    customer_id, separator, _digest = token.removeprefix(SCHEME).rpartition(":")
+    if not token.startswith(SCHEME) or not separator or not customer_id:
         raise AuthenticationFailed(
             f"{HEADER} must look like 'HMAC-SHA256 <customerId>:<hex>'", field=HEADER
         )
