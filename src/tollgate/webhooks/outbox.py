@@ -25,12 +25,8 @@ class Event:
 
 def is_wanted(session: Session, environment_id: int, event_type: str) -> bool:
     """Whether an enabled endpoint listens to `event_type` (before costly payloads)."""
-    endpoints = session.execute(
-        select(WebhookEndpoint.event_types).where(
-            WebhookEndpoint.environment_id == environment_id, WebhookEndpoint.is_enabled
-        )
-    ).scalars()
-    return any(types is None or event_type in types for types in endpoints)
+    endpoints = _enabled_endpoints(session, environment_id)
+    return any(_listens(types, event_type) for _, types in endpoints)
 
 
 def emit(
@@ -62,12 +58,7 @@ def emit_many(
     messages were written."""
     if not events:
         return 0
-    query = select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
-        WebhookEndpoint.environment_id == environment_id, WebhookEndpoint.is_enabled
-    )
-    if endpoint_id is not None:
-        query = query.where(WebhookEndpoint.id == endpoint_id)
-    endpoints = session.execute(query).all()
+    endpoints = _enabled_endpoints(session, environment_id, only=endpoint_id)
     if not endpoints:
         return 0
     stamp = now.isoformat().replace("+00:00", "Z")
@@ -91,12 +82,28 @@ def emit_many(
                 "created_at": now,
             }
             for endpoint, types in endpoints
-            if types is None or event.type in types or endpoint_id is not None
+            if endpoint_id is not None or _listens(types, event.type)
         ]
     if messages:
         # One multi-row insert, in the order the events happened (ids keep that order).
         session.execute(insert(WebhookMessage), messages)
     return len(messages)
+
+
+def _enabled_endpoints(
+    session: Session, environment_id: int, *, only: int | None = None
+) -> list[tuple[int, list[str] | None]]:
+    """(id, event types or None for all) of the environment's enabled endpoints."""
+    query = select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
+        WebhookEndpoint.environment_id == environment_id, WebhookEndpoint.is_enabled
+    )
+    if only is not None:
+        query = query.where(WebhookEndpoint.id == only)
+    return [(row.id, row.event_types) for row in session.execute(query)]
+
+
+def _listens(types: list[str] | None, event_type: str) -> bool:
+    return types is None or event_type in types
 
 
 def _json_ready(payload: dict[str, Any]) -> dict[str, Any]:
