@@ -3,9 +3,9 @@
 Each pass leases the messages that may go now — due, not leased by a live worker, their
 endpoint enabled, and no earlier message of the same ordering key still owed to the same
 endpoint — with `FOR UPDATE SKIP LOCKED`, so several workers never take the same message.
-The lease is committed before sending; a worker killed mid-delivery loses nothing: its
-lease expires and another worker sends the message again, with the same `webhook-id`, so
-receivers can drop the duplicate."""
+The lease is committed before sending and the batch's outcomes after it; a worker killed
+mid-batch loses nothing: its lease expires and another worker sends the batch's messages
+again, with the same `webhook-id`s, so receivers can drop the duplicates."""
 
 import logging
 import math

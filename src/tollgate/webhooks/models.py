@@ -48,6 +48,10 @@ class WebhookEndpoint(TimestampMixin, Base):
     failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+# The partial indexes' predicate: only messages still owed.
+_OWED = text(f"status = '{MessageStatus.PENDING.value}'")
+
+
 class WebhookMessage(Base):
     """One event owed to one endpoint. Messages of one ordering key (a customer) reach an
     endpoint in id order: a later one waits while an earlier one is owed."""
@@ -61,16 +65,16 @@ class WebhookMessage(Base):
             "endpoint_id",
             "ordering_key",
             "id",
-            sqlite_where=text("status = 'PENDING'"),
-            postgresql_where=text("status = 'PENDING'"),
+            sqlite_where=_OWED,
+            postgresql_where=_OWED,
         ),
         Index(
             "ix_webhook_messages_owed_in_order",
             "id",
-            sqlite_where=text("status = 'PENDING'"),
-            postgresql_where=text("status = 'PENDING'"),
+            sqlite_where=_OWED,
+            postgresql_where=_OWED,
         ),
-        Index(None, "endpoint_id", "id"),  # an endpoint's messages, newest first
+        Index(None, "endpoint_id", "id"),  # an endpoint's messages, in order
         Index(None, "ref_id"),
     )
 
