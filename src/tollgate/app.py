@@ -21,6 +21,7 @@ from tollgate.db import migrate
 from tollgate.db.changes import ChangeFeed
 from tollgate.db.engine import POOL_SIZE, make_engine, make_session_factory
 from tollgate.entitlements.routes import router as entitlements_router
+from tollgate.entitlements.routes import sdk_router
 from tollgate.entitlements.snapshots import SnapshotStore
 from tollgate.entitlements.warm import WarmEntitlementReads
 from tollgate.environments.cache import KeyCache
@@ -28,6 +29,8 @@ from tollgate.http.errors import error_response, install_error_handlers
 from tollgate.http.schemas import ERROR_RESPONSES
 from tollgate.jobs.runner import JobRunner
 from tollgate.kit.clock import Clock, SystemClock
+from tollgate.streams.follower import LogFollower
+from tollgate.streams.routes import router as streams_router
 from tollgate.subscriptions.routes import router as subscriptions_router
 from tollgate.usage.cache import UsageStore
 from tollgate.usage.routes import events_router, usage_router, usage_v2_router
@@ -55,6 +58,9 @@ def create_app(
     keys = KeyCache()
     usage = UsageStore(read_sessions, clock)
     webhooks = webhooks or webhook_client()
+    # Below both the worker threads (40) and the connection pool: see http.deps._admission.
+    admission = anyio.Semaphore(POOL_SIZE)
+    streams = LogFollower(read_sessions, admission)
     jobs = JobRunner(
         write_sessions, clock, all_jobs(webhooks), interval_seconds=settings.job_interval_seconds
     )
@@ -68,12 +74,14 @@ def create_app(
         snapshots.follow(changes)
         keys.follow(changes)
         usage.follow(changes)
+        streams.follow(changes)
         changes.listen(engine)
         if settings.run_jobs:
             jobs.start()
         log.info("tollgate ready", extra={"database": engine.url.render_as_string()})
         yield
         jobs.stop()
+        await streams.close()
         webhooks.close()
         changes.close()
         engine.dispose()
@@ -97,8 +105,8 @@ def create_app(
     app.state.keys = keys
     app.state.usage = usage
     app.state.jobs = jobs
-    # Below both the worker threads (40) and the connection pool: see http.deps._admission.
-    app.state.admission = anyio.Semaphore(POOL_SIZE)
+    app.state.streams = streams
+    app.state.admission = admission
     install_error_handlers(app)
     routers = (
         features_router,
@@ -112,6 +120,8 @@ def create_app(
         usage_v2_router,
         events_router,
         webhooks_router,
+        sdk_router,
+        streams_router,
     )
     for router in routers:
         app.include_router(router, responses=ERROR_RESPONSES)

@@ -42,6 +42,7 @@ EnvironmentOption = Annotated[str, typer.Option(help="Environment name")]
 console = Console(stderr=True)
 
 DEMO_ENVIRONMENT = "development"
+SHUTDOWN_GRACE_SECONDS = 3
 
 
 def _engine(settings: Settings) -> Engine:
@@ -71,6 +72,8 @@ def serve(
         port=port or settings.port,
         log_config=None,
         log_level=settings.log_level,
+        # Open streams never end by themselves; shutting down must not wait for them.
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
 
 

@@ -4,7 +4,10 @@ Services record changes on their session (`record`). When the transaction commit
 changes reach this process's subscribers (caches) at once. On PostgreSQL they are also sent
 with NOTIFY inside the transaction itself, so PostgreSQL delivers them to every other
 process exactly when, and only if, the transaction commits; each process LISTENs on a
-thread of its own. A single SQLite process needs only the in-process path."""
+thread of its own. A single SQLite process needs only the in-process path.
+
+Changes to what customers hold or have used, and to catalogs, are also written to the change
+log (`db.changelog`) in the same transaction, for streams that must resume after a gap."""
 
 import logging
 import threading
@@ -17,6 +20,8 @@ from psycopg import sql
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tollgate.db import changelog
+
 log = logging.getLogger("tollgate.changes")
 
 _PENDING = "tollgate.changes"
@@ -28,6 +33,10 @@ class ChangeKind(StrEnum):
     ENVIRONMENT = "e"  # the catalog of an environment (features, published versions)
     KEYS = "k"  # the API keys of an environment
     USAGE = "u"  # the usage counted for one customer
+
+
+# What streams follow; keys are nobody's business outside the server.
+LOGGED = frozenset({ChangeKind.CUSTOMER, ChangeKind.ENVIRONMENT, ChangeKind.USAGE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +87,7 @@ class ChangeFeed:
 
     def attach(self, factory: sessionmaker[Session], engine: Engine) -> None:
         """Make sessions of `factory` announce what they commit."""
+        event.listen(factory, "before_commit", _log)
         if engine.dialect.name == "postgresql":
             event.listen(factory, "before_commit", self._notify)
         event.listen(factory, "after_commit", self._after_commit)
@@ -133,6 +143,15 @@ def _payloads(changes: Iterable[Change]) -> Iterable[str]:
         size += len(line.encode()) + 1
     if batch:
         yield "\n".join(batch)
+
+
+def _log(session: Session) -> None:
+    changes = session.info.get(_PENDING)
+    if changes:
+        changelog.write(
+            session,
+            ((c.environment_id, c.kind.value, c.customer_ref) for c in changes if c.kind in LOGGED),
+        )
 
 
 def _forget(session: Session, _previous_transaction: object) -> None:

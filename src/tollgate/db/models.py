@@ -9,6 +9,7 @@ from tollgate.catalog.models import (
 )
 from tollgate.customers.models import Customer, CustomerResource, PromotionalEntitlement
 from tollgate.db.base import Base
+from tollgate.db.changelog import ChangeLogEntry
 from tollgate.environments.models import ApiKey, Environment
 from tollgate.subscriptions.models import Subscription, SubscriptionAddon, SubscriptionSchedule
 from tollgate.usage.models import MeterUniqueValue, UsageCounter, UsageEvent, UsageRecord
@@ -17,6 +18,7 @@ from tollgate.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMes
 __all__ = [
     "ApiKey",
     "Base",
+    "ChangeLogEntry",
     "Customer",
     "CustomerResource",
     "Environment",

@@ -17,7 +17,9 @@ from tollgate.db.engine import unit_of_work
 from tollgate.entitlements.checks import check_answer, is_explain, list_answer, parse_check_query
 from tollgate.entitlements.engine import FeatureInfo, Snapshot
 from tollgate.entitlements.schemas import CHECK_PARAMETERS, CheckEnvelope, EntitlementsEnvelope
+from tollgate.entitlements.service import current_usage
 from tollgate.entitlements.snapshots import SnapshotStore
+from tollgate.entitlements.wire import sdk_feature_wire, state_wire
 from tollgate.environments.cache import KeyCache
 from tollgate.environments.service import Principal, authenticate
 from tollgate.environments.tokens import HEADER as TOKEN_HEADER
@@ -25,6 +27,8 @@ from tollgate.errors import AuthenticationFailed, PermissionDenied
 from tollgate.usage.cache import CustomerUsage, UsageStore
 
 router = APIRouter(prefix="/api/v1/customers", tags=["entitlements"])
+# Tollgate's own: what the SDK (tollgate-sdk) loads to answer checks from memory.
+sdk_router = APIRouter(prefix="/api/v1/sdk", tags=["sdk"])
 
 T = TypeVar("T")
 
@@ -66,6 +70,32 @@ async def list_entitlements(customer_id: str, request: Request) -> Response:
     usage = await _usage(request, principal.environment_id, customer_id)
     answer = list_answer(snapshot, features, usage, explain=is_explain(request.query_params))
     return _json({"data": answer})
+
+
+@sdk_router.get("/customers/{customer_id}/state")
+async def get_customer_state(customer_id: str, request: Request) -> Response:
+    """A customer's (or, with `resourceId`, one resource's) entitlements with their full
+    terms and current usage, from which tollgate-sdk decides every check itself. Follow
+    `/api/v1/sdk/stream` to learn when to read it again."""
+    principal = await _principal(request)
+    principal.require_customer(customer_id)
+    store: SnapshotStore = request.app.state.snapshots
+    environment_id = principal.environment_id
+    resource_ref = request.query_params.get("resourceId") or None
+    snapshot = await _snapshot(request, store, environment_id, customer_id, resource_ref)
+    features = await _features(request, store, environment_id)
+    usage = await _usage(request, environment_id, customer_id)
+    state = state_wire(snapshot, features, lambda f: current_usage(snapshot, f, usage))
+    return _json({"data": state})
+
+
+@sdk_router.get("/features")
+async def list_sdk_features(request: Request) -> Response:
+    """Every feature of the key's environment with its type and meter type, unpaged: what
+    tollgate-sdk needs to tell an unknown feature from one a customer lacks."""
+    principal = await _principal(request)
+    features = await _features(request, request.app.state.snapshots, principal.environment_id)
+    return _json({"data": [sdk_feature_wire(features[ref]) for ref in sorted(features)]})
 
 
 async def _principal(request: Request) -> Principal:

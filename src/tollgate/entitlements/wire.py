@@ -3,10 +3,17 @@
 `schemas.py` declares the same shapes as models for the OpenAPI document; a test keeps the
 two in step by validating these dicts against them."""
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from tollgate.entitlements.engine import Decision, Effective, FeatureInfo, Snapshot
+from tollgate.entitlements.engine import (
+    Decision,
+    Effective,
+    FeatureInfo,
+    Snapshot,
+    customer_reason,
+)
 
 
 def feature_wire(feature: FeatureInfo) -> dict[str, Any]:
@@ -82,3 +89,48 @@ def _terms_wire(entitlement: Effective) -> dict[str, Any]:
 
 def _time(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def state_wire(
+    snapshot: Snapshot,
+    features: Mapping[str, FeatureInfo],
+    current_usage: Callable[[FeatureInfo], float],
+) -> dict[str, Any]:
+    """All an SDK needs to decide any check of this customer itself: each entitlement's
+    terms and usage, and when the answer would change with time alone (`refreshAt`)."""
+    reason = customer_reason(snapshot)
+    entitlements = []
+    refresh_at = snapshot.expires_at
+    for feature_ref in sorted(snapshot.entitlements):
+        feature = features.get(feature_ref)
+        if feature is None:
+            continue
+        entitlement = snapshot.entitlements[feature_ref]
+        if entitlement.usage_period_end is not None:
+            refresh_at = min(
+                refresh_at or entitlement.usage_period_end, entitlement.usage_period_end
+            )
+        entitlements.append(
+            {
+                "featureId": feature_ref,
+                "isGranted": entitlement.is_granted,
+                "hasSoftLimit": entitlement.has_soft_limit,
+                "enumValues": sorted(entitlement.enum_values)
+                if entitlement.enum_values is not None
+                else None,
+                "currentUsage": current_usage(feature) if _metered(feature) else None,
+                **_terms(snapshot, entitlement),
+            }
+        )
+    return {
+        "customerId": snapshot.customer_ref,
+        "resourceId": snapshot.resource_ref,
+        "accessDeniedReason": reason.value if reason else None,
+        "hasSubscription": snapshot.has_subscription,
+        "refreshAt": _time(refresh_at),
+        "entitlements": entitlements,
+    }
+
+
+def sdk_feature_wire(feature: FeatureInfo) -> dict[str, Any]:
+    return {**feature_wire(feature), "meterType": feature.meter_type}

@@ -1,0 +1,145 @@
+"""Follows the change log for every stream this process serves.
+
+One reader per process, however many streams are open: it reads the log when the change
+feed says something committed (here, or through PostgreSQL NOTIFY in another process), and
+at least every POLL_SECONDS (changes made by a process that sends no NOTIFY, such as the CLI
+on SQLite), then hands each entry to the streams of its environment.
+
+PostgreSQL gives a row its id when it is inserted but shows it only when its transaction
+commits, so id 7 can become visible after id 8 was read. Ids skipped over are remembered as
+holes and looked for again for HOLE_SECONDS (longer than any Tollgate transaction runs); a
+hole that never fills was a transaction that rolled back."""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anyio
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from tollgate.db import changelog
+from tollgate.db.changelog import LoggedChange
+from tollgate.db.changes import LOGGED, Change, ChangeFeed
+from tollgate.db.engine import unit_of_work
+
+log = logging.getLogger("tollgate.streams")
+
+POLL_SECONDS = 1.0
+HOLE_SECONDS = 30.0
+BATCH = 1000
+MAX_HOLES = 10_000  # a larger jump (a sequence skipping ahead after a crash) is not a hole
+QUEUE_SIZE = 10_000  # a stream this far behind is told to resynchronise instead
+
+T = TypeVar("T")
+
+
+class Subscription:
+    """What one open stream receives: entries of its environment, in the order read."""
+
+    def __init__(self, environment_id: int, position: int) -> None:
+        self.environment_id = environment_id
+        self.position = position  # entries up to here are the stream's backlog, not live
+        self.queue: asyncio.Queue[LoggedChange] = asyncio.Queue(QUEUE_SIZE)
+        self.overflowed = False
+
+    def offer(self, entry: LoggedChange) -> None:
+        try:
+            self.queue.put_nowait(entry)
+        except asyncio.QueueFull:
+            self.overflowed = True
+
+
+class LogFollower:
+    def __init__(self, sessions: sessionmaker[Session], admission: anyio.Semaphore) -> None:
+        self._sessions = sessions
+        self._admission = admission
+        self._subscriptions: set[Subscription] = set()
+        self._last: int | None = None  # the highest id read; None until first read
+        self._holes: dict[int, float] = {}  # id -> when it was first missed (monotonic)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._woken: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def follow(self, feed: ChangeFeed) -> None:
+        feed.subscribe(self._on_changes, on_reset=self._wake)
+
+    async def subscribe(self, environment_id: int) -> Subscription:
+        if self._task is None or self._task.done():
+            self._loop = asyncio.get_running_loop()
+            self._woken = asyncio.Event()
+            self._task = asyncio.create_task(self._run(), name="tollgate-log-follower")
+        if self._last is None:
+            self._last = await self._in_thread(self._read_last_id)
+        subscription = Subscription(environment_id, self._last)
+        self._subscriptions.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._subscriptions.discard(subscription)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    def _on_changes(self, changes: list[Change]) -> None:
+        # Called on whichever thread committed or heard the change.
+        if any(change.kind in LOGGED for change in changes):
+            self._wake()
+
+    def _wake(self) -> None:
+        loop, woken = self._loop, self._woken
+        if loop is not None and woken is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(woken.set)
+
+    async def _run(self) -> None:
+        assert self._woken is not None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), POLL_SECONDS)
+            self._woken.clear()
+            if not self._subscriptions:
+                continue
+            try:
+                entries, more = await self._in_thread(self._read)
+            except Exception:
+                log.exception("could not read the change log; trying again")
+                continue
+            for entry in entries:
+                for subscription in list(self._subscriptions):
+                    if subscription.environment_id == entry.environment_id:
+                        subscription.offer(entry)
+            if more:
+                self._woken.set()
+
+    def _read_last_id(self) -> int:
+        with unit_of_work(self._sessions) as session:
+            return changelog.last_id(session)
+
+    def _read(self) -> tuple[list[LoggedChange], bool]:
+        """Entries committed since the last read (late ones included); whether more wait."""
+        now = time.monotonic()
+        last = self._last or 0
+        with unit_of_work(self._sessions) as session:
+            filled = changelog.read_ids(session, sorted(self._holes))
+            fresh = changelog.read_after(session, last, limit=BATCH)
+        for entry in filled:
+            del self._holes[entry.id]
+        expected = last + 1
+        for entry in fresh:
+            if entry.id - expected <= MAX_HOLES:
+                self._holes.update(dict.fromkeys(range(expected, entry.id), now))
+            expected = entry.id + 1
+        if fresh:
+            self._last = fresh[-1].id
+        self._holes = {i: seen for i, seen in self._holes.items() if now - seen < HOLE_SECONDS}
+        return filled + fresh, len(fresh) == BATCH
+
+    async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
+        async with self._admission:
+            return await run_in_threadpool(function, *args)
