@@ -10,9 +10,9 @@ PORT   ?= 8000
 setup: $(VENV)/.installed
 
 # Reinstall whenever the dependencies change.
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml sdk/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ./sdk -e '.[dev]'
 	touch $@
 
 serve: setup

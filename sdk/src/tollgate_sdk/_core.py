@@ -1,0 +1,638 @@
+"""What `Tollgate` and `AsyncTollgate` share: the cache and how it is kept live, the usage
+buffer and its sender, the answers, the fallbacks.
+
+Background work runs on three daemon threads in both clients (the stream, the loader that
+re-reads changed customers, the usage sender), so it never competes with an application's
+event loop and a check never waits for it."""
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from tollgate_sdk._cache import (
+    FOREVER,
+    CacheKey,
+    CustomerState,
+    EntitlementCache,
+    FeatureDef,
+    decide,
+    parse_features,
+    parse_state,
+)
+from tollgate_sdk._errors import ServerUnreachable, TollgateError, error_for
+from tollgate_sdk._stream import ServerEvent, StreamFollower
+from tollgate_sdk._types import (
+    AccessDeniedReason,
+    BooleanEntitlement,
+    Entitlement,
+    EnumEntitlement,
+    Fallback,
+    MeteredEntitlement,
+    NumericEntitlement,
+    Source,
+)
+from tollgate_sdk._usage import Report, UsageBuffer
+
+log = logging.getLogger("tollgate_sdk")
+
+BATCH = 1000  # the server's largest usage or event batch
+OFFLINE_SECONDS = 5.0  # after a failed load, checks answer fallbacks without trying for this long
+MAX_SEND_BACKOFF = 30.0
+MAX_REMEMBERED_CHANGES = 100_000
+_ALL = ("", None)  # the loader's job for "re-read every cached customer and the features"
+_FEATURES = ("", "features")
+_STOP = ("", "stop")
+
+
+def state_path(customer_id: str) -> str:
+    return f"/api/v1/sdk/customers/{quote(customer_id, safe='')}/state"
+
+
+def parse_body(response: httpx.Response) -> Any:
+    """The `data` of a reply, or the APIError its status says."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = response.text
+    if response.status_code >= 400:
+        raise error_for(response.status_code, body)
+    return body.get("data") if isinstance(body, dict) else body
+
+
+class Core:
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str,
+        fallback_entitlements: Mapping[str, Fallback] | None,
+        max_customers: int,
+        max_buffered_usage: int,
+        flush_interval: float,
+        timeout: float,
+        live_updates: bool,
+        transport: httpx.BaseTransport | None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.headers = {"X-API-KEY": api_key, "user-agent": "tollgate-sdk-python"}
+        self.timeout = timeout
+        self.http = self._client(transport)
+        self.cache = EntitlementCache(max_customers)
+        self.usage = UsageBuffer(max_buffered_usage)
+        self.features: dict[str, FeatureDef] = {}
+        self.features_loaded = threading.Event()
+        self.live = threading.Event()
+        self.dropped = 0  # reports and events given up on (refused by the server, or no room)
+        self._fallbacks = dict(fallback_entitlements or {})
+        self._flush_interval = flush_interval
+        self._offline_until = 0.0
+        # When (in a count of change events) each customer last changed, so a load that
+        # raced a change is read again. Forgotten wholesale when large: `_floor` then
+        # stands for every forgotten customer, as if all had just changed.
+        self._sequence = 0
+        self._changed_at: dict[str, int] = {}
+        self._floor = 0
+        self._loads: queue.Queue[tuple[str, str | None]] = queue.Queue()
+        self._queued: set[tuple[str, str | None]] = set()
+        self._queued_lock = threading.Lock()
+        self._send_now = threading.Event()
+        self._closing = threading.Event()
+        self._loader = threading.Thread(target=self._load_loop, name="tollgate-sdk-loader")
+        self._sender = threading.Thread(target=self._send_loop, name="tollgate-sdk-sender")
+        self._loader.daemon = self._sender.daemon = True
+        self._stream = (
+            StreamFollower(
+                self._client(transport), on_event=self._on_event, on_disconnect=self.live.clear
+            )
+            if live_updates
+            else None
+        )
+
+    def _client(self, transport: httpx.BaseTransport | None) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.base_url, headers=self.headers, timeout=self.timeout, transport=transport
+        )
+
+    def start(self) -> None:
+        self._schedule(_FEATURES)
+        self._loader.start()
+        self._sender.start()
+        if self._stream is not None:
+            self._stream.start()
+
+    def wait_ready(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        if not self.features_loaded.wait(timeout):
+            return False
+        return self._stream is None or self.live.wait(max(deadline - time.monotonic(), 0))
+
+    # --- answers -------------------------------------------------------------------
+
+    def state_for(self, key: CacheKey) -> tuple[CustomerState | None, Source]:
+        """The cached state, else one loaded now (None when the server cannot be reached)."""
+        state = self.cache.get(key)
+        if state is not None:
+            self.notice_time(state)
+            return state, Source.CACHE
+        return self.load_now(key), Source.SERVER
+
+    @staticmethod
+    def is_due(state: CustomerState) -> bool:
+        return state.refresh_at <= time.time()
+
+    def notice_time(self, state: CustomerState) -> None:
+        if state.refresh_at <= time.time():
+            state.refresh_at = FOREVER  # read it again once, not on every check meanwhile
+            self._schedule((state.customer_id, state.resource_id))
+
+    def load_now(self, key: CacheKey) -> CustomerState | None:
+        if time.monotonic() < self._offline_until:
+            return None
+        seen = self._sequence
+        try:
+            if not self.features_loaded.is_set():
+                self._load_features()
+            data = self._get_state(key)
+        except TollgateError as error:
+            self.note_failure(error)
+            return None
+        return self.keep(key, data, seen)
+
+    def keep(self, key: CacheKey, data: Any, seen: int) -> CustomerState:
+        """Cache a state read from the server; if a change event came while it was being
+        read, it may predate that change, so read it again in the background."""
+        state = parse_state(data)
+        self.cache.put(state)
+        if self._changed_at.get(key[0], self._floor) > seen:
+            self._schedule(key)
+        return state
+
+    @property
+    def sequence(self) -> int:
+        """Pass to `keep` the value this had when a load started."""
+        return self._sequence
+
+    def boolean(
+        self, state: CustomerState | None, source: Source, feature_id: str
+    ) -> BooleanEntitlement:
+        if state is None:
+            fallback = self._fallbacks.get(feature_id)
+            granted = fallback is not None and fallback.has_access
+            return BooleanEntitlement(
+                feature_id, granted, _fallback_reason(granted), Source.FALLBACK
+            )
+        feature = self.features.get(feature_id)
+        if feature is not None and feature.is_metered:
+            metered = self.metered(state, source, feature_id, None)
+            return BooleanEntitlement(
+                feature_id, metered.has_access, metered.access_denied_reason, source
+            )
+        granted, reason, _ = decide(state, feature)
+        answer = BooleanEntitlement(feature_id, granted, reason, source)
+        if source is Source.CACHE:
+            state.booleans[feature_id] = answer
+        return answer
+
+    def numeric(
+        self, state: CustomerState | None, source: Source, feature_id: str
+    ) -> NumericEntitlement:
+        if state is None:
+            fallback = self._fallbacks.get(feature_id) or Fallback(has_access=False)
+            return NumericEntitlement(
+                feature_id,
+                fallback.has_access,
+                _fallback_reason(fallback.has_access),
+                Source.FALLBACK,
+                fallback.usage_limit,
+                fallback.is_unlimited,
+            )
+        granted, reason, terms = decide(state, self.features.get(feature_id))
+        return NumericEntitlement(
+            feature_id,
+            granted,
+            reason,
+            source,
+            terms.usage_limit if terms else None,
+            terms.is_unlimited if terms else False,
+        )
+
+    def metered(
+        self,
+        state: CustomerState | None,
+        source: Source,
+        feature_id: str,
+        requested_usage: float | None,
+    ) -> MeteredEntitlement:
+        requested = 1 if requested_usage is None else requested_usage
+        if state is None:
+            return self._metered_fallback(feature_id, requested)
+        feature = self.features.get(feature_id)
+        terms = state.terms.get(feature_id)
+        usage = 0.0
+        if terms is not None and feature is not None and feature.is_metered:
+            counted = terms.current_usage if time.time() < terms.period_ends_at else 0
+            usage = self.usage.local_usage(
+                (state.customer_id, state.resource_id, feature_id), counted
+            )
+        granted, reason, terms = decide(
+            state, feature, requested_usage=requested_usage, current_usage=usage
+        )
+        return MeteredEntitlement(
+            feature_id=feature_id,
+            has_access=granted,
+            access_denied_reason=reason,
+            source=source,
+            usage_limit=terms.usage_limit if terms else None,
+            is_unlimited=terms.is_unlimited if terms else False,
+            has_soft_limit=terms.has_soft_limit if terms else False,
+            current_usage=usage,
+            requested_usage=requested,
+            reset_period=terms.reset_period if terms else None,
+            usage_period_start=terms.usage_period_start if terms else None,
+            usage_period_end=terms.usage_period_end if terms else None,
+        )
+
+    def _metered_fallback(self, feature_id: str, requested: float) -> MeteredEntitlement:
+        fallback = self._fallbacks.get(feature_id) or Fallback(has_access=False)
+        limit = fallback.usage_limit
+        granted = fallback.has_access and (
+            fallback.is_unlimited or limit is None or requested <= limit
+        )
+        return MeteredEntitlement(
+            feature_id=feature_id,
+            has_access=granted,
+            access_denied_reason=_fallback_reason(granted),
+            source=Source.FALLBACK,
+            usage_limit=limit,
+            is_unlimited=fallback.is_unlimited,
+            has_soft_limit=False,
+            current_usage=0,
+            requested_usage=requested,
+            reset_period=None,
+            usage_period_start=None,
+            usage_period_end=None,
+        )
+
+    def enum(
+        self,
+        state: CustomerState | None,
+        source: Source,
+        feature_id: str,
+        requested_values: frozenset[str] | None,
+    ) -> EnumEntitlement:
+        if state is None:
+            fallback = self._fallbacks.get(feature_id) or Fallback(has_access=False)
+            values = fallback.enum_values or frozenset()
+            granted = fallback.has_access and (
+                requested_values is None or values.issuperset(requested_values)
+            )
+            return EnumEntitlement(
+                feature_id,
+                granted,
+                _fallback_reason(granted),
+                Source.FALLBACK,
+                values,
+                requested_values,
+            )
+        granted, reason, terms = decide(
+            state, self.features.get(feature_id), requested_values=requested_values
+        )
+        values = (terms.enum_values if terms else None) or frozenset()
+        return EnumEntitlement(feature_id, granted, reason, source, values, requested_values)
+
+    def every(self, state: CustomerState | None, source: Source) -> list[Entitlement]:
+        """Each feature the customer is entitled to, answered as its own kind of check."""
+        if state is None:
+            return [self.typed(None, source, feature_id) for feature_id in sorted(self._fallbacks)]
+        return [self.typed(state, source, feature_id) for feature_id in sorted(state.terms)]
+
+    def typed(self, state: CustomerState | None, source: Source, feature_id: str) -> Entitlement:
+        feature = self.features.get(feature_id)
+        fallback = self._fallbacks.get(feature_id)
+        if (feature is not None and feature.is_metered) or (
+            feature is None and fallback is not None and fallback.usage_limit is not None
+        ):
+            return self.metered(state, source, feature_id, None)
+        if feature is not None and feature.feature_type == "NUMBER":
+            return self.numeric(state, source, feature_id)
+        if (feature is not None and feature.feature_type == "ENUM") or (
+            feature is None and fallback is not None and fallback.enum_values is not None
+        ):
+            return self.enum(state, source, feature_id, None)
+        return self.boolean(state, source, feature_id)
+
+    def report_failure(self, kind: str, feature_id: str) -> None:
+        """A check answers its fallback even if this SDK has a bug; said loudly."""
+        log.exception("Tollgate %s check of %s failed; answering the fallback", kind, feature_id)
+
+    # --- usage -----------------------------------------------------------------------
+
+    def queue_usage(
+        self,
+        customer_id: str,
+        feature_id: str,
+        value: float,
+        *,
+        resource_id: str | None,
+        set_to: bool,
+        dimensions: Mapping[str, str | float | bool] | None,
+        idempotency_key: str | None,
+    ) -> str:
+        key = idempotency_key or uuid.uuid4().hex
+        body: dict[str, Any] = {
+            "customerId": customer_id,
+            "featureId": feature_id,
+            "value": value,
+            "updateBehavior": "SET" if set_to else "DELTA",
+            "idempotencyKey": key,
+            # Counted in the period it happened in, however late it is sent.
+            "createdAt": _now_wire(),
+        }
+        if resource_id is not None:
+            body["resourceId"] = resource_id
+        if dimensions:
+            body["dimensions"] = dict(dimensions)
+        report = Report((customer_id, resource_id, feature_id), set_to, value, body)
+        if not self.usage.add_report(report):
+            self._lost("usage report", customer_id)
+        elif self.usage.waiting >= BATCH:
+            self._send_now.set()
+        return key
+
+    def queue_event(
+        self,
+        customer_id: str,
+        event_name: str,
+        *,
+        resource_id: str | None,
+        dimensions: Mapping[str, str | float | bool] | None,
+        idempotency_key: str | None,
+    ) -> str:
+        key = idempotency_key or uuid.uuid4().hex
+        body: dict[str, Any] = {
+            "customerId": customer_id,
+            "eventName": event_name,
+            "idempotencyKey": key,
+            "dimensions": dict(dimensions or {}),
+            "timestamp": _now_wire(),
+        }
+        if resource_id is not None:
+            body["resourceId"] = resource_id
+        if not self.usage.add_event(body):
+            self._lost("event", customer_id)
+        elif self.usage.waiting >= BATCH:
+            self._send_now.set()
+        return key
+
+    def _lost(self, what: str, customer_id: str) -> None:
+        self.dropped += 1
+        log.error(
+            "Tollgate usage buffer is full (%d items waiting for the server): %s of "
+            "customer %s dropped",
+            self.usage.waiting,
+            what,
+            customer_id,
+        )
+
+    def flush(self, timeout: float) -> bool:
+        """Send everything queued; whether it all reached the server within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while self.usage.waiting:
+            if not self._send_some() and time.monotonic() < deadline:
+                time.sleep(min(0.2, max(deadline - time.monotonic(), 0)))
+            if time.monotonic() >= deadline:
+                break
+        return self.usage.waiting == 0
+
+    def _send_loop(self) -> None:
+        backoff = self._flush_interval
+        while not self._closing.is_set():
+            self._send_now.wait(backoff)
+            self._send_now.clear()
+            if self._closing.is_set():
+                return
+            try:
+                sent = self._send_some()
+            except Exception:  # the sender must outlive any surprise
+                log.exception("Tollgate usage sender failed; trying again")
+                sent = False
+            grown = min(max(backoff * 2, 1.0), MAX_SEND_BACKOFF)
+            backoff = self._flush_interval if sent else grown
+
+    def _send_some(self) -> bool:
+        """Send queued usage and events until none wait; False if the server could not take
+        them now (they stay queued, first in line)."""
+        while True:
+            reports = self.usage.take_reports(BATCH)
+            if reports and not self._send_reports(reports):
+                return False
+            events = self.usage.take_events(BATCH)
+            if events and not self._send_events(events):
+                return False
+            if not reports and not events:
+                return True
+
+    def _send_reports(self, reports: list[Report]) -> bool:
+        try:
+            response = self.http.post("/api/v1/usage", json={"usages": [r.body for r in reports]})
+        except httpx.TransportError as error:
+            self.usage.put_back_reports(reports)
+            log.warning("Tollgate unreachable (%s): %d usage reports wait", error, len(reports))
+            return False
+        if response.status_code == 429 or response.status_code >= 500:
+            self.usage.put_back_reports(reports)
+            log.warning("Tollgate answered %d: usage reports wait", response.status_code)
+            return False
+        if response.status_code >= 400:
+            return self._refused(reports, response)
+        for report, answer in zip(reports, parse_body(response), strict=True):
+            self._counted(report, answer)
+        self.usage.settle(reports)
+        return True
+
+    def _refused(self, reports: list[Report], response: httpx.Response) -> bool:
+        """A batch refused as invalid: send its reports one by one, so only the invalid ones
+        are dropped."""
+        if len(reports) == 1:
+            self.dropped += 1
+            self.usage.settle(reports)
+            log.error(
+                "Tollgate refused a usage report (%s), dropped: %s",
+                error_for(response.status_code, _json(response)).message,
+                reports[0].body,
+            )
+            return True
+        return all(self._send_reports([report]) for report in reports)
+
+    def _counted(self, report: Report, answer: Mapping[str, Any]) -> None:
+        """Take the server's count from its answer, so checks need not wait for the stream."""
+        customer_id, resource_id, feature_id = report.key
+        state = self.cache.get((customer_id, resource_id))
+        terms = state.terms.get(feature_id) if state else None
+        if terms is None:
+            return
+        period_start = answer.get("usagePeriodStart")
+        current = terms.usage_period_start
+        if (current.isoformat() if current else None) == _iso(period_start):
+            terms.current_usage = answer.get("currentUsage") or 0
+        else:
+            self._schedule((customer_id, resource_id))
+
+    def _send_events(self, events: list[dict[str, Any]]) -> bool:
+        try:
+            response = self.http.post("/api/v1/events", json={"events": events})
+        except httpx.TransportError as error:
+            self.usage.put_back_events(events)
+            log.warning("Tollgate unreachable (%s): %d events wait", error, len(events))
+            return False
+        if response.status_code == 429 or response.status_code >= 500:
+            self.usage.put_back_events(events)
+            return False
+        if response.status_code >= 400:
+            if len(events) > 1:
+                return all(self._send_events([event]) for event in events)
+            self.dropped += 1
+            log.error("Tollgate refused an event, dropped: %s (%s)", events[0], response.text)
+        return True
+
+    # --- keeping the cache live -------------------------------------------------------
+
+    def _on_event(self, event: ServerEvent) -> None:
+        if event.name in ("customer", "usage"):
+            customer_id = event.data.get("customerId")
+            if isinstance(customer_id, str):
+                self._sequence += 1
+                if len(self._changed_at) >= MAX_REMEMBERED_CHANGES:
+                    self._changed_at.clear()
+                    self._floor = self._sequence
+                self._changed_at[customer_id] = self._sequence
+                for key in self.cache.keys_of(customer_id):
+                    self._schedule(key)
+        elif event.name in ("catalog", "reset"):
+            self._schedule(_ALL)
+        elif event.name == "ready":
+            assert self._stream is not None
+            if not self._stream.resumed:
+                # A fresh stream knows nothing of what changed before it: read it all again.
+                self._schedule(_ALL)
+            self.live.set()
+
+    def schedule_customer(self, customer_id: str) -> None:
+        for key in self.cache.keys_of(customer_id):
+            self._schedule(key)
+
+    def prefetch(self, key: CacheKey) -> None:
+        self._schedule(key)
+
+    def _schedule(self, job: tuple[str, str | None]) -> None:
+        with self._queued_lock:
+            if job in self._queued:
+                return
+            self._queued.add(job)
+        self._loads.put(job)
+
+    def _load_loop(self) -> None:
+        while True:
+            job = self._loads.get()
+            with self._queued_lock:
+                self._queued.discard(job)
+            if job == _STOP:
+                return
+            try:
+                self._load(job)
+            except TollgateError as error:
+                # Unreachable: the stream's reconnection will ask for everything again.
+                self.note_failure(error)
+            except Exception:
+                log.exception("Tollgate SDK could not refresh %s", job)
+
+    def _load(self, job: tuple[str, str | None]) -> None:
+        if job == _FEATURES:
+            self._load_features()
+        elif job == _ALL:
+            self._load_features()
+            for key in self.cache.keys_of():
+                self._schedule(key)
+        else:
+            seen = self._sequence
+            self.keep(job, self._get_state(job), seen)
+
+    def _load_features(self) -> None:
+        self.features = parse_features(self._get("/api/v1/sdk/features", {}))
+        self.features_loaded.set()
+        # A boolean answer memo depends on feature types: start the memos again.
+        for state in self.cache.states():
+            state.booleans = {}
+
+    def _get_state(self, key: CacheKey) -> Any:
+        params = {"resourceId": key[1]} if key[1] is not None else {}
+        return self._get(state_path(key[0]), params)
+
+    def _get(self, path: str, params: Mapping[str, str]) -> Any:
+        try:
+            response = self.http.get(path, params=params)
+        except httpx.TransportError as error:
+            raise ServerUnreachable(f"{self.base_url}: {error}") from error
+        return parse_body(response)
+
+    def note_failure(self, error: TollgateError) -> None:
+        if isinstance(error, ServerUnreachable):
+            self._offline_until = time.monotonic() + OFFLINE_SECONDS
+            log.warning(
+                "Tollgate unreachable: %s; checks answer from the cache or fallbacks", error
+            )
+        else:
+            log.error("Tollgate refused to load entitlements: %s", error)
+
+    def note_unreachable(self, error: Exception) -> None:
+        self.note_failure(ServerUnreachable(str(error)))
+
+    def is_offline(self) -> bool:
+        return time.monotonic() < self._offline_until
+
+    # --- the end -----------------------------------------------------------------------
+
+    def close(self, flush_timeout: float) -> None:
+        if self._closing.is_set():
+            return
+        if self._stream is not None:
+            self._stream.stop()
+        self._closing.set()
+        self._send_now.set()
+        self._sender.join(timeout=5)
+        if not self.flush(flush_timeout):
+            log.error(
+                "Tollgate could not be reached to deliver %d usage reports and events; they "
+                "are lost",
+                self.usage.waiting,
+            )
+        self._loads.put(_STOP)
+        self._loader.join(timeout=5)
+        self.http.close()
+
+
+def _fallback_reason(granted: bool) -> AccessDeniedReason | None:
+    return None if granted else AccessDeniedReason.UNKNOWN
+
+
+def _now_wire() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _iso(raw: str | None) -> str | None:
+    return datetime.fromisoformat(raw).isoformat() if raw else None
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text

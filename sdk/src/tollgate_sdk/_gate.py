@@ -1,0 +1,46 @@
+"""What the framework helpers share: one check of a feature, and the body of a denial."""
+
+from typing import Any
+
+from tollgate_sdk._types import AccessDeniedReason, BooleanEntitlement, MeteredEntitlement
+
+Answer = BooleanEntitlement | MeteredEntitlement
+
+
+def denial(feature_id: str, answer: Answer | None) -> dict[str, Any]:
+    """The JSON body of a 403: which feature, why, and where the answer came from."""
+    if answer is None:
+        reason = AccessDeniedReason.CUSTOMER_NOT_FOUND.value
+        message = f"no customer is signed in, so '{feature_id}' cannot be granted"
+        source = None
+    else:
+        reason = (answer.access_denied_reason or AccessDeniedReason.UNKNOWN).value
+        message = f"this customer's plan does not grant '{feature_id}' ({reason})"
+        source = answer.source.value
+    return {
+        "error": {
+            "code": "feature_not_granted",
+            "message": message,
+            "featureId": feature_id,
+            "accessDeniedReason": reason,
+            "source": source,
+        }
+    }
+
+
+def check(
+    client: Any,
+    customer_id: str | None,
+    feature_id: str,
+    requested_usage: float | None,
+) -> Answer | None:
+    """A sync client's answer (None without a customer)."""
+    if not customer_id:
+        return None
+    if requested_usage is None:
+        answer: Answer = client.get_boolean_entitlement(customer_id, feature_id)
+        return answer
+    metered: Answer = client.get_metered_entitlement(
+        customer_id, feature_id, requested_usage=requested_usage
+    )
+    return metered

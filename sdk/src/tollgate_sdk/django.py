@@ -1,0 +1,43 @@
+"""Django: gate a view on a feature.
+
+    from tollgate_sdk.django import feature_required
+
+    @feature_required(tollgate, "feature-sso", customer_id=lambda request: request.user.org_id)
+    def sso_settings(request): ...
+
+A denied request gets 403 with `{"error": {"code": "feature_not_granted", "featureId": ...,
+"accessDeniedReason": ..., "message": ...}}`."""
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from django.http import HttpRequest, JsonResponse
+
+from tollgate_sdk._client import Tollgate
+from tollgate_sdk._gate import check, denial
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def feature_required(
+    client: Tollgate,
+    feature_id: str,
+    *,
+    customer_id: Callable[[HttpRequest], str | None],
+    requested_usage: float | None = None,
+) -> Callable[[View], View]:
+    """Let the view run only when the request's customer (`customer_id(request)`) is
+    granted `feature_id` (and `requested_usage` more of it)."""
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def gated(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            answer = check(client, customer_id(request), feature_id, requested_usage)
+            if answer is None or not answer.has_access:
+                return JsonResponse(denial(feature_id, answer), status=403)
+            return view(request, *args, **kwargs)
+
+        return cast(View, gated)
+
+    return decorate
