@@ -58,6 +58,13 @@ class CustomerState:
     refresh_at: float  # when time alone changes the answers (a trial or period ends)
     # Boolean answers of unmetered features, made once: the fastest checks return these.
     booleans: dict[str, BooleanEntitlement] = field(default_factory=dict)
+    # Granted metered features, whose answers then depend only on usage (see Gauge).
+    gauges: dict[str, "Gauge"] = field(default_factory=dict)
+
+    def forget_answers(self) -> None:
+        """Answers made with features that may have changed since."""
+        self.booleans = {}
+        self.gauges = {}
 
 
 def parse_state(data: Mapping[str, Any]) -> CustomerState:
@@ -139,9 +146,26 @@ def decide(
 
 
 def _within_limit(terms: Terms, current_usage: float, requested: float) -> bool:
-    if terms.is_unlimited or terms.has_soft_limit:
-        return True
-    return current_usage + requested <= (terms.usage_limit or 0)
+    return is_unbounded(terms) or current_usage + requested <= (terms.usage_limit or 0)
+
+
+def is_unbounded(terms: Terms) -> bool:
+    """Whether any amount is allowed: unlimited, or a soft limit (reported, not enforced)."""
+    return terms.is_unlimited or terms.has_soft_limit
+
+
+class Gauge:
+    """A granted metered feature of one cached customer: everything `decide` would look at
+    except the usage, settled once, so a cached metered check is one comparison."""
+
+    __slots__ = ("feature_id", "key", "limit", "terms", "unbounded")
+
+    def __init__(self, feature_id: str, key: tuple[str, str | None, str], terms: Terms) -> None:
+        self.feature_id = feature_id
+        self.key = key  # the usage buffer's key
+        self.terms = terms  # read live: acknowledged usage updates `current_usage`
+        self.unbounded = is_unbounded(terms)  # `decide`'s last rule, settled once
+        self.limit = terms.usage_limit or 0
 
 
 class EntitlementCache:

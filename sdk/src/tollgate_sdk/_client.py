@@ -8,7 +8,7 @@ from typing import Any, Self
 
 import httpx
 
-from tollgate_sdk._core import Core, parse_body, state_path
+from tollgate_sdk._core import FEATURES_PATH, Core, parse_body, state_path
 from tollgate_sdk._errors import ServerUnreachable, TollgateError
 from tollgate_sdk._types import (
     BooleanEntitlement,
@@ -232,6 +232,11 @@ class Tollgate(_Base):
         ``tollgate.get_metered_entitlement("org-1", "feature-seats", requested_usage=2)``"""
         core = self._core
         try:
+            state = core.cache.get((customer_id, resource_id))
+            if state is not None:
+                gauge = state.gauges.get(feature_id)
+                if gauge is not None and not core.is_due(state):
+                    return core.gauged(gauge, requested_usage)
             state, source = core.state_for((customer_id, resource_id))
             return core.metered(state, source, feature_id, requested_usage)
         except Exception:
@@ -392,7 +397,8 @@ class AsyncTollgate(_Base):
         seen = core.sequence
         try:
             if not core.features_loaded.is_set():
-                await asyncio.to_thread(core.wait_ready, core.timeout)
+                features = await self._http.get(FEATURES_PATH)
+                core.set_features(parse_body(features))
             params = {"resourceId": resource_id} if resource_id is not None else {}
             response = await self._http.get(state_path(customer_id), params=params)
             return core.keep(key, parse_body(response), seen), Source.SERVER

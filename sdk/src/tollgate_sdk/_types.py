@@ -78,7 +78,9 @@ class NumericEntitlement:
         return self.source is Source.FALLBACK
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass takes ~1.7 µs to build against ~0.35 µs, more than the
+# rest of a cached metered check. Each call returns a new one, so nothing shares it.
+@dataclass(slots=True)
 class MeteredEntitlement:
     """A metered feature: the limit, the usage counted so far (including what this process
     reported and the server has not yet acknowledged), and whether `requested_usage` more

@@ -28,7 +28,8 @@ class UsageBuffer:
         self._events: deque[dict[str, Any]] = deque()
         self._unacknowledged: dict[UsageKey, deque[Report]] = {}  # queued or on their way
         # Per key: the value the last SET gave (None: no SET), plus the deltas after it.
-        self._local: dict[UsageKey, tuple[float | None, float]] = {}
+        # Read without the lock by cached metered checks (a dict read is atomic).
+        self.local_values: dict[UsageKey, tuple[float | None, float]] = {}
 
     def add_report(self, report: Report) -> bool:
         with self._lock:
@@ -36,11 +37,11 @@ class UsageBuffer:
                 return False
             self._reports.append(report)
             self._unacknowledged.setdefault(report.key, deque()).append(report)
-            set_to, delta = self._local.get(report.key, (None, 0.0))
+            set_to, delta = self.local_values.get(report.key, (None, 0.0))
             if report.set_to:
-                self._local[report.key] = (report.value, 0.0)
+                self.local_values[report.key] = (report.value, 0.0)
             else:
-                self._local[report.key] = (set_to, delta + report.value)
+                self.local_values[report.key] = (set_to, delta + report.value)
             return True
 
     def add_event(self, event: dict[str, Any]) -> bool:
@@ -52,7 +53,7 @@ class UsageBuffer:
 
     def local_usage(self, key: UsageKey, acknowledged: float) -> float:
         """The usage a check should count: the server's, then what is not yet acknowledged."""
-        local = self._local.get(key)
+        local = self.local_values.get(key)
         if local is None:
             return acknowledged
         set_to, delta = local
@@ -93,7 +94,7 @@ class UsageBuffer:
         waiting = self._unacknowledged.get(key)
         if not waiting:
             self._unacknowledged.pop(key, None)
-            self._local.pop(key, None)
+            self.local_values.pop(key, None)
             return
         set_to: float | None = None
         delta = 0.0
@@ -102,7 +103,7 @@ class UsageBuffer:
                 set_to, delta = report.value, 0.0
             else:
                 delta += report.value
-        self._local[key] = (set_to, delta)
+        self.local_values[key] = (set_to, delta)
 
     def _size(self) -> int:
         return len(self._reports) + len(self._events)

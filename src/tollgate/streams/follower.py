@@ -32,6 +32,7 @@ POLL_SECONDS = 1.0
 HOLE_SECONDS = 30.0
 BATCH = 1000
 MAX_HOLES = 10_000  # a larger jump (a sequence skipping ahead after a crash) is not a hole
+START_WINDOW = 200  # ids before the newest that may still be committing at start
 QUEUE_SIZE = 10_000  # a stream this far behind is told to resynchronise instead
 
 T = TypeVar("T")
@@ -63,6 +64,7 @@ class LogFollower:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._woken: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._starting = asyncio.Lock()
 
     def follow(self, feed: ChangeFeed) -> None:
         feed.subscribe(self._on_changes, on_reset=self._wake)
@@ -72,8 +74,10 @@ class LogFollower:
             self._loop = asyncio.get_running_loop()
             self._woken = asyncio.Event()
             self._task = asyncio.create_task(self._run(), name="tollgate-log-follower")
-        if self._last is None:
-            self._last = await self._in_thread(self._read_last_id)
+        async with self._starting:
+            if self._last is None:
+                await self._in_thread(self._start_reading)
+        assert self._last is not None
         subscription = Subscription(environment_id, self._last)
         self._subscriptions.add(subscription)
         return subscription
@@ -117,9 +121,20 @@ class LogFollower:
             if more:
                 self._woken.set()
 
-    def _read_last_id(self) -> int:
+    def _start_reading(self) -> None:
+        """Start from the newest entry; ids missing among the entries just before it may
+        belong to transactions still committing, so they start as holes."""
         with unit_of_work(self._sessions) as session:
-            return changelog.last_id(session)
+            last = changelog.last_id(session)
+            recent = changelog.read_after(session, max(last - START_WINDOW, 0), limit=BATCH)
+        now = time.monotonic()
+        expected = max(last - START_WINDOW, 0) + 1
+        for entry in recent:
+            if entry.id > last:
+                break  # committed since `last` was read: the next read takes it
+            self._holes.update(dict.fromkeys(range(expected, entry.id), now))
+            expected = entry.id + 1
+        self._last = last
 
     def _read(self) -> tuple[list[LoggedChange], bool]:
         """Entries committed since the last read (late ones included); whether more wait."""
