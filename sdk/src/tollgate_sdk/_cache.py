@@ -174,6 +174,9 @@ class EntitlementCache:
     def __init__(self, max_customers: int) -> None:
         self._max = max_customers
         self._states: OrderedDict[CacheKey, CustomerState] = OrderedDict()
+        # Each customer's keys (one per resource asked about): a change event finds them
+        # without scanning the whole cache.
+        self._by_customer: dict[str, set[CacheKey]] = {}
         self._lock = threading.Lock()
 
     def get(self, key: CacheKey) -> CustomerState | None:
@@ -191,13 +194,22 @@ class EntitlementCache:
         with self._lock:
             self._states[key] = state
             self._states.move_to_end(key)
+            self._by_customer.setdefault(key[0], set()).add(key)
             while len(self._states) > self._max:
-                self._states.popitem(last=False)
+                evicted, _ = self._states.popitem(last=False)
+                keys = self._by_customer[evicted[0]]
+                keys.discard(evicted)
+                if not keys:
+                    del self._by_customer[evicted[0]]
 
-    def keys_of(self, customer_id: str | None = None) -> list[CacheKey]:
-        """Every cached key, or those of one customer (each resource is its own key)."""
+    def keys_of(self, customer_id: str) -> list[CacheKey]:
+        """The cached keys of one customer (each resource asked about is its own key)."""
         with self._lock:
-            return [k for k in self._states if customer_id is None or k[0] == customer_id]
+            return list(self._by_customer.get(customer_id, ()))
+
+    def all_keys(self) -> list[CacheKey]:
+        with self._lock:
+            return list(self._states)
 
     def states(self) -> list[CustomerState]:
         with self._lock:

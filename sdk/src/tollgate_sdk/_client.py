@@ -8,8 +8,9 @@ from typing import Any, Self
 
 import httpx
 
-from tollgate_sdk._core import FEATURES_PATH, Core, parse_body, state_path
+from tollgate_sdk._core import Core
 from tollgate_sdk._errors import ServerUnreachable, TollgateError
+from tollgate_sdk._http import FEATURES_PATH, parse_body, state_path
 from tollgate_sdk._types import (
     BooleanEntitlement,
     Entitlement,
@@ -72,7 +73,7 @@ class _Base:
         count it at once. ``tollgate.report_usage("org-1", "feature-api-calls", 1)``"""
         if update_behavior not in ("DELTA", "SET"):
             raise ValueError("update_behavior is 'DELTA' (add) or 'SET' (replace)")
-        return self._core.queue_usage(
+        return self._core.sender.queue_usage(
             customer_id,
             feature_id,
             value,
@@ -93,7 +94,7 @@ class _Base:
     ) -> str:
         """Queue a raw event for the server's meters; returns its idempotency key.
         ``tollgate.report_event("org-1", "api_call", dimensions={"route": "/search"})``"""
-        return self._core.queue_event(
+        return self._core.sender.queue_event(
             customer_id,
             event_name,
             resource_id=resource_id,
@@ -114,7 +115,7 @@ class _Base:
     @property
     def usage_dropped(self) -> int:
         """Reports and events given up on: refused as invalid, or no room in the buffer."""
-        return self._core.dropped
+        return self._core.sender.dropped
 
 
 def _customer_body(
@@ -319,7 +320,7 @@ class Tollgate(_Base):
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Send every queued report and event now; whether all reached the server."""
-        return self._core.flush(timeout)
+        return self._core.sender.flush(timeout)
 
     def close(self, flush_timeout: float = 10.0) -> None:
         """Stop the stream and send what is queued (waiting at most `flush_timeout`)."""
@@ -524,7 +525,7 @@ class AsyncTollgate(_Base):
 
     async def flush(self, timeout: float = 10.0) -> bool:
         """Send every queued report and event now; whether all reached the server."""
-        return await asyncio.to_thread(self._core.flush, timeout)
+        return await asyncio.to_thread(self._core.sender.flush, timeout)
 
     async def aclose(self, flush_timeout: float = 10.0) -> None:
         """Stop the stream and send what is queued (waiting at most `flush_timeout`)."""

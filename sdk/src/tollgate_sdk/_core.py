@@ -9,11 +9,8 @@ import logging
 import queue
 import threading
 import time
-import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
@@ -28,7 +25,9 @@ from tollgate_sdk._cache import (
     parse_features,
     parse_state,
 )
-from tollgate_sdk._errors import ServerUnreachable, TollgateError, error_for
+from tollgate_sdk._errors import ServerUnreachable, TollgateError
+from tollgate_sdk._http import FEATURES_PATH, parse_body, state_path
+from tollgate_sdk._sender import UsageSender
 from tollgate_sdk._stream import ServerEvent, StreamFollower
 from tollgate_sdk._types import (
     AccessDeniedReason,
@@ -40,33 +39,14 @@ from tollgate_sdk._types import (
     NumericEntitlement,
     Source,
 )
-from tollgate_sdk._usage import Report, UsageBuffer
 
 log = logging.getLogger("tollgate_sdk")
 
-BATCH = 1000  # the server's largest usage or event batch
 OFFLINE_SECONDS = 5.0  # after a failed load, checks answer fallbacks without trying for this long
-MAX_SEND_BACKOFF = 30.0
 MAX_REMEMBERED_CHANGES = 100_000
-FEATURES_PATH = "/api/v1/sdk/features"
 _ALL = ("", None)  # the loader's job for "re-read every cached customer and the features"
 _FEATURES = ("", "features")
 _STOP = ("", "stop")
-
-
-def state_path(customer_id: str) -> str:
-    return f"/api/v1/sdk/customers/{quote(customer_id, safe='')}/state"
-
-
-def parse_body(response: httpx.Response) -> Any:
-    """The `data` of a reply, or the APIError its status says."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = response.text
-    if response.status_code >= 400:
-        raise error_for(response.status_code, body)
-    return body.get("data") if isinstance(body, dict) else body
 
 
 class Core:
@@ -88,13 +68,10 @@ class Core:
         self.timeout = timeout
         self.http = self._client(transport)
         self.cache = EntitlementCache(max_customers)
-        self.usage = UsageBuffer(max_buffered_usage)
         self.features: dict[str, FeatureDef] = {}
         self.features_loaded = threading.Event()
         self.live = threading.Event()
-        self.dropped = 0  # reports and events given up on (refused by the server, or no room)
         self._fallbacks = dict(fallback_entitlements or {})
-        self._flush_interval = flush_interval
         self._offline_until = 0.0
         # When (in a count of change events) each customer last changed, so a load that
         # raced a change is read again. Forgotten wholesale when large: `_floor` then
@@ -105,11 +82,17 @@ class Core:
         self._loads: queue.Queue[tuple[str, str | None]] = queue.Queue()
         self._queued: set[tuple[str, str | None]] = set()
         self._queued_lock = threading.Lock()
-        self._send_now = threading.Event()
-        self._closing = threading.Event()
+        self._closed = threading.Event()
         self._loader = threading.Thread(target=self._load_loop, name="tollgate-sdk-loader")
-        self._sender = threading.Thread(target=self._send_loop, name="tollgate-sdk-sender")
-        self._loader.daemon = self._sender.daemon = True
+        self._loader.daemon = True
+        self.sender = UsageSender(
+            self.http,
+            self.cache,
+            max_buffered=max_buffered_usage,
+            flush_interval=flush_interval,
+            refresh=self._schedule,
+        )
+        self.usage = self.sender.usage
         self._stream = (
             StreamFollower(
                 self._client(transport), on_event=self._on_event, on_disconnect=self.live.clear
@@ -126,7 +109,7 @@ class Core:
     def start(self) -> None:
         self._schedule(_FEATURES)
         self._loader.start()
-        self._sender.start()
+        self.sender.start()
         if self._stream is not None:
             self._stream.start()
 
@@ -368,176 +351,6 @@ class Core:
         """A check answers its fallback even if this SDK has a bug; said loudly."""
         log.exception("Tollgate %s check of %s failed; answering the fallback", kind, feature_id)
 
-    # --- usage -----------------------------------------------------------------------
-
-    def queue_usage(
-        self,
-        customer_id: str,
-        feature_id: str,
-        value: float,
-        *,
-        resource_id: str | None,
-        set_to: bool,
-        dimensions: Mapping[str, str | float | bool] | None,
-        idempotency_key: str | None,
-    ) -> str:
-        key = idempotency_key or uuid.uuid4().hex
-        body: dict[str, Any] = {
-            "customerId": customer_id,
-            "featureId": feature_id,
-            "value": value,
-            "updateBehavior": "SET" if set_to else "DELTA",
-            "idempotencyKey": key,
-            # Counted in the period it happened in, however late it is sent.
-            "createdAt": _now_wire(),
-        }
-        if resource_id is not None:
-            body["resourceId"] = resource_id
-        if dimensions:
-            body["dimensions"] = dict(dimensions)
-        report = Report((customer_id, resource_id, feature_id), set_to, value, body)
-        if not self.usage.add_report(report):
-            self._lost("usage report", customer_id)
-        elif self.usage.waiting >= BATCH:
-            self._send_now.set()
-        return key
-
-    def queue_event(
-        self,
-        customer_id: str,
-        event_name: str,
-        *,
-        resource_id: str | None,
-        dimensions: Mapping[str, str | float | bool] | None,
-        idempotency_key: str | None,
-    ) -> str:
-        key = idempotency_key or uuid.uuid4().hex
-        body: dict[str, Any] = {
-            "customerId": customer_id,
-            "eventName": event_name,
-            "idempotencyKey": key,
-            "dimensions": dict(dimensions or {}),
-            "timestamp": _now_wire(),
-        }
-        if resource_id is not None:
-            body["resourceId"] = resource_id
-        if not self.usage.add_event(body):
-            self._lost("event", customer_id)
-        elif self.usage.waiting >= BATCH:
-            self._send_now.set()
-        return key
-
-    def _lost(self, what: str, customer_id: str) -> None:
-        self.dropped += 1
-        log.error(
-            "Tollgate usage buffer is full (%d items waiting for the server): %s of "
-            "customer %s dropped",
-            self.usage.waiting,
-            what,
-            customer_id,
-        )
-
-    def flush(self, timeout: float) -> bool:
-        """Send everything queued; whether it all reached the server within `timeout`."""
-        deadline = time.monotonic() + timeout
-        while self.usage.waiting:
-            if not self._send_some() and time.monotonic() < deadline:
-                time.sleep(min(0.2, max(deadline - time.monotonic(), 0)))
-            if time.monotonic() >= deadline:
-                break
-        return self.usage.waiting == 0
-
-    def _send_loop(self) -> None:
-        backoff = self._flush_interval
-        while not self._closing.is_set():
-            self._send_now.wait(backoff)
-            self._send_now.clear()
-            if self._closing.is_set():
-                return
-            try:
-                sent = self._send_some()
-            except Exception:  # the sender must outlive any surprise
-                log.exception("Tollgate usage sender failed; trying again")
-                sent = False
-            grown = min(max(backoff * 2, 1.0), MAX_SEND_BACKOFF)
-            backoff = self._flush_interval if sent else grown
-
-    def _send_some(self) -> bool:
-        """Send queued usage and events until none wait; False if the server could not take
-        them now (they stay queued, first in line)."""
-        while True:
-            reports = self.usage.take_reports(BATCH)
-            if reports and not self._send_reports(reports):
-                return False
-            events = self.usage.take_events(BATCH)
-            if events and not self._send_events(events):
-                return False
-            if not reports and not events:
-                return True
-
-    def _send_reports(self, reports: list[Report]) -> bool:
-        try:
-            response = self.http.post("/api/v1/usage", json={"usages": [r.body for r in reports]})
-        except httpx.TransportError as error:
-            self.usage.put_back_reports(reports)
-            log.warning("Tollgate unreachable (%s): %d usage reports wait", error, len(reports))
-            return False
-        if response.status_code == 429 or response.status_code >= 500:
-            self.usage.put_back_reports(reports)
-            log.warning("Tollgate answered %d: usage reports wait", response.status_code)
-            return False
-        if response.status_code >= 400:
-            return self._refused(reports, response)
-        for report, answer in zip(reports, parse_body(response), strict=True):
-            self._counted(report, answer)
-        self.usage.settle(reports)
-        return True
-
-    def _refused(self, reports: list[Report], response: httpx.Response) -> bool:
-        """A batch refused as invalid: send its reports one by one, so only the invalid ones
-        are dropped."""
-        if len(reports) == 1:
-            self.dropped += 1
-            self.usage.settle(reports)
-            log.error(
-                "Tollgate refused a usage report (%s), dropped: %s",
-                error_for(response.status_code, _json(response)).message,
-                reports[0].body,
-            )
-            return True
-        return all(self._send_reports([report]) for report in reports)
-
-    def _counted(self, report: Report, answer: Mapping[str, Any]) -> None:
-        """Take the server's count from its answer, so checks need not wait for the stream."""
-        customer_id, resource_id, feature_id = report.key
-        state = self.cache.get((customer_id, resource_id))
-        terms = state.terms.get(feature_id) if state else None
-        if terms is None:
-            return
-        period_start = answer.get("usagePeriodStart")
-        current = terms.usage_period_start
-        if (current.isoformat() if current else None) == _iso(period_start):
-            terms.current_usage = answer.get("currentUsage") or 0
-        else:
-            self._schedule((customer_id, resource_id))
-
-    def _send_events(self, events: list[dict[str, Any]]) -> bool:
-        try:
-            response = self.http.post("/api/v1/events", json={"events": events})
-        except httpx.TransportError as error:
-            self.usage.put_back_events(events)
-            log.warning("Tollgate unreachable (%s): %d events wait", error, len(events))
-            return False
-        if response.status_code == 429 or response.status_code >= 500:
-            self.usage.put_back_events(events)
-            return False
-        if response.status_code >= 400:
-            if len(events) > 1:
-                return all(self._send_events([event]) for event in events)
-            self.dropped += 1
-            log.error("Tollgate refused an event, dropped: %s (%s)", events[0], response.text)
-        return True
-
     # --- keeping the cache live -------------------------------------------------------
 
     def _on_event(self, event: ServerEvent) -> None:
@@ -594,7 +407,7 @@ class Core:
             self._load_features()
         elif job == _ALL:
             self._load_features()
-            for key in self.cache.keys_of():
+            for key in self.cache.all_keys():
                 self._schedule(key)
         else:
             seen = self._sequence
@@ -638,14 +451,13 @@ class Core:
     # --- the end -----------------------------------------------------------------------
 
     def close(self, flush_timeout: float) -> None:
-        if self._closing.is_set():
+        if self._closed.is_set():
             return
+        self._closed.set()
         if self._stream is not None:
             self._stream.stop()
-        self._closing.set()
-        self._send_now.set()
-        self._sender.join(timeout=5)
-        if not self.flush(flush_timeout):
+        self.sender.stop()
+        if not self.sender.flush(flush_timeout):
             log.error(
                 "Tollgate could not be reached to deliver %d usage reports and events; they "
                 "are lost",
@@ -658,18 +470,3 @@ class Core:
 
 def _fallback_reason(granted: bool) -> AccessDeniedReason | None:
     return None if granted else AccessDeniedReason.UNKNOWN
-
-
-def _now_wire() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _iso(raw: str | None) -> str | None:
-    return datetime.fromisoformat(raw).isoformat() if raw else None
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return response.text

@@ -1,0 +1,229 @@
+"""The usage sender: queues usage reports and events, and sends them in batches on a
+thread of its own, retrying with backoff until the server has them."""
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from tollgate_sdk._cache import CacheKey, EntitlementCache
+from tollgate_sdk._errors import error_for
+from tollgate_sdk._http import parse_body, response_body
+from tollgate_sdk._usage import Report, UsageBuffer
+
+log = logging.getLogger("tollgate_sdk")
+
+BATCH = 1000  # the server's largest usage or event batch
+MAX_SEND_BACKOFF = 30.0
+
+
+class UsageSender:
+    def __init__(
+        self,
+        http: httpx.Client,
+        cache: EntitlementCache,
+        *,
+        max_buffered: int,
+        flush_interval: float,
+        refresh: Callable[[CacheKey], None],
+    ) -> None:
+        self.http = http
+        self.cache = cache
+        self.usage = UsageBuffer(max_buffered)
+        self.dropped = 0  # reports and events given up on (refused by the server, or no room)
+        self._flush_interval = flush_interval
+        self._refresh = refresh
+        self._send_now = threading.Event()
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._send_loop, name="tollgate-sdk-sender")
+        self._thread.daemon = True
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread (what is queued stays, for a last `flush`)."""
+        self._closing.set()
+        self._send_now.set()
+        self._thread.join(timeout=5)
+
+    def queue_usage(
+        self,
+        customer_id: str,
+        feature_id: str,
+        value: float,
+        *,
+        resource_id: str | None,
+        set_to: bool,
+        dimensions: Mapping[str, str | float | bool] | None,
+        idempotency_key: str | None,
+    ) -> str:
+        key = idempotency_key or uuid.uuid4().hex
+        body: dict[str, Any] = {
+            "customerId": customer_id,
+            "featureId": feature_id,
+            "value": value,
+            "updateBehavior": "SET" if set_to else "DELTA",
+            "idempotencyKey": key,
+            # Counted in the period it happened in, however late it is sent.
+            "createdAt": _now_wire(),
+        }
+        if resource_id is not None:
+            body["resourceId"] = resource_id
+        if dimensions:
+            body["dimensions"] = dict(dimensions)
+        report = Report((customer_id, resource_id, feature_id), set_to, value, body)
+        if not self.usage.add_report(report):
+            self._lost("usage report", customer_id)
+        elif self.usage.waiting >= BATCH:
+            self._send_now.set()
+        return key
+
+    def queue_event(
+        self,
+        customer_id: str,
+        event_name: str,
+        *,
+        resource_id: str | None,
+        dimensions: Mapping[str, str | float | bool] | None,
+        idempotency_key: str | None,
+    ) -> str:
+        key = idempotency_key or uuid.uuid4().hex
+        body: dict[str, Any] = {
+            "customerId": customer_id,
+            "eventName": event_name,
+            "idempotencyKey": key,
+            "dimensions": dict(dimensions or {}),
+            "timestamp": _now_wire(),
+        }
+        if resource_id is not None:
+            body["resourceId"] = resource_id
+        if not self.usage.add_event(body):
+            self._lost("event", customer_id)
+        elif self.usage.waiting >= BATCH:
+            self._send_now.set()
+        return key
+
+    def _lost(self, what: str, customer_id: str) -> None:
+        self.dropped += 1
+        log.error(
+            "Tollgate usage buffer is full (%d items waiting for the server): %s of "
+            "customer %s dropped",
+            self.usage.waiting,
+            what,
+            customer_id,
+        )
+
+    def flush(self, timeout: float) -> bool:
+        """Send everything queued; whether it all reached the server within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while self.usage.waiting:
+            if not self._send_some() and time.monotonic() < deadline:
+                time.sleep(min(0.2, max(deadline - time.monotonic(), 0)))
+            if time.monotonic() >= deadline:
+                break
+        return self.usage.waiting == 0
+
+    def _send_loop(self) -> None:
+        backoff = self._flush_interval
+        while not self._closing.is_set():
+            self._send_now.wait(backoff)
+            self._send_now.clear()
+            if self._closing.is_set():
+                return
+            try:
+                sent = self._send_some()
+            except Exception:  # the sender must outlive any surprise
+                log.exception("Tollgate usage sender failed; trying again")
+                sent = False
+            grown = min(max(backoff * 2, 1.0), MAX_SEND_BACKOFF)
+            backoff = self._flush_interval if sent else grown
+
+    def _send_some(self) -> bool:
+        """Send queued usage and events until none wait; False if the server could not take
+        them now (they stay queued, first in line)."""
+        while True:
+            reports = self.usage.take_reports(BATCH)
+            if reports and not self._send_reports(reports):
+                return False
+            events = self.usage.take_events(BATCH)
+            if events and not self._send_events(events):
+                return False
+            if not reports and not events:
+                return True
+
+    def _send_reports(self, reports: list[Report]) -> bool:
+        try:
+            response = self.http.post("/api/v1/usage", json={"usages": [r.body for r in reports]})
+        except httpx.TransportError as error:
+            self.usage.put_back_reports(reports)
+            log.warning("Tollgate unreachable (%s): %d usage reports wait", error, len(reports))
+            return False
+        if response.status_code == 429 or response.status_code >= 500:
+            self.usage.put_back_reports(reports)
+            log.warning("Tollgate answered %d: usage reports wait", response.status_code)
+            return False
+        if response.status_code >= 400:
+            return self._refused(reports, response)
+        for report, answer in zip(reports, parse_body(response), strict=True):
+            self._counted(report, answer)
+        self.usage.settle(reports)
+        return True
+
+    def _refused(self, reports: list[Report], response: httpx.Response) -> bool:
+        """A batch refused as invalid: send its reports one by one, so only the invalid ones
+        are dropped."""
+        if len(reports) == 1:
+            self.dropped += 1
+            self.usage.settle(reports)
+            log.error(
+                "Tollgate refused a usage report (%s), dropped: %s",
+                error_for(response.status_code, response_body(response)).message,
+                reports[0].body,
+            )
+            return True
+        return all(self._send_reports([report]) for report in reports)
+
+    def _counted(self, report: Report, answer: Mapping[str, Any]) -> None:
+        """Take the server's count from its answer, so checks need not wait for the stream."""
+        customer_id, resource_id, feature_id = report.key
+        state = self.cache.get((customer_id, resource_id))
+        terms = state.terms.get(feature_id) if state else None
+        if terms is None:
+            return
+        period_start = answer.get("usagePeriodStart")
+        current = terms.usage_period_start
+        if (current.isoformat() if current else None) == _iso(period_start):
+            terms.current_usage = answer.get("currentUsage") or 0
+        else:
+            self._refresh((customer_id, resource_id))
+
+    def _send_events(self, events: list[dict[str, Any]]) -> bool:
+        try:
+            response = self.http.post("/api/v1/events", json={"events": events})
+        except httpx.TransportError as error:
+            self.usage.put_back_events(events)
+            log.warning("Tollgate unreachable (%s): %d events wait", error, len(events))
+            return False
+        if response.status_code == 429 or response.status_code >= 500:
+            self.usage.put_back_events(events)
+            return False
+        if response.status_code >= 400:
+            if len(events) > 1:
+                return all(self._send_events([event]) for event in events)
+            self.dropped += 1
+            log.error("Tollgate refused an event, dropped: %s (%s)", events[0], response.text)
+        return True
+
+
+def _now_wire() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _iso(raw: str | None) -> str | None:
+    return datetime.fromisoformat(raw).isoformat() if raw else None
