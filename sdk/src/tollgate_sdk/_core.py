@@ -42,7 +42,7 @@ from tollgate_sdk._types import (
 
 log = logging.getLogger("tollgate_sdk")
 
-OFFLINE_SECONDS = 5.0  # after a failed load, checks answer fallbacks without trying for this long
+OFFLINE_SECONDS = 5.0  # after a failed load, checks answer without asking for this long
 MAX_REMEMBERED_CHANGES = 100_000
 _ALL = ("", None)  # the loader's job for "re-read every cached customer and the features"
 _FEATURES = ("", "features")
@@ -434,11 +434,11 @@ class Core:
         return parse_body(response)
 
     def note_failure(self, error: TollgateError) -> None:
+        """A load failed: checks answer the cache or fallbacks without asking again for a
+        while, so an outage (or a revoked key) neither slows them nor floods the log."""
+        self._offline_until = time.monotonic() + OFFLINE_SECONDS
         if isinstance(error, ServerUnreachable):
-            self._offline_until = time.monotonic() + OFFLINE_SECONDS
-            log.warning(
-                "Tollgate unreachable: %s; checks answer from the cache or fallbacks", error
-            )
+            log.warning("Tollgate unreachable: %s; checks answer the cache or fallbacks", error)
         else:
             log.error("Tollgate refused to load entitlements: %s", error)
 
