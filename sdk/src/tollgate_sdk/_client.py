@@ -102,6 +102,10 @@ class _Base:
             idempotency_key=idempotency_key,
         )
 
+    def is_cached(self, customer_id: str, *, resource_id: str | None = None) -> bool:
+        """Whether checks of this customer answer from memory (without a request)."""
+        return self._core.cache.get((customer_id, resource_id)) is not None
+
     @property
     def is_live(self) -> bool:
         """Whether the stream is connected, so cached answers follow changes as they happen."""

@@ -15,7 +15,8 @@ def denial(feature_id: str, answer: Answer | None) -> dict[str, Any]:
         source = None
     else:
         reason = (answer.access_denied_reason or AccessDeniedReason.UNKNOWN).value
-        message = f"this customer's plan does not grant '{feature_id}' ({reason})"
+        message = _MESSAGES.get(reason, "this customer is not granted '{feature}' ({reason})")
+        message = message.format(feature=feature_id, reason=reason)
         source = answer.source.value
     return {
         "error": {
@@ -26,6 +27,16 @@ def denial(feature_id: str, answer: Answer | None) -> dict[str, Any]:
             "source": source,
         }
     }
+
+
+_MESSAGES = {
+    AccessDeniedReason.CUSTOMER_NOT_FOUND.value: "this customer is unknown to Tollgate, so "
+    "'{feature}' cannot be granted",
+    AccessDeniedReason.REQUESTED_USAGE_EXCEEDING_LIMIT.value: "this customer has no room "
+    "left for that much more of '{feature}' ({reason})",
+    AccessDeniedReason.UNKNOWN.value: "Tollgate could not be reached and no fallback grants "
+    "'{feature}'",
+}
 
 
 def check(

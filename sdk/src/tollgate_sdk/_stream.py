@@ -1,9 +1,11 @@
 """The live stream: Server-Sent Events from `/api/v1/sdk/stream`, followed on a thread of
 its own, reconnecting with backoff and resuming from the last event id it saw."""
 
+import contextlib
 import json
 import logging
 import random
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,10 +83,20 @@ class StreamFollower(threading.Thread):
         self._stopping = threading.Event()
         self.last_event_id: str | None = None
         self.resumed = False  # whether the current connection picked up where one ended
+        self._response: httpx.Response | None = None
 
     def stop(self) -> None:
         self._stopping.set()
-        self._http.close()  # ends a read in progress at once
+        # Closing the client does not wake a thread blocked reading the socket; shutting
+        # the socket down does.
+        response = self._response
+        if response is not None:
+            network = response.extensions.get("network_stream")
+            sock = network.get_extra_info("socket") if network is not None else None
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+        self._http.close()
         self.join(timeout=5)
 
     def run(self) -> None:
@@ -112,6 +124,7 @@ class StreamFollower(threading.Thread):
         parser = EventParser()
         live = False
         with self._http.stream("GET", PATH, headers=headers, timeout=timeout) as response:
+            self._response = response
             if response.status_code != 200:
                 response.read()
                 log.error(

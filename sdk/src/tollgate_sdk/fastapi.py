@@ -15,6 +15,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 
 from fastapi import HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from tollgate_sdk._client import AsyncTollgate, Tollgate
 from tollgate_sdk._gate import Answer, check, denial
@@ -48,6 +49,9 @@ async def _answer(
     requested_usage: float | None,
 ) -> Answer | None:
     if isinstance(client, Tollgate) or not customer:
+        if isinstance(client, Tollgate) and customer and not client.is_cached(customer):
+            # The first check of a customer waits for the server: not on the event loop.
+            return await run_in_threadpool(check, client, customer, feature_id, requested_usage)
         return check(client, customer, feature_id, requested_usage)
     if requested_usage is None:
         return await client.get_boolean_entitlement(customer, feature_id)
