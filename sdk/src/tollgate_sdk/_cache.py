@@ -178,10 +178,13 @@ class EntitlementCache:
         # without scanning the whole cache.
         self._by_customer: dict[str, set[CacheKey]] = {}
         self._lock = threading.Lock()
+        # Recency matters only when something must be evicted; until the cache is nearly
+        # full, checks skip the reordering (it is half the cost of a cached lookup).
+        self._crowded = False
 
     def get(self, key: CacheKey) -> CustomerState | None:
         state = self._states.get(key)
-        if state is not None:
+        if state is not None and self._crowded:
             # Not contextlib.suppress: this is the hottest line of the SDK.
             try:  # noqa: SIM105
                 self._states.move_to_end(key)
@@ -195,6 +198,7 @@ class EntitlementCache:
             self._states[key] = state
             self._states.move_to_end(key)
             self._by_customer.setdefault(key[0], set()).add(key)
+            self._crowded = len(self._states) >= self._max * 0.9
             while len(self._states) > self._max:
                 evicted, _ = self._states.popitem(last=False)
                 keys = self._by_customer[evicted[0]]

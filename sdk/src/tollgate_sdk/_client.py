@@ -2,6 +2,7 @@
 
 import asyncio
 import atexit
+import time
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self
@@ -114,7 +115,7 @@ class _Base:
     @property
     def usage_waiting(self) -> int:
         """Usage reports and events queued and not yet taken by the server."""
-        return self._core.usage.waiting
+        return self._core.sender.waiting
 
     @property
     def usage_dropped(self) -> int:
@@ -240,8 +241,9 @@ class Tollgate(_Base):
             state = core.cache.get((customer_id, resource_id))
             if state is not None:
                 gauge = state.gauges.get(feature_id)
-                if gauge is not None and not core.is_due(state):
-                    return core.gauged(gauge, requested_usage)
+                now = time.time()
+                if gauge is not None and state.refresh_at > now:
+                    return core.gauged(gauge, requested_usage, now)
             state, source = core.state_for((customer_id, resource_id))
             return core.metered(state, source, feature_id, requested_usage)
         except Exception:

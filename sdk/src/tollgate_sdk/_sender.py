@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -20,6 +20,8 @@ log = logging.getLogger("tollgate_sdk")
 
 BATCH = 1000  # the server's largest usage or event batch
 MAX_SEND_BACKOFF = 30.0
+
+Item = TypeVar("Item")
 
 
 class UsageSender:
@@ -40,6 +42,8 @@ class UsageSender:
         self._refresh = refresh
         self._send_now = threading.Event()
         self._closing = threading.Event()
+        self._sending = threading.Lock()  # one batch on its way at a time
+        self._in_flight = 0
         self._thread = threading.Thread(target=self._send_loop, name="tollgate-sdk-sender")
         self._thread.daemon = True
 
@@ -114,20 +118,32 @@ class UsageSender:
         log.error(
             "Tollgate usage buffer is full (%d items waiting for the server): %s of "
             "customer %s dropped",
-            self.usage.waiting,
+            self.waiting,
             what,
             customer_id,
         )
 
+    @property
+    def waiting(self) -> int:
+        """Items the server has not yet taken: queued, or sent and not yet answered."""
+        return self.usage.waiting + self._in_flight
+
     def flush(self, timeout: float) -> bool:
-        """Send everything queued; whether it all reached the server within `timeout`."""
+        """Send everything queued (after any batch already on its way); whether it all
+        reached the server within `timeout`."""
         deadline = time.monotonic() + timeout
-        while self.usage.waiting:
-            if not self._send_some() and time.monotonic() < deadline:
-                time.sleep(min(0.2, max(deadline - time.monotonic(), 0)))
+        while self.waiting:
+            if not self._sending.acquire(timeout=max(deadline - time.monotonic(), 0)):
+                break
+            try:
+                sent = self._send_some()
+            finally:
+                self._sending.release()
             if time.monotonic() >= deadline:
                 break
-        return self.usage.waiting == 0
+            if not sent:
+                time.sleep(min(0.2, max(deadline - time.monotonic(), 0)))
+        return self.waiting == 0
 
     def _send_loop(self) -> None:
         backoff = self._flush_interval
@@ -136,37 +152,50 @@ class UsageSender:
             self._send_now.clear()
             if self._closing.is_set():
                 return
-            try:
+            with self._sending:
                 sent = self._send_some()
-            except Exception:  # the sender must outlive any surprise
-                log.exception("Tollgate usage sender failed; trying again")
-                sent = False
             grown = min(max(backoff * 2, 1.0), MAX_SEND_BACKOFF)
             backoff = self._flush_interval if sent else grown
 
     def _send_some(self) -> bool:
         """Send queued usage and events until none wait; False if the server could not take
-        them now (they stay queued, first in line)."""
+        them now (they stay queued, first in line). Called holding `_sending`, so batches
+        go one at a time, in order."""
         while True:
             reports = self.usage.take_reports(BATCH)
-            if reports and not self._send_reports(reports):
+            if reports and not self._attempt(
+                reports, self._send_reports, self.usage.put_back_reports
+            ):
                 return False
             events = self.usage.take_events(BATCH)
-            if events and not self._send_events(events):
+            if events and not self._attempt(events, self._send_events, self.usage.put_back_events):
                 return False
             if not reports and not events:
                 return True
 
-    def _send_reports(self, reports: list[Report]) -> bool:
+    def _attempt(
+        self,
+        items: list[Item],
+        send: Callable[[list[Item]], bool],
+        put_back: Callable[[list[Item]], None],
+    ) -> bool:
+        """Send a batch; if the server could not take it, it goes first in line again.
+        Sending an item twice is safe (idempotency keys), so a batch whose fate is unclear,
+        or whose invalid items were being sent one by one, goes back whole."""
+        self._in_flight = len(items)
         try:
-            response = self.http.post("/api/v1/usage", json={"usages": [r.body for r in reports]})
-        except httpx.TransportError as error:
-            self.usage.put_back_reports(reports)
-            log.warning("Tollgate unreachable (%s): %d usage reports wait", error, len(reports))
-            return False
-        if response.status_code == 429 or response.status_code >= 500:
-            self.usage.put_back_reports(reports)
-            log.warning("Tollgate answered %d: usage reports wait", response.status_code)
+            if send(items):
+                return True
+        except Exception:
+            log.exception("Tollgate usage sender failed; the batch waits to be sent again")
+        finally:
+            self._in_flight = 0
+        put_back(items)
+        return False
+
+    def _send_reports(self, reports: list[Report]) -> bool:
+        response = self._post("/api/v1/usage", {"usages": [r.body for r in reports]})
+        if response is None:
             return False
         if response.status_code >= 400:
             return self._refused(reports, response)
@@ -178,16 +207,16 @@ class UsageSender:
     def _refused(self, reports: list[Report], response: httpx.Response) -> bool:
         """A batch refused as invalid: send its reports one by one, so only the invalid ones
         are dropped."""
-        if len(reports) == 1:
-            self.dropped += 1
-            self.usage.settle(reports)
-            log.error(
-                "Tollgate refused a usage report (%s), dropped: %s",
-                error_for(response.status_code, response_body(response)).message,
-                reports[0].body,
-            )
-            return True
-        return all(self._send_reports([report]) for report in reports)
+        if len(reports) > 1:
+            return all(self._send_reports([report]) for report in reports)
+        self.dropped += 1
+        self.usage.settle(reports)
+        log.error(
+            "Tollgate refused a usage report (%s), dropped: %s",
+            error_for(response.status_code, response_body(response)).message,
+            reports[0].body,
+        )
+        return True
 
     def _counted(self, report: Report, answer: Mapping[str, Any]) -> None:
         """Take the server's count from its answer, so checks need not wait for the stream."""
@@ -204,21 +233,29 @@ class UsageSender:
             self._refresh((customer_id, resource_id))
 
     def _send_events(self, events: list[dict[str, Any]]) -> bool:
-        try:
-            response = self.http.post("/api/v1/events", json={"events": events})
-        except httpx.TransportError as error:
-            self.usage.put_back_events(events)
-            log.warning("Tollgate unreachable (%s): %d events wait", error, len(events))
+        response = self._post("/api/v1/events", {"events": events})
+        if response is None:
             return False
-        if response.status_code == 429 or response.status_code >= 500:
-            self.usage.put_back_events(events)
-            return False
-        if response.status_code >= 400:
-            if len(events) > 1:
-                return all(self._send_events([event]) for event in events)
-            self.dropped += 1
-            log.error("Tollgate refused an event, dropped: %s (%s)", events[0], response.text)
+        if response.status_code < 400:
+            return True
+        if len(events) > 1:
+            return all(self._send_events([event]) for event in events)
+        self.dropped += 1
+        log.error("Tollgate refused an event, dropped: %s (%s)", events[0], response.text)
         return True
+
+    def _post(self, path: str, body: dict[str, Any]) -> httpx.Response | None:
+        """The server's reply, or None when it could not take the batch now (unreachable,
+        overloaded or failing): the batch waits and is sent again."""
+        try:
+            response = self.http.post(path, json=body)
+        except httpx.TransportError as error:
+            log.warning("Tollgate unreachable (%s): usage and events wait", error)
+            return None
+        if response.status_code == 429 or response.status_code >= 500:
+            log.warning("Tollgate answered %d: usage and events wait", response.status_code)
+            return None
+        return response
 
 
 def _now_wire() -> str:

@@ -75,7 +75,9 @@ class LogFollower:
             self._woken = asyncio.Event()
             self._task = asyncio.create_task(self._run(), name="tollgate-log-follower")
         async with self._starting:
-            if self._last is None:
+            # With no stream open the log is not read, so the position is stale: start again.
+            if self._last is None or not self._subscriptions:
+                self._holes.clear()
                 await self._in_thread(self._start_reading)
         assert self._last is not None
         subscription = Subscription(environment_id, self._last)

@@ -1,0 +1,269 @@
+"""`GET /api/v1/sdk/stream` as any Server-Sent Events client sees it, and the change log
+that lets it resume.
+
+Proves that a stream opens with `retry` and `ready` (carrying the position), then names
+each customer, usage and catalog change of its own environment as it commits; that a
+client reconnecting with `Last-Event-ID` receives what it missed before `ready`, or `reset`
+when the log no longer holds it; that a malformed `Last-Event-ID` and a client key are
+refused; and that pruning drops entries older than an hour but never the newest."""
+
+import json
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, delete, insert, select
+
+from tests.support import Tenant, make_tenant
+from tollgate.catalog import demo
+from tollgate.db import changelog
+from tollgate.db.changelog import ChangeLogEntry
+from tollgate.db.engine import make_session_factory, unit_of_work
+from tollgate.environments import service as environments
+
+PATH = "/api/v1/sdk/stream"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    name: str
+    id: int | None
+    data: dict[str, Any]
+
+
+class EventReader:
+    """Reads a `text/event-stream` the way the WHATWG rules say, one event at a time."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._lines = response.iter_lines()
+        self.retry: int | None = None
+
+    def next(self) -> Event:
+        name, event_id = "message", None
+        data: list[str] = []
+        for line in self._lines:
+            if not line:
+                if data:
+                    return Event(name, event_id, json.loads("\n".join(data)))
+                name = "message"
+                continue
+            if line.startswith(":"):
+                continue  # a keep-alive comment
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if field == "retry":
+                self.retry = int(value)
+            elif field == "event":
+                name = value
+            elif field == "data":
+                data.append(value)
+            elif field == "id":
+                event_id = int(value)
+        raise AssertionError("the stream ended")
+
+    def until(self, name: str) -> list[Event]:
+        """Every event up to and including the first named `name`."""
+        events = [self.next()]
+        while events[-1].name != name:
+            events.append(self.next())
+        return events
+
+
+@contextmanager
+def stream(tenant: Tenant, *, last_event_id: int | None = None) -> Iterator[EventReader]:
+    headers = {"accept": "text/event-stream"}
+    if last_event_id is not None:
+        headers["last-event-id"] = str(last_event_id)
+    # Every event these tests wait for is due at once: a silent stream fails, never hangs.
+    timeout = httpx.Timeout(10.0)
+    with (
+        tenant.http() as http,
+        http.stream("GET", PATH, headers=headers, timeout=timeout) as response,
+    ):
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        yield EventReader(response)
+
+
+@pytest.fixture
+def demo_tenant(engine: Engine, base_url: str) -> Tenant:
+    """A fresh environment with the demo catalog, served by the real-clock server."""
+    tenant = make_tenant(engine, base_url)
+    with unit_of_work(make_session_factory(engine)) as session:
+        environment = environments.ensure_environment(session, name=tenant.name)
+        demo.seed(session, environment_id=environment.id)
+    return tenant
+
+
+@pytest.fixture
+def http(demo_tenant: Tenant) -> Iterator[httpx.Client]:
+    with demo_tenant.http() as client:
+        yield client
+
+
+def post(http: httpx.Client, path: str, body: dict[str, Any]) -> None:
+    response = http.post(path, json=body)
+    assert response.status_code < 300, response.text
+
+
+def add_customer(http: httpx.Client, customer_id: str) -> None:
+    post(http, "/api/v1/customers", {"id": customer_id})
+
+
+def customer(name: str, customer_id: str) -> tuple[str, dict[str, Any]]:
+    return name, {"customerId": customer_id}
+
+
+def named(events: list[Event]) -> list[tuple[str, dict[str, Any]]]:
+    return [(event.name, event.data) for event in events]
+
+
+class TestLiveEvents:
+    def test_retry_and_ready_then_each_change_as_it_commits(
+        self, demo_tenant: Tenant, http: httpx.Client
+    ) -> None:
+        with stream(demo_tenant) as reader:
+            ready = reader.next()
+            assert reader.retry == 1000
+            assert (ready.name, ready.data) == ("ready", {})
+            assert ready.id is not None
+
+            add_customer(http, "c1")
+            created = reader.next()
+            post(http, "/api/v1/subscriptions", {"customerId": "c1", "planId": "plan-free"})
+            subscribed = reader.next()
+            post(
+                http,
+                "/api/v1/usage",
+                {"usages": [{"customerId": "c1", "featureId": "feature-seats", "value": 2}]},
+            )
+            used = reader.next()
+            post(
+                http,
+                "/api/v1/features",
+                {"id": "feature-new", "displayName": "New", "featureType": "BOOLEAN"},
+            )
+            catalog = reader.next()
+
+        events = [created, subscribed, used, catalog]
+        assert named(events) == [
+            customer("customer", "c1"),
+            customer("customer", "c1"),
+            customer("usage", "c1"),
+            ("catalog", {}),
+        ]
+        ids = [-1 if event.id is None else event.id for event in (ready, *events)]
+        assert min(ids) >= 0, f"an event without an id: {ids}"
+        assert ids == sorted(set(ids)), f"event ids {ids} do not grow"
+
+    def test_another_environments_changes_are_not_sent(
+        self, engine: Engine, demo_tenant: Tenant, http: httpx.Client
+    ) -> None:
+        other = make_tenant(engine, demo_tenant.base_url)
+        with stream(demo_tenant) as reader, other.http() as other_http:
+            assert reader.next().name == "ready"
+            add_customer(other_http, "theirs")
+            add_customer(http, "ours")
+            assert named([reader.next()]) == [customer("customer", "ours")]
+
+
+class TestResume:
+    def test_missed_events_come_before_ready(self, demo_tenant: Tenant, http: httpx.Client) -> None:
+        with stream(demo_tenant) as reader:
+            assert reader.next().name == "ready"
+            add_customer(http, "seen")
+            seen = reader.next()
+        assert seen.id is not None
+        add_customer(http, "missed-1")
+        add_customer(http, "missed-2")
+
+        with stream(demo_tenant, last_event_id=seen.id) as reader:
+            events = reader.until("ready")
+            add_customer(http, "live")
+            live = reader.next()
+
+        assert named(events) == [
+            customer("customer", "missed-1"),
+            customer("customer", "missed-2"),
+            ("ready", {}),
+        ]
+        ids = [event.id or 0 for event in events]
+        assert seen.id < ids[0] < ids[1] <= ids[2], f"ids {ids} after {seen.id}"
+        assert named([live]) == [customer("customer", "live")]
+
+    def test_an_id_older_than_the_log_gets_reset(
+        self, engine: Engine, demo_tenant: Tenant, http: httpx.Client
+    ) -> None:
+        with stream(demo_tenant) as reader:
+            ready = reader.next()
+        assert ready.id is not None
+        add_customer(http, "forgotten")
+        add_customer(http, "kept")
+        with unit_of_work(make_session_factory(engine)) as session:
+            newest = changelog.last_id(session)
+            # What pruning does once an hour has passed: all but the newest entry go,
+            # among them the one this client missed.
+            session.execute(delete(ChangeLogEntry).where(ChangeLogEntry.id < newest))
+
+        with stream(demo_tenant, last_event_id=ready.id) as reader:
+            events = reader.until("ready")
+
+        assert named(events) == [("reset", {}), ("ready", {})]
+
+
+class TestRefused:
+    def test_a_non_numeric_last_event_id(self, demo_tenant: Tenant, http: httpx.Client) -> None:
+        response = http.get(PATH, headers={"last-event-id": "abc"})
+        assert 400 <= response.status_code < 500
+        assert response.json()["error"]["field"] == "Last-Event-ID"
+        assert "Last-Event-ID" in response.json()["error"]["message"]
+
+    def test_a_client_key(self, demo_tenant: Tenant) -> None:
+        with demo_tenant.http(key=demo_tenant.client_key) as http:
+            response = http.get(PATH)
+        assert response.status_code in (401, 403), response.text
+
+
+def log_entry(session: Any, *, age: timedelta, environment_id: int) -> int:
+    row = session.execute(
+        insert(ChangeLogEntry).returning(ChangeLogEntry.id),
+        [
+            {
+                "environment_id": environment_id,
+                "kind": "c",
+                "customer_ref": "pruned",
+                "created_at": datetime.now(UTC) - age,
+            }
+        ],
+    )
+    return int(row.scalar_one())
+
+
+class TestPrune:
+    def test_old_entries_go_recent_ones_and_the_newest_stay(self, engine: Engine) -> None:
+        sessions = make_session_factory(engine)
+        environment_id = 10**9 + secrets.randbelow(10**6)  # no real environment's
+        with unit_of_work(sessions) as session:
+            old = [
+                log_entry(session, age=timedelta(hours=3), environment_id=environment_id),
+                log_entry(session, age=timedelta(minutes=61), environment_id=environment_id),
+            ]
+            recent = log_entry(session, age=timedelta(minutes=59), environment_id=environment_id)
+            # The newest entry of all, and old: what a stream resumes from after a quiet hour.
+            newest = log_entry(session, age=timedelta(hours=2), environment_id=environment_id)
+
+        removed = changelog.prune(sessions, datetime.now(UTC))
+
+        with unit_of_work(sessions) as session:
+            left = set(
+                session.scalars(
+                    select(ChangeLogEntry.id).where(ChangeLogEntry.environment_id == environment_id)
+                )
+            )
+        assert left == {recent, newest}
+        assert removed >= len(old)
