@@ -459,6 +459,7 @@ class Core:
         self._closed.set()
         if self._stream is not None:
             self._stream.stop()
+        self.live.clear()
         self.sender.stop()
         if not self.sender.flush(flush_timeout):
             log.error(
@@ -468,6 +469,10 @@ class Core:
             )
         self._loads.put(_STOP)
         self._loader.join(timeout=5)
+        # Last: both clients may share a transport given by the caller, which closing
+        # either would close.
+        if self._stream is not None:
+            self._stream.http.close()
         self.http.close()
 
 

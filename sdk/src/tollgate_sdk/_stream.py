@@ -77,26 +77,28 @@ class StreamFollower(threading.Thread):
         on_disconnect: Callable[[], None],
     ) -> None:
         super().__init__(name="tollgate-sdk-stream", daemon=True)
-        self._http = http
+        self.http = http
         self._on_event = on_event
         self._on_disconnect = on_disconnect
         self._stopping = threading.Event()
         self.last_event_id: str | None = None
         self.resumed = False  # whether the current connection picked up where one ended
         self._response: httpx.Response | None = None
+        self._lock = threading.Lock()  # between `stop` and a connection being made
 
     def stop(self) -> None:
-        self._stopping.set()
-        # Closing the client does not wake a thread blocked reading the socket; shutting
+        """End the stream now (the caller closes the HTTP client afterwards)."""
+        with self._lock:
+            self._stopping.set()
+            response = self._response
+        # Closing the client would not wake a thread blocked reading the socket; shutting
         # the socket down does.
-        response = self._response
         if response is not None:
             network = response.extensions.get("network_stream")
             sock = network.get_extra_info("socket") if network is not None else None
             if sock is not None:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-        self._http.close()
         self.join(timeout=5)
 
     def run(self) -> None:
@@ -123,8 +125,11 @@ class StreamFollower(threading.Thread):
         timeout = httpx.Timeout(10.0, read=READ_TIMEOUT)
         parser = EventParser()
         live = False
-        with self._http.stream("GET", PATH, headers=headers, timeout=timeout) as response:
-            self._response = response
+        with self.http.stream("GET", PATH, headers=headers, timeout=timeout) as response:
+            with self._lock:
+                if self._stopping.is_set():
+                    return False  # stopped while connecting: nothing would wake the read
+                self._response = response
             if response.status_code != 200:
                 response.read()
                 log.error(
