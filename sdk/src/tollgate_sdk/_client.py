@@ -9,6 +9,7 @@ from typing import Any, Self
 
 import httpx
 
+from tollgate_sdk._cache import CustomerState
 from tollgate_sdk._core import Core
 from tollgate_sdk._errors import ServerUnreachable, TollgateError
 from tollgate_sdk._http import FEATURES_PATH, parse_body, state_path
@@ -392,28 +393,34 @@ class AsyncTollgate(_Base):
         """Wait until the features are loaded and the stream is live; whether they were."""
         return await asyncio.to_thread(self._core.wait_ready, timeout)
 
-    async def _state(self, customer_id: str, resource_id: str | None) -> Any:
+    async def _state(
+        self, customer_id: str, resource_id: str | None
+    ) -> tuple[CustomerState | None, Source]:
+        """As `Core.state_for`, loading a customer without blocking the event loop."""
         core = self._core
         key = (customer_id, resource_id)
         state = core.cache.get(key)
         if state is not None:
             core.notice_time(state)
             return state, Source.CACHE
-        if core.is_offline():
+        seen = core.begin_load()
+        if seen is None:
             return None, Source.FALLBACK
-        seen = core.sequence
         try:
             if not core.features_loaded.is_set():
-                features = await self._http.get(FEATURES_PATH)
-                core.set_features(parse_body(features))
-            params = {"resourceId": resource_id} if resource_id is not None else {}
-            response = await self._http.get(state_path(customer_id), params=params)
-            return core.keep(key, parse_body(response), seen), Source.SERVER
-        except httpx.TransportError as error:
-            core.note_unreachable(error)
+                core.set_features(await self._get(FEATURES_PATH, {}))
+            data = await self._get(state_path(customer_id), core.state_params(key, refresh=False))
         except TollgateError as error:
             core.note_failure(error)
-        return None, Source.FALLBACK
+            return None, Source.FALLBACK
+        return core.keep(key, data, seen), Source.SERVER
+
+    async def _get(self, path: str, params: Mapping[str, str]) -> Any:
+        try:
+            response = await self._http.get(path, params=params)
+        except httpx.TransportError as error:
+            raise ServerUnreachable(f"{self._core.base_url}: {error}") from error
+        return parse_body(response)
 
     async def get_boolean_entitlement(
         self, customer_id: str, feature_id: str, *, resource_id: str | None = None

@@ -39,6 +39,7 @@ from tollgate_sdk._types import (
     NumericEntitlement,
     Source,
 )
+from tollgate_sdk._usage import counted_with
 
 log = logging.getLogger("tollgate_sdk")
 
@@ -82,6 +83,8 @@ class Core:
         self._sequence = 0
         self._changed_at: dict[str, int] = {}
         self._floor = 0
+        self._versions: dict[str, int] = {}  # the latest entitlements version announced
+        self._failed: set[tuple[str, str | None]] = set()  # loads to try again
         self._loads: queue.Queue[tuple[str, str | None]] = queue.Queue()
         self._queued: set[tuple[str, str | None]] = set()
         self._queued_lock = threading.Lock()
@@ -142,17 +145,36 @@ class Core:
             self._schedule((state.customer_id, state.resource_id))
 
     def load_now(self, key: CacheKey) -> CustomerState | None:
-        if time.monotonic() < self._offline_until:
+        """A customer's first check: load it now (None when the server cannot say)."""
+        seen = self.begin_load()
+        if seen is None:
             return None
-        seen = self._sequence
         try:
             if not self.features_loaded.is_set():
                 self._load_features()
-            data = self._get_state(key)
+            data = self._get(state_path(key[0]), self.state_params(key, refresh=False))
         except TollgateError as error:
             self.note_failure(error)
             return None
         return self.keep(key, data, seen)
+
+    def begin_load(self) -> int | None:
+        """Before loading a customer: None while loads are paused after a failure, else
+        the value `keep` needs to tell whether a change raced the load."""
+        if time.monotonic() < self._offline_until:
+            return None
+        return self._sequence
+
+    def state_params(self, key: CacheKey, *, refresh: bool) -> dict[str, str]:
+        """A refresh after an event asks the server for at least the version announced,
+        and for usage from the database: the process answering may not have heard yet."""
+        params = {"resourceId": key[1]} if key[1] is not None else {}
+        version = self._versions.get(key[0])
+        if version:
+            params["minVersion"] = str(version)
+        if refresh:
+            params["freshUsage"] = "true"
+        return params
 
     def keep(self, key: CacheKey, data: Any, seen: int) -> CustomerState:
         """Cache a state read from the server; if a change event came while it was being
@@ -162,11 +184,6 @@ class Core:
         if self._changed_at.get(key[0], self._floor) > seen:
             self._schedule(key)
         return state
-
-    @property
-    def sequence(self) -> int:
-        """Pass to `keep` the value this had when a load started."""
-        return self._sequence
 
     def boolean(
         self, state: CustomerState | None, source: Source, feature_id: str
@@ -226,10 +243,9 @@ class Core:
         terms = state.terms.get(feature_id)
         usage = 0.0
         if terms is not None and feature is not None and feature.is_metered:
+            local = self.usage.local_values.get((state.customer_id, state.resource_id, feature_id))
             counted = terms.current_usage if time.time() < terms.period_ends_at else 0
-            usage = self.usage.local_usage(
-                (state.customer_id, state.resource_id, feature_id), counted
-            )
+            usage = counted_with(local, counted)
         granted, reason, terms = decide(
             state, feature, requested_usage=requested_usage, current_usage=usage
         )
@@ -260,10 +276,8 @@ class Core:
     def gauged(self, gauge: Gauge, requested_usage: float | None, now: float) -> MeteredEntitlement:
         """A cached metered check of a granted feature: `metered`'s answer, made faster."""
         terms = gauge.terms
-        counted = terms.current_usage if now < terms.period_ends_at else 0
-        local = self.usage.local_values.get(gauge.key)
-        if local is not None:
-            counted = (counted if local[0] is None else local[0]) + local[1]
+        local = self.usage.local_values.get(gauge.key)  # before the count: see counted_with
+        counted = counted_with(local, terms.current_usage if now < terms.period_ends_at else 0)
         requested = 1 if requested_usage is None else requested_usage
         granted = gauge.unbounded or counted + requested <= gauge.limit
         return MeteredEntitlement(
@@ -363,8 +377,12 @@ class Core:
                 self._sequence += 1
                 if len(self._changed_at) >= MAX_REMEMBERED_CHANGES:
                     self._changed_at.clear()
+                    self._versions.clear()
                     self._floor = self._sequence
                 self._changed_at[customer_id] = self._sequence
+                version = event.data.get("version")
+                if isinstance(version, int) and version > self._versions.get(customer_id, 0):
+                    self._versions[customer_id] = version
                 for key in self.cache.keys_of(customer_id):
                     self._schedule(key)
         elif event.name in ("catalog", "reset"):
@@ -392,18 +410,33 @@ class Core:
 
     def _load_loop(self) -> None:
         while True:
-            job = self._loads.get()
+            try:
+                job = self._loads.get(timeout=OFFLINE_SECONDS)
+            except queue.Empty:
+                self._retry_failed()
+                continue
             with self._queued_lock:
                 self._queued.discard(job)
             if job == _STOP:
                 return
             try:
                 self._load(job)
-            except TollgateError as error:
-                # Unreachable: the stream's reconnection will ask for everything again.
-                self.note_failure(error)
-            except Exception:
-                log.exception("Tollgate SDK could not refresh %s", job)
+            except Exception as error:
+                # Never given up: a customer left as it was could answer wrongly until it
+                # next changes. Tried again once loads resume.
+                self._failed.add(job)
+                if isinstance(error, TollgateError):
+                    self.note_failure(error)
+                else:
+                    log.exception("Tollgate SDK could not refresh %s", job)
+            else:
+                self._retry_failed()
+
+    def _retry_failed(self) -> None:
+        if self._failed and not self.is_offline():
+            failed, self._failed = self._failed, set()
+            for job in failed:
+                self._schedule(job)
 
     def _load(self, job: tuple[str, str | None]) -> None:
         if job == _FEATURES:
@@ -414,7 +447,11 @@ class Core:
                 self._schedule(key)
         else:
             seen = self._sequence
-            self.keep(job, self._get_state(job), seen)
+            if not self.features_loaded.is_set():
+                self._load_features()
+            self.keep(
+                job, self._get(state_path(job[0]), self.state_params(job, refresh=True)), seen
+            )
 
     def _load_features(self) -> None:
         self.set_features(self._get(FEATURES_PATH, {}))
@@ -424,10 +461,6 @@ class Core:
         self.features_loaded.set()
         for state in self.cache.states():
             state.forget_answers()
-
-    def _get_state(self, key: CacheKey) -> Any:
-        params = {"resourceId": key[1]} if key[1] is not None else {}
-        return self._get(state_path(key[0]), params)
 
     def _get(self, path: str, params: Mapping[str, str]) -> Any:
         try:

@@ -33,27 +33,27 @@ class APIError(TollgateError):
 
 
 class BadRequest(APIError):
-    pass
+    """400 or 422: the request said something invalid; `.message` says what."""
 
 
 class AuthenticationError(APIError):
-    pass
+    """401: no API key, or one the server does not know (revoked?)."""
 
 
 class PermissionDenied(APIError):
-    pass
+    """403: the key may not do this (a client key writing, or another customer's data)."""
 
 
 class NotFound(APIError):
-    pass
+    """404: no such customer, plan or other object."""
 
 
 class Conflict(APIError):
-    pass
+    """409: it exists already, or clashes with the object's state."""
 
 
 class ServerError(APIError):
-    pass
+    """5xx: the server failed; a Tollgate bug worth reporting."""
 
 
 def error_for(status: int, body: Any) -> APIError:

@@ -16,16 +16,14 @@ def state_path(customer_id: str) -> str:
 
 def parse_body(response: httpx.Response) -> Any:
     """The `data` of a reply, or the APIError its status says."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = response.text
+    body = response_body(response)
     if response.status_code >= 400:
         raise error_for(response.status_code, body)
     return body.get("data") if isinstance(body, dict) else body
 
 
 def response_body(response: httpx.Response) -> Any:
+    """The reply's JSON, or its text when it is not JSON."""
     try:
         return response.json()
     except ValueError:

@@ -22,6 +22,9 @@ BATCH = 1000  # the server's largest usage or event batch
 MAX_SEND_BACKOFF = 30.0
 
 Item = TypeVar("Item")
+# Replies that say nothing about the items: a revoked key (fixed by the operator), another
+# request still holding an idempotency key (409), a timeout, throttling.
+_TRY_AGAIN = frozenset({401, 403, 408, 409, 425, 429})
 
 
 class UsageSender:
@@ -82,7 +85,7 @@ class UsageSender:
         if dimensions:
             body["dimensions"] = dict(dimensions)
         report = Report((customer_id, resource_id, feature_id), set_to, value, body)
-        if not self.usage.add_report(report):
+        if self._closing.is_set() or not self.usage.add_report(report):
             self._lost("usage report", customer_id)
         elif self.usage.waiting >= BATCH:
             self._send_now.set()
@@ -107,7 +110,7 @@ class UsageSender:
         }
         if resource_id is not None:
             body["resourceId"] = resource_id
-        if not self.usage.add_event(body):
+        if self._closing.is_set() or not self.usage.add_event(body):
             self._lost("event", customer_id)
         elif self.usage.waiting >= BATCH:
             self._send_now.set()
@@ -115,13 +118,12 @@ class UsageSender:
 
     def _lost(self, what: str, customer_id: str) -> None:
         self.dropped += 1
-        log.error(
-            "Tollgate usage buffer is full (%d items waiting for the server): %s of "
-            "customer %s dropped",
-            self.waiting,
-            what,
-            customer_id,
+        why = (
+            "the client is closed"
+            if self._closing.is_set()
+            else f"the buffer is full ({self.waiting} items wait for the server)"
         )
+        log.error("Tollgate %s of customer %s dropped: %s", what, customer_id, why)
 
     @property
     def waiting(self) -> int:
@@ -246,14 +248,21 @@ class UsageSender:
 
     def _post(self, path: str, body: dict[str, Any]) -> httpx.Response | None:
         """The server's reply, or None when it could not take the batch now (unreachable,
-        overloaded or failing): the batch waits and is sent again."""
+        failing, busy, or refusing the key): the batch waits and is sent again. Only a
+        reply that the items themselves are invalid comes back, to drop them."""
         try:
             response = self.http.post(path, json=body)
         except httpx.TransportError as error:
             log.warning("Tollgate unreachable (%s): usage and events wait", error)
             return None
-        if response.status_code == 429 or response.status_code >= 500:
-            log.warning("Tollgate answered %d: usage and events wait", response.status_code)
+        status = response.status_code
+        if status in _TRY_AGAIN or status >= 500:
+            log.log(
+                logging.ERROR if status in (401, 403) else logging.WARNING,
+                "Tollgate answered %d (%s): usage and events wait",
+                status,
+                error_for(status, response_body(response)).message,
+            )
             return None
         return response
 

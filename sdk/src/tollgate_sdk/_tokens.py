@@ -3,8 +3,6 @@
 import hashlib
 import hmac
 
-HEADER = "X-CUSTOMER-TOKEN"
-
 
 def customer_token(customer_id: str, signing_secret: str) -> str:
     """The token for `customer_id`, signed with the environment's signing secret (shown by

@@ -40,8 +40,26 @@ class Fallback:
     enum_values: frozenset[str] | None = None
 
 
+class _Answer:
+    """What every answer has (the fields come from each dataclass below)."""
+
+    __slots__ = ()
+    has_access: bool
+    source: Source
+
+    @property
+    def is_granted(self) -> bool:
+        """The same as `has_access` (Stigg's REST name for it)."""
+        return self.has_access
+
+    @property
+    def is_fallback(self) -> bool:
+        """Whether a configured fallback answered, the server being unreachable."""
+        return self.source is Source.FALLBACK
+
+
 @dataclass(frozen=True, slots=True)
-class BooleanEntitlement:
+class BooleanEntitlement(_Answer):
     """May the customer use a boolean feature (or any feature, ignoring amounts)?"""
 
     feature_id: str
@@ -49,17 +67,9 @@ class BooleanEntitlement:
     access_denied_reason: AccessDeniedReason | None
     source: Source
 
-    @property
-    def is_granted(self) -> bool:
-        return self.has_access
-
-    @property
-    def is_fallback(self) -> bool:
-        return self.source is Source.FALLBACK
-
 
 @dataclass(frozen=True, slots=True)
-class NumericEntitlement:
+class NumericEntitlement(_Answer):
     """A configuration number granted to the customer (say, days of retention)."""
 
     feature_id: str
@@ -69,19 +79,11 @@ class NumericEntitlement:
     value: float | None
     is_unlimited: bool
 
-    @property
-    def is_granted(self) -> bool:
-        return self.has_access
-
-    @property
-    def is_fallback(self) -> bool:
-        return self.source is Source.FALLBACK
-
 
 # Not frozen: a frozen dataclass takes ~1.7 µs to build against ~0.35 µs, more than the
 # rest of a cached metered check. Each call returns a new one, so nothing shares it.
 @dataclass(slots=True)
-class MeteredEntitlement:
+class MeteredEntitlement(_Answer):
     """A metered feature: the limit, the usage counted so far (including what this process
     reported and the server has not yet acknowledged), and whether `requested_usage` more
     fits."""
@@ -100,14 +102,6 @@ class MeteredEntitlement:
     usage_period_end: datetime | None
 
     @property
-    def is_granted(self) -> bool:
-        return self.has_access
-
-    @property
-    def is_fallback(self) -> bool:
-        return self.source is Source.FALLBACK
-
-    @property
     def remaining(self) -> float | None:
         """What is left in this period, or None when unlimited."""
         if self.is_unlimited or self.usage_limit is None:
@@ -116,7 +110,7 @@ class MeteredEntitlement:
 
 
 @dataclass(frozen=True, slots=True)
-class EnumEntitlement:
+class EnumEntitlement(_Answer):
     """An enum feature: the values granted, and whether all of `requested_values` are."""
 
     feature_id: str
@@ -125,14 +119,6 @@ class EnumEntitlement:
     source: Source
     enum_values: frozenset[str]
     requested_values: frozenset[str] | None
-
-    @property
-    def is_granted(self) -> bool:
-        return self.has_access
-
-    @property
-    def is_fallback(self) -> bool:
-        return self.source is Source.FALLBACK
 
 
 Entitlement = BooleanEntitlement | NumericEntitlement | MeteredEntitlement | EnumEntitlement

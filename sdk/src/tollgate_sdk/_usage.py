@@ -20,6 +20,19 @@ class Report:
     body: dict[str, Any]  # as POST /api/v1/usage takes it
 
 
+Local = tuple[float | None, float]  # the value of the last SET (None: none), deltas after it
+
+
+def counted_with(local: Local | None, acknowledged: float) -> float:
+    """The usage a check counts: the server's count, then what it has not acknowledged.
+    Read `local` before `acknowledged`: the sender updates the count before it forgets the
+    reports, so a check racing it counts a batch twice (denying early), never not at all."""
+    if local is None:
+        return acknowledged
+    set_to, delta = local
+    return (acknowledged if set_to is None else set_to) + delta
+
+
 class UsageBuffer:
     def __init__(self, max_items: int) -> None:
         self._max = max_items
@@ -29,7 +42,7 @@ class UsageBuffer:
         self._unacknowledged: dict[UsageKey, deque[Report]] = {}  # queued or on their way
         # Per key: the value the last SET gave (None: no SET), plus the deltas after it.
         # Read without the lock by cached metered checks (a dict read is atomic).
-        self.local_values: dict[UsageKey, tuple[float | None, float]] = {}
+        self.local_values: dict[UsageKey, Local] = {}
 
     def add_report(self, report: Report) -> bool:
         with self._lock:
@@ -50,14 +63,6 @@ class UsageBuffer:
                 return False
             self._events.append(event)
             return True
-
-    def local_usage(self, key: UsageKey, acknowledged: float) -> float:
-        """The usage a check should count: the server's, then what is not yet acknowledged."""
-        local = self.local_values.get(key)
-        if local is None:
-            return acknowledged
-        set_to, delta = local
-        return (acknowledged if set_to is None else set_to) + delta
 
     def take_reports(self, limit: int) -> list[Report]:
         with self._lock:

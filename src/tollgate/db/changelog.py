@@ -29,6 +29,9 @@ class ChangeLogEntry(Base):
     environment_id: Mapped[int]
     kind: Mapped[str] = mapped_column(String(1))  # a db.changes.ChangeKind value
     customer_ref: Mapped[str] = mapped_column(String(255))  # "" for the catalog
+    # A customer change's new entitlements version: a reader asks for at least this one,
+    # so a server process that has not yet heard of the change cannot answer from memory.
+    version: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 
@@ -38,14 +41,15 @@ class LoggedChange:
     environment_id: int
     kind: str
     customer_ref: str
+    version: int
 
 
-def write(session: Session, changes: Iterable[tuple[int, str, str]]) -> None:
-    """Log (environment id, kind, customer ref) triples in `session`'s transaction."""
+def write(session: Session, changes: Iterable[tuple[int, str, str, int]]) -> None:
+    """Log (environment id, kind, customer ref, version) in `session`'s transaction."""
     now = utcnow()
     rows = [
-        {"environment_id": e, "kind": k, "customer_ref": c, "created_at": now}
-        for e, k, c in dict.fromkeys(changes)
+        {"environment_id": e, "kind": k, "customer_ref": c, "version": v, "created_at": now}
+        for e, k, c, v in dict.fromkeys(changes)
     ]
     if rows:
         session.execute(insert(ChangeLogEntry), rows)
@@ -60,6 +64,7 @@ def read_after(
         ChangeLogEntry.environment_id,
         ChangeLogEntry.kind,
         ChangeLogEntry.customer_ref,
+        ChangeLogEntry.version,
     ).where(ChangeLogEntry.id > after_id)
     if environment_id is not None:
         query = query.where(ChangeLogEntry.environment_id == environment_id)
@@ -76,6 +81,7 @@ def read_ids(session: Session, ids: Sequence[int]) -> list[LoggedChange]:
         ChangeLogEntry.environment_id,
         ChangeLogEntry.kind,
         ChangeLogEntry.customer_ref,
+        ChangeLogEntry.version,
     ).where(ChangeLogEntry.id.in_(ids))
     return [LoggedChange(*row) for row in session.execute(query.order_by(ChangeLogEntry.id))]
 
@@ -87,25 +93,39 @@ def last_id(session: Session) -> int:
 
 def holds_everything_after(session: Session, entry_id: int) -> bool:
     """Whether every entry after `entry_id` is still kept, so a stream may resume there.
-    (Pruning always keeps the newest entry, so an empty log has never lost one.)"""
-    oldest = session.execute(select(func.min(ChangeLogEntry.id))).scalar()
-    return oldest is None or oldest <= entry_id + 1
+    Pruning removes a prefix of ids and always keeps the newest entry, so the log holds
+    everything after `entry_id` when its oldest entry comes right after it or earlier; an
+    id beyond the newest is from another database (restored, or replaced)."""
+    oldest, newest = session.execute(
+        select(func.min(ChangeLogEntry.id), func.max(ChangeLogEntry.id))
+    ).one()
+    if oldest is None:
+        return entry_id == 0
+    return bool(oldest <= entry_id + 1 and entry_id <= newest)
 
 
 def prune(sessions: sessionmaker[Session], now: datetime) -> int:
-    """Drop entries older than RETENTION, a batch per transaction; how many went."""
+    """Drop the entries up to the newest one older than RETENTION (a prefix of ids, so a
+    clock that differs between writers cannot leave a gap), keeping the newest entry of
+    all; a batch per transaction; how many went."""
     removed = 0
+    with unit_of_work(sessions) as session:
+        newest = last_id(session)
+        horizon = session.execute(
+            select(func.max(ChangeLogEntry.id)).where(ChangeLogEntry.created_at < now - RETENTION)
+        ).scalar()
+    if horizon is None:
+        return 0
+    bound = min(horizon, newest - 1)
     while True:
         with unit_of_work(sessions) as session:
-            expired = (
+            batch = (
                 select(ChangeLogEntry.id)
-                .where(
-                    ChangeLogEntry.created_at < now - RETENTION,
-                    ChangeLogEntry.id < select(func.max(ChangeLogEntry.id)).scalar_subquery(),
-                )
+                .where(ChangeLogEntry.id <= bound)
+                .order_by(ChangeLogEntry.id)
                 .limit(_PRUNE_BATCH)
             )
-            result = session.execute(delete(ChangeLogEntry).where(ChangeLogEntry.id.in_(expired)))
+            result = session.execute(delete(ChangeLogEntry).where(ChangeLogEntry.id.in_(batch)))
             count: int = result.rowcount  # type: ignore[attr-defined]
         removed += count
         if count < _PRUNE_BATCH:

@@ -150,7 +150,11 @@ def _log(session: Session) -> None:
     if changes:
         changelog.write(
             session,
-            ((c.environment_id, c.kind.value, c.customer_ref) for c in changes if c.kind in LOGGED),
+            (
+                (c.environment_id, c.kind.value, c.customer_ref, c.version)
+                for c in changes
+                if c.kind in LOGGED
+            ),
         )
 
 

@@ -23,7 +23,7 @@ from tollgate.entitlements.wire import sdk_feature_wire, state_wire
 from tollgate.environments.cache import KeyCache
 from tollgate.environments.service import Principal, authenticate
 from tollgate.environments.tokens import HEADER as TOKEN_HEADER
-from tollgate.errors import AuthenticationFailed, PermissionDenied
+from tollgate.errors import AuthenticationFailed, InvalidValue, PermissionDenied
 from tollgate.usage.cache import CustomerUsage, UsageStore
 
 router = APIRouter(prefix="/api/v1/customers", tags=["entitlements"])
@@ -76,15 +76,27 @@ async def list_entitlements(customer_id: str, request: Request) -> Response:
 async def get_customer_state(customer_id: str, request: Request) -> Response:
     """A customer's (or, with `resourceId`, one resource's) entitlements with their full
     terms and current usage, from which tollgate-sdk decides every check itself. Follow
-    `/api/v1/sdk/stream` to learn when to read it again."""
+    `/api/v1/sdk/stream` to learn when to read it again: after a `customer` event send its
+    `version` as `minVersion`, after a `usage` event `freshUsage=true`, so that a server
+    process that has not heard of the change yet reads the database instead of memory."""
     principal = await _principal(request)
     principal.require_customer(customer_id)
     store: SnapshotStore = request.app.state.snapshots
     environment_id = principal.environment_id
-    resource_ref = request.query_params.get("resourceId") or None
+    params = request.query_params
+    resource_ref = params.get("resourceId") or None
+    min_version = _whole_number(params.get("minVersion"), "minVersion")
     snapshot = await _snapshot(request, store, environment_id, customer_id, resource_ref)
+    if snapshot.version < min_version:
+        # The stream announced a change this process has not heard of yet.
+        recompute = store.recompute
+        snapshot = await _admitted(request, recompute, environment_id, customer_id, resource_ref)
     features = await _features(request, store, environment_id)
-    usage = await _usage(request, environment_id, customer_id)
+    if params.get("freshUsage") in ("true", "1"):
+        reload = request.app.state.usage.reload
+        usage = await _admitted(request, reload, environment_id, customer_id)
+    else:
+        usage = await _usage(request, environment_id, customer_id)
     state = state_wire(snapshot, features, lambda f: current_usage(snapshot, f, usage))
     return _json({"data": state})
 
@@ -159,6 +171,14 @@ async def _admitted(request: Request, function: Callable[..., T], *args: Any) ->
     """Run blocking database work on a worker thread, admitted like a unit of work."""
     async with request.app.state.admission:
         return await run_in_threadpool(function, *args)
+
+
+def _whole_number(raw: str | None, name: str) -> int:
+    if not raw:
+        return 0
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        raise InvalidValue(f"'{name}' must be a whole number, got '{raw[:40]}'", field=name)
+    return int(raw)
 
 
 def _json(content: dict[str, Any]) -> Response:

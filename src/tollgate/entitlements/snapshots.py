@@ -70,6 +70,13 @@ class SnapshotStore:
         found = self.cached(environment_id, customer_ref, resource_ref)
         if found is not None:
             return found
+        return self.recompute(environment_id, customer_ref, resource_ref)
+
+    def recompute(
+        self, environment_id: int, customer_ref: str, resource_ref: str | None
+    ) -> Snapshot:
+        """The snapshot computed from the database now, whatever memory holds (for a
+        reader that knows of a change this process may not have heard of yet)."""
         key = (environment_id, customer_ref)
         epoch = self._epochs.get(environment_id, 0)
         with self._sessions() as session:

@@ -8,11 +8,15 @@ on SQLite), then hands each entry to the streams of its environment.
 PostgreSQL gives a row its id when it is inserted but shows it only when its transaction
 commits, so id 7 can become visible after id 8 was read. Ids skipped over are remembered as
 holes and looked for again for HOLE_SECONDS (longer than any Tollgate transaction runs); a
-hole that never fills was a transaction that rolled back."""
+hole that never fills was a transaction that rolled back. For the same reason the id a
+stream sends with an event is never above the lowest open hole (the *low-water mark*): a
+client resuming from it is sent again whatever committed late below it, at the price of an
+occasional duplicate, which only makes it read a customer once more."""
 
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -36,6 +40,7 @@ START_WINDOW = 200  # ids before the newest that may still be committing at star
 QUEUE_SIZE = 10_000  # a stream this far behind is told to resynchronise instead
 
 T = TypeVar("T")
+Delivery = tuple[LoggedChange, int]  # an entry, and the event id to send it with
 
 
 class Subscription:
@@ -43,24 +48,29 @@ class Subscription:
 
     def __init__(self, environment_id: int, position: int) -> None:
         self.environment_id = environment_id
-        self.position = position  # entries up to here are the stream's backlog, not live
-        self.queue: asyncio.Queue[LoggedChange] = asyncio.Queue(QUEUE_SIZE)
+        self.position = position  # the low-water mark when it subscribed
+        self.queue: asyncio.Queue[Delivery] = asyncio.Queue(QUEUE_SIZE)
         self.overflowed = False
 
-    def offer(self, entry: LoggedChange) -> None:
+    def offer(self, delivery: Delivery) -> None:
         try:
-            self.queue.put_nowait(entry)
+            self.queue.put_nowait(delivery)
         except asyncio.QueueFull:
             self.overflowed = True
 
 
 class LogFollower:
+    """The process's reader of the change log, shared by its open streams."""
+
     def __init__(self, sessions: sessionmaker[Session], admission: anyio.Semaphore) -> None:
         self._sessions = sessions
         self._admission = admission
         self._subscriptions: set[Subscription] = set()
         self._last: int | None = None  # the highest id read; None until first read
         self._holes: dict[int, float] = {}  # id -> when it was first missed (monotonic)
+        self.low_water = 0  # no entry at or below it can still appear
+        # Reads run on worker threads; a subscription may restart reading meanwhile.
+        self._reading = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._woken: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -77,15 +87,19 @@ class LogFollower:
         async with self._starting:
             # With no stream open the log is not read, so the position is stale: start again.
             if self._last is None or not self._subscriptions:
-                self._holes.clear()
                 await self._in_thread(self._start_reading)
-        assert self._last is not None
-        subscription = Subscription(environment_id, self._last)
+        subscription = Subscription(environment_id, self.low_water)
         self._subscriptions.add(subscription)
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self._subscriptions.discard(subscription)
+
+    async def backlog(self, subscription: Subscription, after: int) -> list[LoggedChange] | None:
+        """What a stream resuming after id `after` missed, up to its live position; None
+        when the log no longer holds all of it, or when it is too much to send (the stream
+        then tells the client to read everything again)."""
+        return await self._in_thread(self._read_backlog, subscription, after)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -112,50 +126,77 @@ class LogFollower:
             if not self._subscriptions:
                 continue
             try:
-                entries, more = await self._in_thread(self._read)
+                entries, more, low_water = await self._in_thread(self._read)
             except Exception:
                 log.exception("could not read the change log; trying again")
                 continue
             for entry in entries:
+                delivery = (entry, min(entry.id, low_water))
                 for subscription in list(self._subscriptions):
                     if subscription.environment_id == entry.environment_id:
-                        subscription.offer(entry)
+                        subscription.offer(delivery)
             if more:
                 self._woken.set()
 
     def _start_reading(self) -> None:
         """Start from the newest entry; ids missing among the entries just before it may
         belong to transactions still committing, so they start as holes."""
-        with unit_of_work(self._sessions) as session:
-            last = changelog.last_id(session)
-            recent = changelog.read_after(session, max(last - START_WINDOW, 0), limit=BATCH)
-        now = time.monotonic()
-        expected = max(last - START_WINDOW, 0) + 1
-        for entry in recent:
-            if entry.id > last:
-                break  # committed since `last` was read: the next read takes it
-            self._holes.update(dict.fromkeys(range(expected, entry.id), now))
-            expected = entry.id + 1
-        self._last = last
-
-    def _read(self) -> tuple[list[LoggedChange], bool]:
-        """Entries committed since the last read (late ones included); whether more wait."""
-        now = time.monotonic()
-        last = self._last or 0
-        with unit_of_work(self._sessions) as session:
-            filled = changelog.read_ids(session, sorted(self._holes))
-            fresh = changelog.read_after(session, last, limit=BATCH)
-        for entry in filled:
-            del self._holes[entry.id]
-        expected = last + 1
-        for entry in fresh:
-            if entry.id - expected <= MAX_HOLES:
+        with self._reading:
+            with unit_of_work(self._sessions) as session:
+                last = changelog.last_id(session)
+                start = max(last - START_WINDOW, 0)
+                recent = changelog.read_after(session, start, limit=BATCH)
+            now = time.monotonic()
+            self._holes = {}
+            expected = start + 1
+            for entry in recent:
+                if entry.id > last:
+                    break  # committed since `last` was read: the next read takes it
                 self._holes.update(dict.fromkeys(range(expected, entry.id), now))
-            expected = entry.id + 1
-        if fresh:
-            self._last = fresh[-1].id
-        self._holes = {i: seen for i, seen in self._holes.items() if now - seen < HOLE_SECONDS}
-        return filled + fresh, len(fresh) == BATCH
+                expected = entry.id + 1
+            self._last = last
+            self.low_water = self._low_water()
+
+    def _read(self) -> tuple[list[LoggedChange], bool, int]:
+        """Entries committed since the last read (late ones included), whether more wait,
+        and the low-water mark after them."""
+        with self._reading:
+            now = time.monotonic()
+            last = self._last or 0
+            with unit_of_work(self._sessions) as session:
+                filled = changelog.read_ids(session, sorted(self._holes))
+                fresh = changelog.read_after(session, last, limit=BATCH)
+            for entry in filled:
+                del self._holes[entry.id]
+            expected = last + 1
+            for entry in fresh:
+                if entry.id - expected <= MAX_HOLES:
+                    self._holes.update(dict.fromkeys(range(expected, entry.id), now))
+                expected = entry.id + 1
+            if fresh:
+                self._last = fresh[-1].id
+            self._holes = {i: seen for i, seen in self._holes.items() if now - seen < HOLE_SECONDS}
+            self.low_water = self._low_water()
+            return filled + fresh, len(fresh) == BATCH, self.low_water
+
+    def _low_water(self) -> int:
+        return min(self._holes) - 1 if self._holes else self._last or 0
+
+    def _read_backlog(self, subscription: Subscription, after: int) -> list[LoggedChange] | None:
+        entries: list[LoggedChange] = []
+        with unit_of_work(self._sessions) as session:
+            cursor = after
+            while len(entries) <= QUEUE_SIZE:
+                page = changelog.read_after(
+                    session, cursor, limit=BATCH, environment_id=subscription.environment_id
+                )
+                entries.extend(entry for entry in page if entry.id <= subscription.position)
+                if len(page) < BATCH or page[-1].id > subscription.position:
+                    break
+                cursor = page[-1].id
+            # Checked after reading: a prune meanwhile would otherwise go unnoticed.
+            complete = changelog.holds_everything_after(session, after)
+        return entries if complete and len(entries) <= QUEUE_SIZE else None
 
     async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
         async with self._admission:

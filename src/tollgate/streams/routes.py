@@ -2,12 +2,17 @@
 
 Events name what changed, never the new state (read `/api/v1/sdk/customers/{id}/state`):
 
-    event: ready     id: the position now          the stream is live from here
-    event: customer  data: {"customerId": ...}     what the customer holds changed
+    event: ready     data: {}                      the stream is live from here
+    event: customer  data: {"customerId": ..., "version": n}
+                                                   what the customer holds changed; its
+                                                   entitlements are now at version n
     event: usage     data: {"customerId": ...}     the customer's usage moved
     event: catalog   data: {}                      features or published versions changed
+    event: ping      data: {}                      nothing happened for 15 s
     event: reset     data: {}                      changes may have been missed: read again
                                                    everything you keep
+
+Every event but `reset` carries an `id`: the position to resume from.
 
 A client that reconnects sends the last id it saw in `Last-Event-ID` and receives what it
 missed, from whichever server process it reaches; if that is older than the change log
@@ -20,22 +25,17 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
 
-from tollgate.db import changelog
 from tollgate.db.changelog import LoggedChange
 from tollgate.db.changes import ChangeKind
-from tollgate.db.engine import unit_of_work
 from tollgate.errors import InvalidValue
 from tollgate.http.deps import WritePrincipal
-from tollgate.streams.follower import BATCH, LogFollower, Subscription
+from tollgate.streams.follower import LogFollower
 
 router = APIRouter(prefix="/api/v1/sdk", tags=["sdk"])
 
 HEARTBEAT_SECONDS = 15.0
 _RETRY = b"retry: 1000\n\n"  # how long an EventSource waits before reconnecting (ms)
-_HEARTBEAT = b": keep-alive\n\n"
 _EVENT_NAMES = {
     ChangeKind.CUSTOMER.value: "customer",
     ChangeKind.USAGE.value: "usage",
@@ -56,8 +56,7 @@ async def stream_changes(
     environment, as they commit (server keys only)."""
     resume_from = _parse_event_id(last_event_id)
     follower: LogFollower = request.app.state.streams
-    sessions = request.app.state.read_sessions
-    events = _events(sessions, follower, principal.environment_id, resume_from)
+    events = _events(follower, principal.environment_id, resume_from)
     return StreamingResponse(
         events,
         media_type="text/event-stream",
@@ -68,7 +67,7 @@ async def stream_changes(
 def _parse_event_id(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
         raise InvalidValue(
             f"Last-Event-ID must be an event id this stream sent, got '{raw[:40]}'",
             field="Last-Event-ID",
@@ -77,59 +76,44 @@ def _parse_event_id(raw: str | None) -> int | None:
 
 
 async def _events(
-    sessions: sessionmaker[Session],
-    follower: LogFollower,
-    environment_id: int,
-    resume_from: int | None,
+    follower: LogFollower, environment_id: int, resume_from: int | None
 ) -> AsyncIterator[bytes]:
     subscription = await follower.subscribe(environment_id)
     try:
         yield _RETRY
         if resume_from is not None:
-            backlog = await run_in_threadpool(_backlog, sessions, subscription, resume_from)
+            backlog = await follower.backlog(subscription, resume_from)
             if backlog is None:
                 yield _event("reset", {})
             for entry in backlog or ():
-                yield _entry(entry)
+                yield _entry(entry, min(entry.id, subscription.position))
         yield _event("ready", {}, event_id=subscription.position)
         while not subscription.overflowed:
             try:
-                entry = await asyncio.wait_for(subscription.queue.get(), HEARTBEAT_SECONDS)
+                entry, event_id = await asyncio.wait_for(
+                    subscription.queue.get(), HEARTBEAT_SECONDS
+                )
             except TimeoutError:
-                yield _HEARTBEAT
+                # Carries the position, so a client of a quiet environment can still
+                # resume (instead of starting over) after the log has moved on.
+                yield _event("ping", {}, event_id=follower.low_water)
                 continue
-            yield _entry(entry)
+            yield _entry(entry, event_id)
         yield _event("reset", {})  # too far behind: read everything again
     finally:
         follower.unsubscribe(subscription)
 
 
-def _backlog(
-    sessions: sessionmaker[Session], subscription: Subscription, after: int
-) -> list[LoggedChange] | None:
-    """What the stream missed after id `after`, up to its live position; None when the log
-    no longer holds all of it."""
-    entries: list[LoggedChange] = []
-    with unit_of_work(sessions) as session:
-        if not changelog.holds_everything_after(session, after):
-            return None
-        while True:
-            page = changelog.read_after(
-                session, after, limit=BATCH, environment_id=subscription.environment_id
-            )
-            page = [entry for entry in page if entry.id <= subscription.position]
-            entries.extend(page)
-            if len(page) < BATCH:
-                return entries
-            after = page[-1].id
-
-
-def _entry(entry: LoggedChange) -> bytes:
+def _entry(entry: LoggedChange, event_id: int) -> bytes:
     name = _EVENT_NAMES[entry.kind]
-    data = {} if entry.kind == ChangeKind.ENVIRONMENT.value else {"customerId": entry.customer_ref}
-    return _event(name, data, event_id=entry.id)
+    data: dict[str, str | int] = {}
+    if entry.kind == ChangeKind.CUSTOMER.value:
+        data = {"customerId": entry.customer_ref, "version": entry.version}
+    elif entry.kind == ChangeKind.USAGE.value:
+        data = {"customerId": entry.customer_ref}
+    return _event(name, data, event_id=event_id)
 
 
-def _event(name: str, data: dict[str, str], *, event_id: int | None = None) -> bytes:
+def _event(name: str, data: dict[str, str | int], *, event_id: int | None = None) -> bytes:
     head = f"id: {event_id}\n" if event_id is not None else ""
     return f"{head}event: {name}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"

@@ -61,10 +61,14 @@ class UsageStore:
 
     def usage(self, environment_id: int, customer_ref: str) -> CustomerUsage:
         """The customer's current usage, read from the database when not in memory."""
-        key = (environment_id, customer_ref)
-        found = self._usage.get(key)
+        found = self._usage.get((environment_id, customer_ref))
         if found is not None:
             return found
+        return self.reload(environment_id, customer_ref)
+
+    def reload(self, environment_id: int, customer_ref: str) -> CustomerUsage:
+        """The customer's usage read from the database now, whatever memory holds."""
+        key = (environment_id, customer_ref)
         with self._lock:
             mark = (self._generation, self._epochs.get(key, 0))
         with self._sessions() as session:

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("environment_id", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=1), nullable=False),
         sa.Column("customer_ref", sa.String(length=255), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("created_at", tollgate.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_change_log")),
     )
