@@ -440,8 +440,17 @@ def django_shop(django_ready: None, tollgate: Tollgate) -> Iterator[DjangoShop]:
         calls["/seats"] += 1
         return JsonResponse({"invited": True})
 
+    @django_feature_required(tollgate, "feature-sso", customer_id=org)
+    async def sso_settings_async(request: HttpRequest) -> JsonResponse:
+        calls["/async-sso"] += 1
+        return JsonResponse({"sso": True})
+
     urls = ModuleType("urls")  # a URLconf module of this test's own
-    urls.urlpatterns = [path("sso", sso_settings), path("seats", invite_five)]  # type: ignore[attr-defined]
+    urls.urlpatterns = [  # type: ignore[attr-defined]
+        path("sso", sso_settings),
+        path("seats", invite_five),
+        path("async-sso", sso_settings_async),
+    ]
     # Whoever configured Django first, these requests see this app's URLs and hosts.
     with override_settings(ROOT_URLCONF=urls, ALLOWED_HOSTS=["testserver"], MIDDLEWARE=[]):
         yield DjangoShop(DjangoClient(), calls)
@@ -469,6 +478,19 @@ class TestDjangoFeatureRequired:
         assert_denied(anonymous.json()["error"], feature="feature-sso", reason="CustomerNotFound")
 
         assert django_shop.calls["/sso"] == 1
+
+    def test_an_async_view_is_gated_too(self, django_shop: DjangoShop) -> None:
+        http = django_shop.http
+        granted = http.get("/async-sso", headers={"X-Org": "acme"})
+        assert (granted.status_code, granted.json()) == (200, {"sso": True})
+        denied = http.get("/async-sso", headers={"X-Org": "globex"})
+        assert denied.status_code == 403
+        assert_denied(
+            denied.json()["error"],
+            feature="feature-sso",
+            reason="NoFeatureEntitlementInSubscription",
+        )
+        assert django_shop.calls["/async-sso"] == 1
 
     def test_requested_usage_beyond_the_plan_limit_is_refused(
         self, django_shop: DjangoShop

@@ -25,7 +25,7 @@ from tollgate_sdk._cache import (
     parse_features,
     parse_state,
 )
-from tollgate_sdk._errors import ServerUnreachable, TollgateError
+from tollgate_sdk._errors import APIError, ServerUnreachable, TollgateError
 from tollgate_sdk._http import FEATURES_PATH, parse_body, state_path
 from tollgate_sdk._sender import UsageSender
 from tollgate_sdk._stream import ServerEvent, StreamFollower
@@ -470,13 +470,17 @@ class Core:
         return parse_body(response)
 
     def note_failure(self, error: TollgateError) -> None:
-        """A load failed: checks answer the cache or fallbacks without asking again for a
-        while, so an outage (or a revoked key) neither slows them nor floods the log."""
-        self._offline_until = time.monotonic() + OFFLINE_SECONDS
+        """A load failed. When the server as a whole cannot answer (unreachable, failing,
+        or refusing the key), checks answer the cache or fallbacks without asking again
+        for a while, so an outage neither slows them nor floods the log."""
         if isinstance(error, ServerUnreachable):
             log.warning("Tollgate unreachable: %s; checks answer the cache or fallbacks", error)
         else:
             log.error("Tollgate refused to load entitlements: %s", error)
+        if isinstance(error, ServerUnreachable) or (
+            isinstance(error, APIError) and (error.status in (401, 403) or error.status >= 500)
+        ):
+            self._offline_until = time.monotonic() + OFFLINE_SECONDS
 
     def note_unreachable(self, error: Exception) -> None:
         self.note_failure(ServerUnreachable(str(error)))

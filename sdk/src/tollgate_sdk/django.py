@@ -9,9 +9,11 @@ A denied request gets 403 with `{"error": {"code": "feature_not_granted", "featu
 "accessDeniedReason": ..., "message": ...}}`."""
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest, JsonResponse
 
 from tollgate_sdk._client import Tollgate
@@ -27,10 +29,25 @@ def feature_required(
     customer_id: Callable[[HttpRequest], str | None],
     requested_usage: float | None = None,
 ) -> Callable[[View], View]:
-    """Let the view run only when the request's customer (`customer_id(request)`) is
-    granted `feature_id` (and `requested_usage` more of it)."""
+    """Let the view (sync or async) run only when the request's customer
+    (`customer_id(request)`) is granted `feature_id` (and `requested_usage` more of it)."""
 
     def decorate(view: View) -> View:
+        if inspect.iscoroutinefunction(view):
+            # An async view: the first check of a customer waits for the server, off the
+            # event loop.
+            checked = sync_to_async(check, thread_sensitive=False)
+
+            @functools.wraps(view)
+            async def gated_async(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+                customer = customer_id(request)
+                answer = await checked(client, customer, feature_id, requested_usage)
+                if answer is None or not answer.has_access:
+                    return JsonResponse(denial(feature_id, answer), status=403)
+                return await view(request, *args, **kwargs)
+
+            return cast(View, gated_async)
+
         @functools.wraps(view)
         def gated(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
             answer = check(client, customer_id(request), feature_id, requested_usage)
