@@ -1,5 +1,6 @@
 """The SDK against a live Tollgate: a tenant holding the demo catalog, a transport that
-counts what the SDK sends, and started clients that are closed after each test.
+counts what the SDK sends (and can stand in for a failing server), and started clients
+that are closed after each test.
 
 The tenant lives on the real-clock server (`base_url`), never the clocked one of
 tests/e2e: the SDK compares usage period ends with the wall clock."""
@@ -50,20 +51,30 @@ class Sent:
     status: int | None
 
 
+# Sees each request first: returns an answer to give instead of the server's, raises (say
+# `httpx.ConnectError`) to fail the request, or returns None to let it through.
+Intercept = Callable[[httpx.Request], httpx.Response | None]
+
+
 class CountingTransport(httpx.BaseTransport):
-    """A real `httpx.HTTPTransport` that remembers every request sent through it."""
+    """A real `httpx.HTTPTransport` that remembers every request sent through it; a test
+    may set `intercept` to answer or fail some of them itself (the edge of the network,
+    never Tollgate's code)."""
 
     def __init__(self) -> None:
         self._inner = httpx.HTTPTransport()
         self._lock = threading.Lock()
         self._sent: list[Sent] = []
+        self.intercept: Intercept | None = None
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         thread = threading.current_thread().name
         with self._lock:
             index = len(self._sent)
             self._sent.append(Sent(request.method, request.url.path, thread, None))
-        response = self._inner.handle_request(request)
+        intercept = self.intercept
+        answer = intercept(request) if intercept is not None else None
+        response = answer if answer is not None else self._inner.handle_request(request)
         with self._lock:
             self._sent[index] = Sent(request.method, request.url.path, thread, response.status_code)
         return response

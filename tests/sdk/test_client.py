@@ -1,11 +1,14 @@
 """`Tollgate` and `AsyncTollgate` against a live server, on both backends: cached checks
 never touch the network, every decision equals the server's own check, changes made
-elsewhere (subscriptions, usage, the catalog) reach the cache through the stream, usage is
-counted at once and delivered exactly once (also by close), customer tokens read one
+elsewhere (subscriptions, usage, the catalog) reach the cache through the stream, and a
+refresh that failed is tried again until it succeeds; usage is counted at once and
+delivered exactly once (also by close, and after a reply that the server could not take
+it yet), and a report made after close is counted as dropped; customer tokens read one
 customer only."""
 
 import asyncio
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +34,12 @@ from tollgate_sdk import (
 )
 
 DEADLINE = 5.0  # how long a change may take to reach the SDK's cache
+# After a failed load the SDK pauses loads for 5 s (OFFLINE_SECONDS), then tries again.
+RETRY_DEADLINE = 15.0
+
+STATE_PATH = re.compile(r"/api/v1/sdk/customers/[^/]+/state")
+USAGE_PATH = "/api/v1/usage"
+LOADER = "tollgate-sdk-loader"
 
 SSO = "feature-sso"
 SEATS = "feature-seats"
@@ -389,6 +398,46 @@ class TestChangesReachTheSdk:
         eventually(lambda: sdk.get_metered_entitlement("acme", SEATS).usage_limit, 7)
 
 
+class TestAFailedRefreshIsTriedAgain:
+    def test_an_upgrade_whose_refresh_failed_arrives_once_the_server_answers(
+        self, start_sdk: StartSdk, transport: CountingTransport, demo_http: httpx.Client
+    ) -> None:
+        customer(demo_http, "acme", plan_id="plan-free")
+        sdk = start_sdk(transport=transport)
+        # Cached by the loader, after the start-up re-read it queued before going live: no
+        # load of acme is pending when its state requests start failing.
+        sdk.prefetch(["acme"])
+        eventually(
+            lambda: [
+                s.status for s in transport.requests(thread=LOADER) if STATE_PATH.fullmatch(s.path)
+            ],
+            [200],
+        )
+        cached = sdk.get_boolean_entitlement("acme", SSO)
+        assert (cached.access_denied_reason, cached.source) == (NONE_GRANTED, Source.CACHE)
+
+        refused = threading.Event()
+
+        def state_unreachable(request: httpx.Request) -> httpx.Response | None:
+            if request.method == "GET" and STATE_PATH.fullmatch(request.url.path):
+                refused.set()
+                raise httpx.ConnectError("connection refused (by the test)", request=request)
+            return None
+
+        transport.intercept = state_unreachable
+        subscribe(demo_http, "acme", "plan-pro")
+        assert refused.wait(DEADLINE), "the SDK never tried to read acme after its upgrade"
+        transport.intercept = None
+
+        # Nothing else will announce acme again: only a retry brings the upgrade.
+        eventually(
+            lambda: sdk.get_boolean_entitlement("acme", SSO).has_access,
+            True,
+            within=RETRY_DEADLINE,
+        )
+        assert sdk.get_numeric_entitlement("acme", SEATS).value == 20
+
+
 # --- 4. usage ----------------------------------------------------------------------------
 
 
@@ -486,6 +535,42 @@ class TestUsage:
         assert server_usage(demo_http, "acme", USERS) == 4
 
 
+class TestUsageTheServerCouldNotTakeWaits:
+    @pytest.mark.parametrize(
+        ("status", "code"), [(409, "conflict"), (401, "unauthenticated")], ids=["409", "401"]
+    )
+    def test_a_batch_answered_that_it_must_wait_is_sent_again(
+        self,
+        start_sdk: StartSdk,
+        transport: CountingTransport,
+        demo_http: httpx.Client,
+        status: int,
+        code: str,
+    ) -> None:
+        """409: another request still holds an idempotency key; 401: a key being rotated.
+        Neither says the reports are invalid, so none may be dropped."""
+        customer(demo_http, "acme", plan_id="plan-free")
+        sdk = start_sdk(flush_interval=60, transport=transport)
+        answered: list[httpx.Request] = []
+
+        def busy_once(request: httpx.Request) -> httpx.Response | None:
+            if request.method == "POST" and request.url.path == USAGE_PATH and not answered:
+                answered.append(request)  # not forwarded: the server never saw it
+                error = {"code": code, "message": "held by another request", "field": None}
+                return httpx.Response(status, json={"error": error})
+            return None
+
+        transport.intercept = busy_once
+        sdk.report_usage("acme", USERS, 5)
+        assert sdk.flush(timeout=8)
+
+        assert (sdk.usage_waiting, sdk.usage_dropped) == (0, 0)
+        posts = [s.status for s in transport.requests() if s.path == USAGE_PATH]
+        assert posts == [status, 200]
+        assert server_usage(demo_http, "acme", USERS) == 5
+        assert sdk.get_metered_entitlement("acme", USERS).current_usage == 5
+
+
 class SharedSocketTransport(CountingTransport):
     """Also holds a second descriptor of the stream's socket, as a process forked after
     the client started (a pre-forking web server's worker) would: closing the client's
@@ -539,6 +624,22 @@ class TestClose:
         assert sdk.is_live
         sdk.close()
         assert not sdk.is_live
+
+    def test_a_report_after_close_is_dropped_and_not_sent(
+        self, start_sdk: StartSdk, transport: CountingTransport, demo_http: httpx.Client
+    ) -> None:
+        customer(demo_http, "acme", plan_id="plan-free")
+        sdk = start_sdk(flush_interval=60, transport=transport)
+        sdk.close()
+        sent = len(transport.sent)
+
+        sdk.report_usage("acme", USERS, 3)
+        sdk.report_event("acme", "login")
+
+        assert (sdk.usage_dropped, sdk.usage_waiting) == (2, 0)
+        assert sdk.flush(timeout=1)
+        assert transport.sent[sent:] == []
+        assert server_usage(demo_http, "acme", USERS) == 0
 
 
 # --- 5. customer tokens ------------------------------------------------------------------

@@ -4,8 +4,11 @@ that lets it resume.
 Proves that a stream opens with `retry` and `ready` (carrying the position), then names
 each customer, usage and catalog change of its own environment as it commits; that a
 client reconnecting with `Last-Event-ID` receives what it missed before `ready`, or `reset`
-when the log no longer holds it; that a malformed `Last-Event-ID` and a client key are
-refused; and that pruning drops entries older than an hour but never the newest."""
+when the log no longer holds it or never did (an id beyond its newest entry); that a
+malformed `Last-Event-ID` and a client key are refused; that pruning drops entries older
+than an hour but never the newest; and that the state read after an event with its
+`minVersion` (and `freshUsage`) is the state after that change, even from a server process
+that has not heard of the change yet."""
 
 import json
 import secrets
@@ -21,12 +24,21 @@ from sqlalchemy import Engine, delete, insert, select
 
 from tests.support import Tenant, make_tenant
 from tollgate.catalog import demo
+from tollgate.customers.models import Customer
 from tollgate.db import changelog
 from tollgate.db.changelog import ChangeLogEntry
 from tollgate.db.engine import make_session_factory, unit_of_work
+from tollgate.entitlements.snapshots import SnapshotStore
 from tollgate.environments import service as environments
+from tollgate.kit.clock import SystemClock
+from tollgate.subscriptions import service as subscriptions
+from tollgate.subscriptions.schemas import SubscriptionProvision
+from tollgate.usage import reports
+from tollgate.usage.amounts import to_units
 
 PATH = "/api/v1/sdk/stream"
+SSO = "feature-sso"
+USERS = "feature-active-users"
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,11 +232,34 @@ class TestResume:
 
         assert named(events) == [("reset", {}), ("ready", {})]
 
+    def test_an_id_beyond_the_newest_entry_gets_reset(
+        self, engine: Engine, demo_tenant: Tenant, http: httpx.Client
+    ) -> None:
+        """An id from another database (restored from a backup, or replaced): whatever
+        the client read from it, this one's log cannot say what changed since."""
+        add_customer(http, "seen-elsewhere")
+        with unit_of_work(make_session_factory(engine)) as session:
+            newest = changelog.last_id(session)
+
+        with stream(demo_tenant, last_event_id=newest + 1_000_000) as reader:
+            events = reader.until("ready")
+
+        assert named(events) == [("reset", {}), ("ready", {})]
+
 
 class TestRefused:
-    def test_a_non_numeric_last_event_id(self, demo_tenant: Tenant, http: httpx.Client) -> None:
-        response = http.get(PATH, headers={"last-event-id": "abc"})
-        assert 400 <= response.status_code < 500
+    @pytest.mark.parametrize(
+        "raw",
+        [b"abc", "\u00b2".encode("latin-1"), b"9" * 30],
+        ids=["letters", "superscript-two", "30-digits"],
+    )
+    def test_a_last_event_id_that_is_no_event_id(
+        self, demo_tenant: Tenant, http: httpx.Client, raw: bytes
+    ) -> None:
+        """A superscript two (sent as its Latin-1 byte, as HTTP headers are read) is a digit
+        to `str.isdigit` but no number to `int`; 30 digits are a number no column holds."""
+        response = http.get(PATH, headers={b"last-event-id": raw})
+        assert 400 <= response.status_code < 500, response.text
         assert response.json()["error"]["field"] == "Last-Event-ID"
         assert "Last-Event-ID" in response.json()["error"]["message"]
 
@@ -232,6 +267,99 @@ class TestRefused:
         with demo_tenant.http(key=demo_tenant.client_key) as http:
             response = http.get(PATH)
         assert response.status_code in (401, 403), response.text
+
+
+def read_state(http: httpx.Client, customer_id: str, **params: str) -> dict[str, Any]:
+    response = http.get(f"/api/v1/sdk/customers/{customer_id}/state", params=params)
+    assert response.status_code == 200, response.text
+    state: dict[str, Any] = response.json()["data"]
+    return state
+
+
+def entitlement(state: dict[str, Any], feature_id: str) -> dict[str, Any] | None:
+    return next((e for e in state["entitlements"] if e["featureId"] == feature_id), None)
+
+
+def has_access(state: dict[str, Any], feature_id: str) -> bool:
+    found = entitlement(state, feature_id)
+    return found is not None and bool(found["isGranted"])
+
+
+class TestStateAfterAnEvent:
+    def test_the_events_version_reads_the_change_it_announced(
+        self, demo_tenant: Tenant, http: httpx.Client
+    ) -> None:
+        add_customer(http, "c1")
+        before = read_state(http, "c1")
+        assert (before["hasSubscription"], has_access(before, SSO)) == (False, False)
+
+        with stream(demo_tenant) as reader:
+            assert reader.next().name == "ready"
+            post(http, "/api/v1/subscriptions", {"customerId": "c1", "planId": "plan-pro"})
+            event = reader.next()
+        assert (event.name, event.data["customerId"]) == ("customer", "c1")
+        version = event.data["version"]
+        assert isinstance(version, int), event
+        assert version > 1, event  # created at 1; the subscription moved it on
+
+        after = read_state(http, "c1", minVersion=str(version), freshUsage="true")
+        assert (after["hasSubscription"], has_access(after, SSO)) == (True, True)
+        assert after["accessDeniedReason"] is None
+
+    @pytest.mark.parametrize("raw", ["abc", "-1", "9" * 30])
+    def test_a_min_version_that_is_no_version_is_refused(
+        self, demo_tenant: Tenant, http: httpx.Client, raw: str
+    ) -> None:
+        add_customer(http, "c1")
+        response = http.get("/api/v1/sdk/customers/c1/state", params={"minVersion": raw})
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["field"] == "minVersion"
+        assert "minVersion" in response.json()["error"]["message"]
+
+
+class TestStateFromAProcessThatHasNotHeard:
+    """Another server process learns of a change a moment after it commits (PostgreSQL
+    NOTIFY). Writing through Tollgate's own services in a session attached to no change
+    feed plays that moment: the served process is not told."""
+
+    def test_min_version_and_fresh_usage_read_past_its_memory(
+        self, engine: Engine, demo_tenant: Tenant, http: httpx.Client
+    ) -> None:
+        add_customer(http, "c1")
+        post(http, "/api/v1/subscriptions", {"customerId": "c1", "planId": "plan-free"})
+        remembered = read_state(http, "c1")  # now in the served process's memory
+        assert not has_access(remembered, SSO)
+        assert (entitlement(remembered, USERS) or {}).get("currentUsage") == 0
+
+        sessions = make_session_factory(engine)
+        now = datetime.now(UTC)
+        with unit_of_work(sessions) as session:
+            environment_id = environments.get_environment(session, name=demo_tenant.name).id
+            reports.report_usage(
+                session,
+                # Reading sessions, as the server's store has: on SQLite a second writing
+                # session would wait for this one's write lock.
+                SnapshotStore(make_session_factory(engine, write=False), SystemClock()),
+                environment_id=environment_id,
+                reports=[reports.UsageReport("c1", USERS, to_units(4))],
+                now=now,
+            )
+        assert read_state(http, "c1") == remembered  # not told: it answers from memory
+        counted = entitlement(read_state(http, "c1", freshUsage="true"), USERS)
+        assert (counted or {}).get("currentUsage") == 4
+
+        with unit_of_work(sessions) as session:
+            data = SubscriptionProvision.model_validate({"customerId": "c1", "planId": "plan-pro"})
+            subscriptions.provision(session, environment_id=environment_id, data=data, now=now)
+        with unit_of_work(sessions) as session:
+            version = session.scalars(
+                select(Customer.entitlements_version).where(
+                    Customer.environment_id == environment_id, Customer.ref_id == "c1"
+                )
+            ).one()
+        assert not has_access(read_state(http, "c1"), SSO)  # not told
+        upgraded = read_state(http, "c1", minVersion=str(version))
+        assert has_access(upgraded, SSO)
 
 
 def log_entry(session: Any, *, age: timedelta, environment_id: int) -> int:
