@@ -9,6 +9,8 @@ customer only."""
 import asyncio
 import os
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -640,6 +642,33 @@ class TestClose:
         assert sdk.flush(timeout=1)
         assert transport.sent[sent:] == []
         assert server_usage(demo_http, "acme", USERS) == 0
+
+
+EXITING_PROGRAM = """
+import sys
+from tollgate_sdk import Tollgate
+
+tollgate = Tollgate(sys.argv[1], base_url=sys.argv[2], flush_interval=3600)
+tollgate.report_usage("acme", sys.argv[3], 7)
+# No close(): the interpreter exits with the report still queued.
+"""
+
+
+class TestInterpreterExit:
+    def test_what_is_queued_is_sent_when_the_program_ends(
+        self, demo_tenant: Tenant, demo_http: httpx.Client
+    ) -> None:
+        customer(demo_http, "acme", plan_id="plan-free")
+        args = [demo_tenant.server_key, demo_tenant.base_url, USERS]
+        finished = subprocess.run(
+            [sys.executable, "-c", EXITING_PROGRAM, *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert finished.returncode == 0, finished.stderr
+        assert server_usage(demo_http, "acme", USERS) == 7
 
 
 # --- 5. customer tokens ------------------------------------------------------------------
