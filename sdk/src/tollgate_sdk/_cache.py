@@ -56,6 +56,7 @@ class CustomerState:
     has_subscription: bool
     terms: dict[str, Terms]
     refresh_at: float  # when time alone changes the answers (a trial or period ends)
+    loaded_at: int = 0  # the change count (`Core._sequence`) when its load started
     # Boolean answers of unmetered features, made once: the fastest checks return these.
     booleans: dict[str, BooleanEntitlement] = field(default_factory=dict)
     # Granted metered features, whose answers then depend only on usage (see Gauge).
@@ -67,7 +68,7 @@ class CustomerState:
         self.gauges = {}
 
 
-def parse_state(data: Mapping[str, Any]) -> CustomerState:
+def parse_state(data: Mapping[str, Any], *, loaded_at: int = 0) -> CustomerState:
     reason = data.get("accessDeniedReason")
     return CustomerState(
         customer_id=data["customerId"],
@@ -76,6 +77,7 @@ def parse_state(data: Mapping[str, Any]) -> CustomerState:
         has_subscription=bool(data.get("hasSubscription")),
         terms={item["featureId"]: _terms(item) for item in data.get("entitlements", ())},
         refresh_at=_timestamp(data.get("refreshAt")),
+        loaded_at=loaded_at,
     )
 
 
@@ -205,6 +207,12 @@ class EntitlementCache:
                 keys.discard(evicted)
                 if not keys:
                     del self._by_customer[evicted[0]]
+
+    def drop(self, customer_id: str) -> None:
+        """Forget every state of one customer."""
+        with self._lock:
+            for key in self._by_customer.pop(customer_id, ()):
+                self._states.pop(key, None)
 
     def keys_of(self, customer_id: str) -> list[CacheKey]:
         """The cached keys of one customer (each resource asked about is its own key)."""

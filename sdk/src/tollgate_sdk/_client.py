@@ -312,7 +312,8 @@ class Tollgate(_Base):
         **extra: Any,
     ) -> dict[str, Any]:
         """Subscribe a customer to a plan (add-on ids to quantities in `addons`); the
-        server's reply's `data`. This process's checks see the change at once."""
+        server's reply's `data`. The customer's next check in this process reads it from
+        the server."""
         body = _subscription_body(customer_id, plan_id, billing_period, addons, resource_id, extra)
         return self._post("/api/v1/subscriptions", body, customer_id)
 
@@ -322,7 +323,7 @@ class Tollgate(_Base):
         except httpx.TransportError as error:
             raise ServerUnreachable(f"{self._core.base_url}: {error}") from error
         data: dict[str, Any] = parse_body(response)
-        self._core.schedule_customer(customer_id)
+        self._core.forget_customer(customer_id)
         return data
 
     def flush(self, timeout: float = 10.0) -> bool:
@@ -533,7 +534,7 @@ class AsyncTollgate(_Base):
         except httpx.TransportError as error:
             raise ServerUnreachable(f"{self._core.base_url}: {error}") from error
         data: dict[str, Any] = parse_body(response)
-        self._core.schedule_customer(customer_id)
+        self._core.forget_customer(customer_id)
         return data
 
     async def flush(self, timeout: float = 10.0) -> bool:

@@ -166,24 +166,34 @@ class Core:
         return self._sequence
 
     def state_params(self, key: CacheKey, *, refresh: bool) -> dict[str, str]:
-        """A refresh after an event asks the server for at least the version announced,
-        and for usage from the database: the process answering may not have heard yet."""
+        """What to ask the server so that a process that has not yet heard of a change
+        announced by the stream reads the database instead of its memory: at least the
+        version announced; usage from the database when it moved (or on any refresh); all
+        of it when the catalog changed since the cached state was read."""
         params = {"resourceId": key[1]} if key[1] is not None else {}
         version = self._versions.get(key[0])
         if version:
             params["minVersion"] = str(version)
-        if refresh:
+        if refresh or key[0] in self._changed_at:
             params["freshUsage"] = "true"
+        cached = self.cache.get(key)
+        if refresh and self._floor and (cached is None or cached.loaded_at < self._floor):
+            params["fresh"] = "true"
         return params
 
     def keep(self, key: CacheKey, data: Any, seen: int) -> CustomerState:
         """Cache a state read from the server; if a change event came while it was being
         read, it may predate that change, so read it again in the background."""
-        state = parse_state(data)
+        state = parse_state(data, loaded_at=seen)
         self.cache.put(state)
-        if self._changed_at.get(key[0], self._floor) > seen:
+        if self._last_change(key[0]) > seen:
             self._schedule(key)
         return state
+
+    def _last_change(self, customer_id: str) -> int:
+        """When (in the count of change events) the customer last changed, as far as this
+        process knows: the floor stands for every customer at once."""
+        return max(self._changed_at.get(customer_id, 0), self._floor)
 
     def boolean(
         self, state: CustomerState | None, source: Source, feature_id: str
@@ -374,29 +384,41 @@ class Core:
         if event.name in ("customer", "usage"):
             customer_id = event.data.get("customerId")
             if isinstance(customer_id, str):
-                self._sequence += 1
-                if len(self._changed_at) >= MAX_REMEMBERED_CHANGES:
-                    self._changed_at.clear()
-                    self._versions.clear()
-                    self._floor = self._sequence
-                self._changed_at[customer_id] = self._sequence
-                version = event.data.get("version")
-                if isinstance(version, int) and version > self._versions.get(customer_id, 0):
-                    self._versions[customer_id] = version
-                for key in self.cache.keys_of(customer_id):
-                    self._schedule(key)
+                self._customer_changed(customer_id, event.data.get("version"))
         elif event.name in ("catalog", "reset"):
-            self._schedule(_ALL)
+            self._everything_changed()
         elif event.name == "ready":
             assert self._stream is not None
             if not self._stream.resumed:
                 # A fresh stream knows nothing of what changed before it: read it all again.
-                self._schedule(_ALL)
+                self._everything_changed()
             self.live.set()
 
-    def schedule_customer(self, customer_id: str) -> None:
+    def _customer_changed(self, customer_id: str, version: object) -> None:
+        # What a load reads (the version) is written before the count a load compares
+        # (`keep`) moves, so a load that saw the new count also saw the version.
+        changed = self._sequence + 1
+        if len(self._changed_at) >= MAX_REMEMBERED_CHANGES:
+            self._changed_at.clear()
+            self._floor = changed
+        if isinstance(version, int) and version > self._versions.get(customer_id, 0):
+            self._versions[customer_id] = version
+        self._changed_at[customer_id] = changed
+        self._sequence = changed
         for key in self.cache.keys_of(customer_id):
             self._schedule(key)
+
+    def _everything_changed(self) -> None:
+        """The catalog changed, or changes may have been missed: every customer (and the
+        features) is read again, from the database rather than any server's memory."""
+        changed = self._sequence + 1
+        self._floor = changed
+        self._sequence = changed
+        self._schedule(_ALL)
+
+    def forget_customer(self, customer_id: str) -> None:
+        """This process changed the customer: its next check reads it from the server."""
+        self.cache.drop(customer_id)
 
     def prefetch(self, key: CacheKey) -> None:
         self._schedule(key)
@@ -417,7 +439,7 @@ class Core:
                 continue
             with self._queued_lock:
                 self._queued.discard(job)
-            if job == _STOP:
+            if job == _STOP or self._closed.is_set():
                 return
             try:
                 self._load(job)
@@ -442,7 +464,7 @@ class Core:
         if job == _FEATURES:
             self._load_features()
         elif job == _ALL:
-            self._load_features()
+            self._load_features(fresh=True)
             for key in self.cache.all_keys():
                 self._schedule(key)
         else:
@@ -453,8 +475,8 @@ class Core:
                 job, self._get(state_path(job[0]), self.state_params(job, refresh=True)), seen
             )
 
-    def _load_features(self) -> None:
-        self.set_features(self._get(FEATURES_PATH, {}))
+    def _load_features(self, *, fresh: bool = False) -> None:
+        self.set_features(self._get(FEATURES_PATH, {"fresh": "true"} if fresh else {}))
 
     def set_features(self, data: Any) -> None:
         self.features = parse_features(data)

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from tollgate_sdk._cache import CacheKey, EntitlementCache
+from tollgate_sdk._cache import CacheKey, CustomerState, EntitlementCache
 from tollgate_sdk._errors import error_for
 from tollgate_sdk._http import parse_body, response_body
 from tollgate_sdk._usage import Report, UsageBuffer
@@ -196,13 +196,21 @@ class UsageSender:
         return False
 
     def _send_reports(self, reports: list[Report]) -> bool:
+        reports = [report for report in reports if not report.refused]  # a batch put back
+        if not reports:
+            return True
+        # The states the answers will update, as they are now: one read again meanwhile
+        # may already count these reports and more (see `_counted`).
+        states = {key: self.cache.get(key) for key in {r.key[:2] for r in reports}}
+        for report in reports:
+            report.sent += 1
         response = self._post("/api/v1/usage", {"usages": [r.body for r in reports]})
         if response is None:
             return False
         if response.status_code >= 400:
             return self._refused(reports, response)
         for report, answer in zip(reports, parse_body(response), strict=True):
-            self._counted(report, answer)
+            self._counted(report, answer, states.get(report.key[:2]))
         self.usage.settle(reports)
         return True
 
@@ -211,6 +219,7 @@ class UsageSender:
         are dropped."""
         if len(reports) > 1:
             return all(self._send_reports([report]) for report in reports)
+        reports[0].refused = True
         self.dropped += 1
         self.usage.settle(reports)
         log.error(
@@ -220,19 +229,26 @@ class UsageSender:
         )
         return True
 
-    def _counted(self, report: Report, answer: Mapping[str, Any]) -> None:
-        """Take the server's count from its answer, so checks need not wait for the stream."""
-        customer_id, resource_id, feature_id = report.key
-        state = self.cache.get((customer_id, resource_id))
-        terms = state.terms.get(feature_id) if state else None
+    def _counted(
+        self, report: Report, answer: Mapping[str, Any], before: CustomerState | None
+    ) -> None:
+        """Take the server's count from its answer, so checks need not wait for the stream.
+        A report sent again is answered with the count of its first time, so only a first
+        sending's answer counts. If the state was read again while the report was on its
+        way, that reading may hold a newer count (other processes' usage) or an older one
+        (read before the report landed): take the answer and read the state once more."""
+        key = report.key[:2]
+        state = self.cache.get(key)
+        terms = state.terms.get(report.key[2]) if state else None
         if terms is None:
             return
         period_start = answer.get("usagePeriodStart")
         current = terms.usage_period_start
-        if (current.isoformat() if current else None) == _iso(period_start):
+        same_period = (current.isoformat() if current else None) == _iso(period_start)
+        if report.sent == 1 and same_period:
             terms.current_usage = answer.get("currentUsage") or 0
-        else:
-            self._refresh((customer_id, resource_id))
+        if report.sent > 1 or not same_period or state is not before:
+            self._refresh((report.key[0], report.key[1]))
 
     def _send_events(self, events: list[dict[str, Any]]) -> bool:
         response = self._post("/api/v1/events", {"events": events})

@@ -18,6 +18,8 @@ class Report:
     set_to: bool  # update behavior SET rather than DELTA
     value: float
     body: dict[str, Any]  # as POST /api/v1/usage takes it
+    sent: int = 0  # how many times it was posted
+    refused: bool = False  # the server refused it as invalid: dropped, never sent again
 
 
 Local = tuple[float | None, float]  # the value of the last SET (None: none), deltas after it

@@ -17,7 +17,7 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest, JsonResponse
 
 from tollgate_sdk._client import Tollgate
-from tollgate_sdk._gate import check, denial
+from tollgate_sdk._gate import Answer, check, denial
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -34,14 +34,16 @@ def feature_required(
 
     def decorate(view: View) -> View:
         if inspect.iscoroutinefunction(view):
-            # An async view: the first check of a customer waits for the server, off the
-            # event loop.
-            checked = sync_to_async(check, thread_sensitive=False)
+            # `customer_id` may use the ORM (request.user...), which Django allows only off
+            # the event loop, like the first check of a customer, which waits for Tollgate.
+            def check_request(request: HttpRequest) -> Answer | None:
+                return check(client, customer_id(request), feature_id, requested_usage)
+
+            checked = sync_to_async(check_request)
 
             @functools.wraps(view)
             async def gated_async(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-                customer = customer_id(request)
-                answer = await checked(client, customer, feature_id, requested_usage)
+                answer = await checked(request)
                 if answer is None or not answer.has_access:
                     return JsonResponse(denial(feature_id, answer), status=403)
                 return await view(request, *args, **kwargs)

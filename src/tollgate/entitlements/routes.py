@@ -77,8 +77,9 @@ async def get_customer_state(customer_id: str, request: Request) -> Response:
     """A customer's (or, with `resourceId`, one resource's) entitlements with their full
     terms and current usage, from which tollgate-sdk decides every check itself. Follow
     `/api/v1/sdk/stream` to learn when to read it again: after a `customer` event send its
-    `version` as `minVersion`, after a `usage` event `freshUsage=true`, so that a server
-    process that has not heard of the change yet reads the database instead of memory."""
+    `version` as `minVersion`, after a `usage` event `freshUsage=true`, after `catalog` or
+    `reset` `fresh=true`, so that a server process that has not heard of the change yet
+    reads the database instead of memory."""
     principal = await _principal(request)
     principal.require_customer(customer_id)
     store: SnapshotStore = request.app.state.snapshots
@@ -86,13 +87,17 @@ async def get_customer_state(customer_id: str, request: Request) -> Response:
     params = request.query_params
     resource_ref = params.get("resourceId") or None
     min_version = _whole_number(params.get("minVersion"), "minVersion")
+    fresh = _is_true(params.get("fresh"))
     snapshot = await _snapshot(request, store, environment_id, customer_id, resource_ref)
-    if snapshot.version < min_version:
-        # The stream announced a change this process has not heard of yet.
+    if fresh or snapshot.version < min_version:
+        # The stream announced a change this process may not have heard of yet.
         recompute = store.recompute
         snapshot = await _admitted(request, recompute, environment_id, customer_id, resource_ref)
-    features = await _features(request, store, environment_id)
-    if params.get("freshUsage") in ("true", "1"):
+    if fresh:
+        features = await _admitted(request, store.reload_features, environment_id)
+    else:
+        features = await _features(request, store, environment_id)
+    if fresh or _is_true(params.get("freshUsage")):
         reload = request.app.state.usage.reload
         usage = await _admitted(request, reload, environment_id, customer_id)
     else:
@@ -104,9 +109,14 @@ async def get_customer_state(customer_id: str, request: Request) -> Response:
 @sdk_router.get("/features")
 async def list_sdk_features(request: Request) -> Response:
     """Every feature of the key's environment with its type and meter type, unpaged: what
-    tollgate-sdk needs to tell an unknown feature from one a customer lacks."""
+    tollgate-sdk needs to tell an unknown feature from one a customer lacks. `fresh=true`
+    reads the database instead of memory (after a `catalog` event)."""
     principal = await _principal(request)
-    features = await _features(request, request.app.state.snapshots, principal.environment_id)
+    store: SnapshotStore = request.app.state.snapshots
+    if _is_true(request.query_params.get("fresh")):
+        features = await _admitted(request, store.reload_features, principal.environment_id)
+    else:
+        features = await _features(request, store, principal.environment_id)
     return _json({"data": [sdk_feature_wire(features[ref]) for ref in sorted(features)]})
 
 
@@ -171,6 +181,10 @@ async def _admitted(request: Request, function: Callable[..., T], *args: Any) ->
     """Run blocking database work on a worker thread, admitted like a unit of work."""
     async with request.app.state.admission:
         return await run_in_threadpool(function, *args)
+
+
+def _is_true(raw: str | None) -> bool:
+    return raw in ("true", "1")
 
 
 def _whole_number(raw: str | None, name: str) -> int:

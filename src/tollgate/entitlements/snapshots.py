@@ -88,6 +88,10 @@ class SnapshotStore:
         found = self._features.get(environment_id)
         if found is not None:
             return found
+        return self.reload_features(environment_id)
+
+    def reload_features(self, environment_id: int) -> dict[str, FeatureInfo]:
+        """The environment's features read from the database now, whatever memory holds."""
         epoch = self._epochs.get(environment_id, 0)
         with self._sessions() as session:
             features = holdings.load_features(session, environment_id)

@@ -46,9 +46,12 @@ Delivery = tuple[LoggedChange, int]  # an entry, and the event id to send it wit
 class Subscription:
     """What one open stream receives: entries of its environment, in the order read."""
 
-    def __init__(self, environment_id: int, position: int) -> None:
+    def __init__(self, environment_id: int, position: int, horizon: int) -> None:
         self.environment_id = environment_id
         self.position = position  # the low-water mark when it subscribed
+        # The highest id read when it subscribed: entries up to here reach it only through
+        # its backlog (live, it receives what is read after, and holes as they fill).
+        self.horizon = horizon
         self.queue: asyncio.Queue[Delivery] = asyncio.Queue(QUEUE_SIZE)
         self.overflowed = False
 
@@ -88,7 +91,7 @@ class LogFollower:
             # With no stream open the log is not read, so the position is stale: start again.
             if self._last is None or not self._subscriptions:
                 await self._in_thread(self._start_reading)
-        subscription = Subscription(environment_id, self.low_water)
+        subscription = Subscription(environment_id, self.low_water, self._last or 0)
         self._subscriptions.add(subscription)
         return subscription
 
@@ -96,7 +99,7 @@ class LogFollower:
         self._subscriptions.discard(subscription)
 
     async def backlog(self, subscription: Subscription, after: int) -> list[LoggedChange] | None:
-        """What a stream resuming after id `after` missed, up to its live position; None
+        """What a stream resuming after id `after` missed, up to its horizon; None
         when the log no longer holds all of it, or when it is too much to send (the stream
         then tells the client to read everything again)."""
         return await self._in_thread(self._read_backlog, subscription, after)
@@ -135,6 +138,9 @@ class LogFollower:
                 for subscription in list(self._subscriptions):
                     if subscription.environment_id == entry.environment_id:
                         subscription.offer(delivery)
+            # Published only now: a ping must not carry a position ahead of the entries
+            # just read, before they are in the streams' queues.
+            self.low_water = low_water
             if more:
                 self._woken.set()
 
@@ -176,8 +182,7 @@ class LogFollower:
             if fresh:
                 self._last = fresh[-1].id
             self._holes = {i: seen for i, seen in self._holes.items() if now - seen < HOLE_SECONDS}
-            self.low_water = self._low_water()
-            return filled + fresh, len(fresh) == BATCH, self.low_water
+            return filled + fresh, len(fresh) == BATCH, self._low_water()
 
     def _low_water(self) -> int:
         return min(self._holes) - 1 if self._holes else self._last or 0
@@ -190,8 +195,8 @@ class LogFollower:
                 page = changelog.read_after(
                     session, cursor, limit=BATCH, environment_id=subscription.environment_id
                 )
-                entries.extend(entry for entry in page if entry.id <= subscription.position)
-                if len(page) < BATCH or page[-1].id > subscription.position:
+                entries.extend(entry for entry in page if entry.id <= subscription.horizon)
+                if len(page) < BATCH or page[-1].id > subscription.horizon:
                     break
                 cursor = page[-1].id
             # Checked after reading: a prune meanwhile would otherwise go unnoticed.
