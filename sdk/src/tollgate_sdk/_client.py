@@ -33,32 +33,6 @@ class _Base:
 
     _core: Core
 
-    def _settings(
-        self,
-        api_key: str,
-        base_url: str,
-        fallback_entitlements: Mapping[str, Fallback] | None,
-        max_customers: int,
-        max_buffered_usage: int,
-        flush_interval: float,
-        timeout: float,
-        live_updates: bool,
-        transport: httpx.BaseTransport | None,
-    ) -> Core:
-        if not api_key:
-            raise ValueError("give a Tollgate server API key (tollgate keys create)")
-        return Core(
-            api_key=api_key,
-            base_url=base_url,
-            fallback_entitlements=fallback_entitlements,
-            max_customers=max_customers,
-            max_buffered_usage=max_buffered_usage,
-            flush_interval=flush_interval,
-            timeout=timeout,
-            live_updates=live_updates,
-            transport=transport,
-        )
-
     def report_usage(
         self,
         customer_id: str,
@@ -177,16 +151,16 @@ class Tollgate(_Base):
         live_updates: bool = True,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._core = self._settings(
-            api_key,
-            base_url,
-            fallback_entitlements,
-            max_customers,
-            max_buffered_usage,
-            flush_interval,
-            timeout,
-            live_updates,
-            transport,
+        self._core = Core(
+            api_key=api_key,
+            base_url=base_url,
+            fallback_entitlements=fallback_entitlements,
+            max_customers=max_customers,
+            max_buffered_usage=max_buffered_usage,
+            flush_interval=flush_interval,
+            timeout=timeout,
+            live_updates=live_updates,
+            transport=transport,
         )
         self._core.start()
         atexit.register(self.close)
@@ -370,16 +344,16 @@ class AsyncTollgate(_Base):
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._core = self._settings(
-            api_key,
-            base_url,
-            fallback_entitlements,
-            max_customers,
-            max_buffered_usage,
-            flush_interval,
-            timeout,
-            live_updates,
-            transport,
+        self._core = Core(
+            api_key=api_key,
+            base_url=base_url,
+            fallback_entitlements=fallback_entitlements,
+            max_customers=max_customers,
+            max_buffered_usage=max_buffered_usage,
+            flush_interval=flush_interval,
+            timeout=timeout,
+            live_updates=live_updates,
+            transport=transport,
         )
         self._http = httpx.AsyncClient(
             base_url=self._core.base_url,

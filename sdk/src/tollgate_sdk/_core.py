@@ -67,6 +67,8 @@ class Core:
         live_updates: bool,
         transport: httpx.BaseTransport | None,
     ) -> None:
+        if not api_key:
+            raise ValueError("give a Tollgate server API key (tollgate keys create)")
         self.base_url = base_url.rstrip("/")
         self.headers = {"X-API-KEY": api_key, "user-agent": "tollgate-sdk-python"}
         self.timeout = timeout
@@ -503,9 +505,6 @@ class Core:
             isinstance(error, APIError) and (error.status in (401, 403) or error.status >= 500)
         ):
             self._offline_until = time.monotonic() + OFFLINE_SECONDS
-
-    def note_unreachable(self, error: Exception) -> None:
-        self.note_failure(ServerUnreachable(str(error)))
 
     def is_offline(self) -> bool:
         return time.monotonic() < self._offline_until
