@@ -39,6 +39,7 @@ DEADLINE = 5.0  # how long a change may take to reach the SDK's cache
 # After a failed load the SDK pauses loads for 5 s (OFFLINE_SECONDS), then tries again.
 RETRY_DEADLINE = 15.0
 
+STATES_PATH = "/api/v1/sdk/states"
 STATE_PATH = re.compile(r"/api/v1/sdk/customers/[^/]+/state")
 USAGE_PATH = "/api/v1/usage"
 LOADER = "tollgate-sdk-loader"
@@ -410,9 +411,7 @@ class TestAFailedRefreshIsTriedAgain:
         # load of acme is pending when its state requests start failing.
         sdk.prefetch(["acme"])
         eventually(
-            lambda: [
-                s.status for s in transport.requests(thread=LOADER) if STATE_PATH.fullmatch(s.path)
-            ],
+            lambda: [s.status for s in transport.requests(thread=LOADER) if s.path == STATES_PATH],
             [200],
         )
         cached = sdk.get_boolean_entitlement("acme", SSO)
@@ -421,7 +420,8 @@ class TestAFailedRefreshIsTriedAgain:
         refused = threading.Event()
 
         def state_unreachable(request: httpx.Request) -> httpx.Response | None:
-            if request.method == "GET" and STATE_PATH.fullmatch(request.url.path):
+            # A refresh reads the states of every customer it was told of in one request.
+            if request.method == "POST" and request.url.path == STATES_PATH:
                 refused.set()
                 raise httpx.ConnectError("connection refused (by the test)", request=request)
             return None

@@ -30,6 +30,7 @@ from tollgate.db.changelog import ChangeLogEntry
 from tollgate.db.engine import make_session_factory, unit_of_work
 from tollgate.entitlements.snapshots import SnapshotStore
 from tollgate.environments import service as environments
+from tollgate.environments.tokens import customer_token as server_customer_token
 from tollgate.kit.clock import SystemClock
 from tollgate.subscriptions import service as subscriptions
 from tollgate.subscriptions.schemas import SubscriptionProvision
@@ -340,6 +341,59 @@ def entitlement(state: dict[str, Any], feature_id: str) -> dict[str, Any] | None
 def has_access(state: dict[str, Any], feature_id: str) -> bool:
     found = entitlement(state, feature_id)
     return found is not None and bool(found["isGranted"])
+
+
+class TestStates:
+    def test_many_states_in_one_request_in_the_order_asked(
+        self, demo_tenant: Tenant, http: httpx.Client
+    ) -> None:
+        add_customer(http, "pro")
+        post(http, "/api/v1/subscriptions", {"customerId": "pro", "planId": "plan-pro"})
+        add_customer(http, "bare")
+        asked = [{"customerId": "pro"}, {"customerId": "nobody"}, {"customerId": "bare"}]
+        response = http.post("/api/v1/sdk/states", json={"customers": asked, "freshUsage": True})
+        assert response.status_code == 200, response.text
+        states = response.json()["data"]
+        assert [state["customerId"] for state in states] == ["pro", "nobody", "bare"]
+        assert [state["accessDeniedReason"] for state in states] == [
+            None,
+            "CustomerNotFound",
+            "NoActiveSubscription",
+        ]
+        assert has_access(states[0], SSO)
+        assert states[0] == read_state(http, "pro")  # the same answer as one at a time
+
+    def test_a_fresh_read_of_each_matches_memory(self, http: httpx.Client) -> None:
+        add_customer(http, "pro")
+        post(http, "/api/v1/subscriptions", {"customerId": "pro", "planId": "plan-pro"})
+        fresh = http.post(
+            "/api/v1/sdk/states",
+            json={"customers": [{"customerId": "pro", "fresh": True, "minVersion": 2}]},
+        )
+        assert fresh.status_code == 200, fresh.text
+        assert fresh.json()["data"] == [read_state(http, "pro")]
+
+    def test_too_many_or_unknown_fields_are_refused(self, http: httpx.Client) -> None:
+        too_many = [{"customerId": f"c{n}"} for n in range(201)]
+        response = http.post("/api/v1/sdk/states", json={"customers": too_many})
+        assert response.status_code == 422, response.text
+        odd = http.post("/api/v1/sdk/states", json={"customers": [{"customer": "c1"}]})
+        assert odd.status_code == 422, odd.text
+
+    def test_a_customer_token_reads_its_own_customer_only(
+        self, engine: Engine, demo_tenant: Tenant, http: httpx.Client
+    ) -> None:
+        for name in ("acme", "globex"):
+            add_customer(http, name)
+        with unit_of_work(make_session_factory(engine)) as session:
+            secret = environments.get_environment(session, name=demo_tenant.name).signing_secret
+        with demo_tenant.http(key=demo_tenant.client_key) as browser:
+            browser.headers["X-CUSTOMER-TOKEN"] = server_customer_token("acme", secret)
+            own = browser.post("/api/v1/sdk/states", json={"customers": [{"customerId": "acme"}]})
+            assert own.status_code == 200, own.text
+            both = [{"customerId": "acme"}, {"customerId": "globex"}]
+            other = browser.post("/api/v1/sdk/states", json={"customers": both})
+            assert other.status_code == 403, other.text
 
 
 class TestStateAfterAnEvent:

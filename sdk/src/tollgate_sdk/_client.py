@@ -384,7 +384,7 @@ class AsyncTollgate(_Base):
         try:
             if not core.features_loaded.is_set():
                 core.set_features(await self._get(FEATURES_PATH, {}))
-            data = await self._get(state_path(customer_id), core.state_params(key, refresh=False))
+            data = await self._get(state_path(customer_id), core.state_params(key))
         except TollgateError as error:
             core.note_failure(error)
             return None, Source.FALLBACK

@@ -9,7 +9,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -26,7 +26,7 @@ from tollgate_sdk._cache import (
     parse_state,
 )
 from tollgate_sdk._errors import APIError, ServerUnreachable, TollgateError
-from tollgate_sdk._http import FEATURES_PATH, parse_body, state_path
+from tollgate_sdk._http import FEATURES_PATH, STATES_PATH, parse_body, state_path
 from tollgate_sdk._sender import UsageSender
 from tollgate_sdk._stream import ServerEvent, StreamFollower
 from tollgate_sdk._types import (
@@ -43,6 +43,7 @@ from tollgate_sdk._usage import counted_with
 
 log = logging.getLogger("tollgate_sdk")
 
+STATES_BATCH = 200  # the most customers the server reads in one request
 OFFLINE_SECONDS = 5.0  # after a failed load, checks answer without asking for this long
 MAX_REMEMBERED_CHANGES = 100_000
 # Looking up an enum member costs ~70 ns; the cached metered path reads these instead.
@@ -154,7 +155,7 @@ class Core:
         try:
             if not self.features_loaded.is_set():
                 self._load_features()
-            data = self._get(state_path(key[0]), self.state_params(key, refresh=False))
+            data = self._get(state_path(key[0]), self.state_params(key))
         except TollgateError as error:
             self.note_failure(error)
             return None
@@ -167,21 +168,26 @@ class Core:
             return None
         return self._sequence
 
-    def state_params(self, key: CacheKey, *, refresh: bool) -> dict[str, str]:
-        """What to ask the server so that a process that has not yet heard of a change
-        announced by the stream reads the database instead of its memory: at least the
-        version announced; usage from the database when it moved (or on any refresh); all
-        of it when the catalog changed since the cached state was read."""
+    def state_params(self, key: CacheKey) -> dict[str, str]:
+        """The query of a first load (`GET .../state`); see `_refresh_item`."""
         params = {"resourceId": key[1]} if key[1] is not None else {}
         version = self._versions.get(key[0])
         if version:
             params["minVersion"] = str(version)
-        if refresh or key[0] in self._changed_at:
+        if key[0] in self._changed_at:
             params["freshUsage"] = "true"
-        cached = self.cache.get(key)
-        if refresh and self._floor and (cached is None or cached.loaded_at < self._floor):
-            params["fresh"] = "true"
         return params
+
+    def _refresh_item(self, key: CacheKey) -> dict[str, Any]:
+        """What to ask so that a server process that has not yet heard of a change the
+        stream announced reads the database instead of its memory: at least the version
+        announced (and usage from the database: the request says so for every refresh);
+        everything when the catalog changed since the cached state was read."""
+        item: dict[str, Any] = {"customerId": key[0], "resourceId": key[1]}
+        item["minVersion"] = self._versions.get(key[0], 0)
+        cached = self.cache.get(key)
+        item["fresh"] = bool(self._floor) and (cached is None or cached.loaded_at < self._floor)
+        return item
 
     def keep(self, key: CacheKey, data: Any, seen: int) -> CustomerState:
         """Cache a state read from the server; if a change event came while it was being
@@ -435,26 +441,41 @@ class Core:
     def _load_loop(self) -> None:
         while True:
             try:
-                job = self._loads.get(timeout=OFFLINE_SECONDS)
+                jobs = [self._loads.get(timeout=OFFLINE_SECONDS)]
             except queue.Empty:
                 self._retry_failed()
                 continue
+            # Whatever else waits goes in the same round: a burst of changes becomes one
+            # request for all the customers it touched.
+            while len(jobs) < STATES_BATCH:
+                try:
+                    jobs.append(self._loads.get_nowait())
+                except queue.Empty:
+                    break
             with self._queued_lock:
-                self._queued.discard(job)
-            if job == _STOP or self._closed.is_set():
+                self._queued.difference_update(jobs)
+            if _STOP in jobs or self._closed.is_set():
                 return
-            try:
-                self._load(job)
-            except Exception as error:
-                # Never given up: a customer left as it was could answer wrongly until it
-                # next changes. Tried again once loads resume.
-                self._failed.add(job)
-                if isinstance(error, TollgateError):
-                    self.note_failure(error)
-                else:
-                    log.exception("Tollgate SDK could not refresh %s", job)
+            for job in jobs:
+                if job in (_FEATURES, _ALL):
+                    self._attempt([job], self._load_features_or_all)
+            customers = [job for job in jobs if job not in (_FEATURES, _ALL)]
+            if customers:
+                self._attempt(customers, self._load_states)
+
+    def _attempt(self, jobs: list[CacheKey], load: Callable[[list[CacheKey]], None]) -> None:
+        try:
+            load(jobs)
+        except Exception as error:
+            # Never given up: a customer left as it was could answer wrongly until it
+            # next changes. Tried again once loads resume.
+            self._failed.update(jobs)
+            if isinstance(error, TollgateError):
+                self.note_failure(error)
             else:
-                self._retry_failed()
+                log.exception("Tollgate SDK could not refresh %s", jobs)
+        else:
+            self._retry_failed()
 
     def _retry_failed(self) -> None:
         if self._failed and not self.is_offline():
@@ -462,20 +483,25 @@ class Core:
             for job in failed:
                 self._schedule(job)
 
-    def _load(self, job: tuple[str, str | None]) -> None:
-        if job == _FEATURES:
-            self._load_features()
-        elif job == _ALL:
+    def _load_features_or_all(self, jobs: list[CacheKey]) -> None:
+        if jobs == [_ALL]:
             self._load_features(fresh=True)
             for key in self.cache.all_keys():
                 self._schedule(key)
         else:
-            seen = self._sequence
-            if not self.features_loaded.is_set():
-                self._load_features()
-            self.keep(
-                job, self._get(state_path(job[0]), self.state_params(job, refresh=True)), seen
-            )
+            self._load_features()
+
+    def _load_states(self, keys: list[CacheKey]) -> None:
+        seen = self._sequence
+        if not self.features_loaded.is_set():
+            self._load_features()
+        body = {"customers": [self._refresh_item(key) for key in keys], "freshUsage": True}
+        try:
+            response = self.http.post(STATES_PATH, json=body)
+        except httpx.TransportError as error:
+            raise ServerUnreachable(f"{self.base_url}: {error}") from error
+        for key, data in zip(keys, parse_body(response), strict=True):
+            self.keep(key, data, seen)
 
     def _load_features(self, *, fresh: bool = False) -> None:
         self.set_features(self._get(FEATURES_PATH, {"fresh": "true"} if fresh else {}))

@@ -8,6 +8,7 @@ import httpx
 from tollgate_sdk._errors import error_for
 
 FEATURES_PATH = "/api/v1/sdk/features"
+STATES_PATH = "/api/v1/sdk/states"
 
 
 def state_path(customer_id: str) -> str:

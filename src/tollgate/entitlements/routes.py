@@ -16,7 +16,13 @@ from starlette.concurrency import run_in_threadpool
 from tollgate.db.engine import unit_of_work
 from tollgate.entitlements.checks import check_answer, is_explain, list_answer, parse_check_query
 from tollgate.entitlements.engine import FeatureInfo, Snapshot
-from tollgate.entitlements.schemas import CHECK_PARAMETERS, CheckEnvelope, EntitlementsEnvelope
+from tollgate.entitlements.schemas import (
+    CHECK_PARAMETERS,
+    CheckEnvelope,
+    EntitlementsEnvelope,
+    StateRequest,
+    StatesRequest,
+)
 from tollgate.entitlements.service import current_usage
 from tollgate.entitlements.snapshots import SnapshotStore
 from tollgate.entitlements.wire import sdk_feature_wire, state_wire
@@ -82,28 +88,67 @@ async def get_customer_state(customer_id: str, request: Request) -> Response:
     reads the database instead of memory."""
     principal = await _principal(request)
     principal.require_customer(customer_id)
-    store: SnapshotStore = request.app.state.snapshots
-    environment_id = principal.environment_id
     params = request.query_params
-    resource_ref = params.get("resourceId") or None
-    min_version = _whole_number(params.get("minVersion"), "minVersion")
-    fresh = _is_true(params.get("fresh"))
-    snapshot = await _snapshot(request, store, environment_id, customer_id, resource_ref)
-    if fresh or snapshot.version < min_version:
-        # The stream announced a change this process may not have heard of yet.
-        recompute = store.recompute
-        snapshot = await _admitted(request, recompute, environment_id, customer_id, resource_ref)
-    if fresh:
-        features = await _admitted(request, store.reload_features, environment_id)
+    wanted = StateRequest.model_construct(  # its parts are checked here
+        customer_id=customer_id,
+        resource_id=params.get("resourceId") or None,
+        min_version=_whole_number(params.get("minVersion"), "minVersion"),
+        fresh=_is_true(params.get("fresh")),
+    )
+    fresh_usage = _is_true(params.get("freshUsage"))
+    states = await _admitted(
+        request, _states_of, request.app.state, principal.environment_id, [wanted], fresh_usage
+    )
+    return _json({"data": states[0]})
+
+
+@sdk_router.post("/states")
+async def get_customer_states(body: StatesRequest, request: Request) -> Response:
+    """What `GET /api/v1/sdk/customers/{id}/state` answers, for up to 200 customers (or
+    resources) in one request, in the order asked: how tollgate-sdk reads again every
+    customer a burst of changes touched."""
+    principal = await _principal(request)
+    for wanted in body.customers:
+        principal.require_customer(wanted.customer_id)
+    states = await _admitted(
+        request,
+        _states_of,
+        request.app.state,
+        principal.environment_id,
+        body.customers,
+        body.fresh_usage,
+    )
+    return _json({"data": states})
+
+
+def _states_of(
+    app_state: Any, environment_id: int, wanted: list[StateRequest], fresh_usage: bool
+) -> list[dict[str, Any]]:
+    """Each customer's state, from memory unless the request says memory may be behind a
+    change the stream announced (`minVersion`, `fresh`, `freshUsage`): then from the
+    database. Blocking: runs on a worker thread."""
+    store: SnapshotStore = app_state.snapshots
+    usage_store: UsageStore = app_state.usage
+    if any(item.fresh for item in wanted):
+        features = store.reload_features(environment_id)
     else:
-        features = await _features(request, store, environment_id)
-    if fresh or _is_true(params.get("freshUsage")):
-        reload = request.app.state.usage.reload
-        usage = await _admitted(request, reload, environment_id, customer_id)
-    else:
-        usage = await _usage(request, environment_id, customer_id)
-    state = state_wire(snapshot, features, lambda f: current_usage(snapshot, f, usage))
-    return _json({"data": state})
+        features = store.features(environment_id)
+    states = []
+    for item in wanted:
+        customer_ref, resource_ref = item.customer_id, item.resource_id
+        snapshot = store.snapshot(environment_id, customer_ref, resource_ref)
+        if item.fresh or snapshot.version < item.min_version:
+            snapshot = store.recompute(environment_id, customer_ref, resource_ref)
+        if item.fresh or fresh_usage:
+            usage = usage_store.reload(environment_id, customer_ref)
+        else:
+            usage = usage_store.usage(environment_id, customer_ref)
+        states.append(state_wire(snapshot, features, _usage_of(snapshot, usage)))
+    return states
+
+
+def _usage_of(snapshot: Snapshot, usage: CustomerUsage) -> Callable[[FeatureInfo], float]:
+    return lambda feature: current_usage(snapshot, feature, usage)
 
 
 @sdk_router.get("/features")

@@ -3,10 +3,12 @@
 The routes build these answers as plain dicts (`wire.py`) to keep the check path fast."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from tollgate.entitlements.engine import DenyReason
-from tollgate.http.schemas import Envelope, WireModel
+from tollgate.http.schemas import Envelope, RequestModel, WireModel
 
 
 class FeatureRef(WireModel):
@@ -97,3 +99,20 @@ CHECK_PARAMETERS = [
         {"type": "boolean"},
     ),
 ]
+
+
+MAX_STATES = 200  # each may be computed from the database: keep one request's work bounded
+
+
+class StateRequest(RequestModel):
+    customer_id: Annotated[str, Field(min_length=1, max_length=255)]
+    resource_id: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    min_version: Annotated[int, Field(ge=0)] = 0
+    fresh: bool = False
+
+
+class StatesRequest(RequestModel):
+    """Customers' states in one request (what `GET .../{id}/state` answers, for each)."""
+
+    customers: Annotated[list[StateRequest], Field(min_length=1, max_length=MAX_STATES)]
+    fresh_usage: bool = False
