@@ -29,7 +29,8 @@ from tollgate.entitlements.wire import sdk_feature_wire, state_wire
 from tollgate.environments.cache import KeyCache
 from tollgate.environments.service import Principal, authenticate
 from tollgate.environments.tokens import HEADER as TOKEN_HEADER
-from tollgate.errors import AuthenticationFailed, InvalidValue, PermissionDenied
+from tollgate.errors import AuthenticationFailed, PermissionDenied
+from tollgate.http.params import is_true, whole_number
 from tollgate.usage.cache import CustomerUsage, UsageStore
 
 router = APIRouter(prefix="/api/v1/customers", tags=["entitlements"])
@@ -92,10 +93,10 @@ async def get_customer_state(customer_id: str, request: Request) -> Response:
     wanted = StateRequest.model_construct(  # its parts are checked here
         customer_id=customer_id,
         resource_id=params.get("resourceId") or None,
-        min_version=_whole_number(params.get("minVersion"), "minVersion"),
-        fresh=_is_true(params.get("fresh")),
+        min_version=whole_number(params.get("minVersion"), field="minVersion") or 0,
+        fresh=is_true(params.get("fresh")),
     )
-    fresh_usage = _is_true(params.get("freshUsage"))
+    fresh_usage = is_true(params.get("freshUsage"))
     states = await _admitted(
         request, _states_of, request.app.state, principal.environment_id, [wanted], fresh_usage
     )
@@ -158,7 +159,7 @@ async def list_sdk_features(request: Request) -> Response:
     reads the database instead of memory (after a `catalog` event)."""
     principal = await _principal(request)
     store: SnapshotStore = request.app.state.snapshots
-    if _is_true(request.query_params.get("fresh")):
+    if is_true(request.query_params.get("fresh")):
         features = await _admitted(request, store.reload_features, principal.environment_id)
     else:
         features = await _features(request, store, principal.environment_id)
@@ -226,18 +227,6 @@ async def _admitted(request: Request, function: Callable[..., T], *args: Any) ->
     """Run blocking database work on a worker thread, admitted like a unit of work."""
     async with request.app.state.admission:
         return await run_in_threadpool(function, *args)
-
-
-def _is_true(raw: str | None) -> bool:
-    return raw in ("true", "1")
-
-
-def _whole_number(raw: str | None, name: str) -> int:
-    if not raw:
-        return 0
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
-        raise InvalidValue(f"'{name}' must be a whole number, got '{raw[:40]}'", field=name)
-    return int(raw)
 
 
 def _json(content: dict[str, Any]) -> Response:

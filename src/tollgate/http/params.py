@@ -69,3 +69,18 @@ def enum_list(raw: str | None, enum: type[E], *, field: str) -> list[E] | None:
                 f"'{field}' has unknown value '{part}'; allowed: {allowed}", field=field
             ) from None
     return values
+
+
+def is_true(raw: str | None) -> bool:
+    """A boolean query flag: `true` or `1`; anything else, or nothing, is false."""
+    return raw in ("true", "1")
+
+
+def whole_number(raw: str | None, *, field: str) -> int | None:
+    """A non-negative whole number (at most 18 digits, so it fits a 64-bit column), or None
+    when absent; anything else is refused naming `field`."""
+    if raw is None or raw == "":
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        raise InvalidValue(f"'{field}' must be a whole number, got '{raw[:40]}'", field=field)
+    return int(raw)

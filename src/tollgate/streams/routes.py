@@ -28,8 +28,8 @@ from fastapi.responses import StreamingResponse
 
 from tollgate.db.changelog import LoggedChange
 from tollgate.db.changes import ChangeKind
-from tollgate.errors import InvalidValue
 from tollgate.http.deps import WritePrincipal
+from tollgate.http.params import whole_number
 from tollgate.streams.follower import LogFollower
 
 router = APIRouter(prefix="/api/v1/sdk", tags=["sdk"])
@@ -54,7 +54,7 @@ async def stream_changes(
 ) -> StreamingResponse:
     """Server-Sent Events naming each customer, usage and catalog change of the key's
     environment, as they commit (server keys only)."""
-    resume_from = _parse_event_id(last_event_id)
+    resume_from = whole_number(last_event_id, field="Last-Event-ID")
     follower: LogFollower = request.app.state.streams
     events = _events(follower, principal.environment_id, resume_from)
     return StreamingResponse(
@@ -62,17 +62,6 @@ async def stream_changes(
         media_type="text/event-stream",
         headers={"cache-control": "no-store", "x-accel-buffering": "no"},
     )
-
-
-def _parse_event_id(raw: str | None) -> int | None:
-    if raw is None or raw == "":
-        return None
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
-        raise InvalidValue(
-            f"Last-Event-ID must be an event id this stream sent, got '{raw[:40]}'",
-            field="Last-Event-ID",
-        )
-    return int(raw)
 
 
 async def _events(
