@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Index, String, delete, func, insert, select
+from sqlalchemy import Index, Select, String, delete, func, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from tollgate.db.base import Base, BigIntPK, UTCDateTime, utcnow
@@ -55,17 +55,22 @@ def write(session: Session, changes: Iterable[tuple[int, str, str, int]]) -> Non
         session.execute(insert(ChangeLogEntry), rows)
 
 
-def read_after(
-    session: Session, after_id: int, *, limit: int, environment_id: int | None = None
-) -> list[LoggedChange]:
-    """Entries past `after_id` in id order, of one environment or all."""
-    query = select(
+def _entries() -> Select[tuple[int, int, str, str, int]]:
+    """The columns of a LoggedChange, in its order."""
+    return select(
         ChangeLogEntry.id,
         ChangeLogEntry.environment_id,
         ChangeLogEntry.kind,
         ChangeLogEntry.customer_ref,
         ChangeLogEntry.version,
-    ).where(ChangeLogEntry.id > after_id)
+    )
+
+
+def read_after(
+    session: Session, after_id: int, *, limit: int, environment_id: int | None = None
+) -> list[LoggedChange]:
+    """Entries past `after_id` in id order, of one environment or all."""
+    query = _entries().where(ChangeLogEntry.id > after_id)
     if environment_id is not None:
         query = query.where(ChangeLogEntry.environment_id == environment_id)
     rows = session.execute(query.order_by(ChangeLogEntry.id).limit(limit)).all()
@@ -76,13 +81,7 @@ def read_ids(session: Session, ids: Sequence[int]) -> list[LoggedChange]:
     """The entries among `ids` that exist (now committed)."""
     if not ids:
         return []
-    query = select(
-        ChangeLogEntry.id,
-        ChangeLogEntry.environment_id,
-        ChangeLogEntry.kind,
-        ChangeLogEntry.customer_ref,
-        ChangeLogEntry.version,
-    ).where(ChangeLogEntry.id.in_(ids))
+    query = _entries().where(ChangeLogEntry.id.in_(ids))
     return [LoggedChange(*row) for row in session.execute(query.order_by(ChangeLogEntry.id))]
 
 

@@ -152,14 +152,9 @@ class LogFollower:
                 last = changelog.last_id(session)
                 start = max(last - START_WINDOW, 0)
                 recent = changelog.read_after(session, start, limit=BATCH)
-            now = time.monotonic()
             self._holes = {}
-            expected = start + 1
-            for entry in recent:
-                if entry.id > last:
-                    break  # committed since `last` was read: the next read takes it
-                self._holes.update(dict.fromkeys(range(expected, entry.id), now))
-                expected = entry.id + 1
+            # Entries committed since `last` was read are left for the next read.
+            self._note_skipped(start, [e for e in recent if e.id <= last], time.monotonic())
             self._last = last
             self.low_water = self._low_water()
 
@@ -174,15 +169,20 @@ class LogFollower:
                 fresh = changelog.read_after(session, last, limit=BATCH)
             for entry in filled:
                 del self._holes[entry.id]
-            expected = last + 1
-            for entry in fresh:
-                if entry.id - expected <= MAX_HOLES:
-                    self._holes.update(dict.fromkeys(range(expected, entry.id), now))
-                expected = entry.id + 1
+            self._note_skipped(last, fresh, now)
             if fresh:
                 self._last = fresh[-1].id
             self._holes = {i: seen for i, seen in self._holes.items() if now - seen < HOLE_SECONDS}
             return filled + fresh, len(fresh) == BATCH, self._low_water()
+
+    def _note_skipped(self, after: int, entries: list[LoggedChange], now: float) -> None:
+        """Remember as holes the ids missing between `after` and each of `entries` (read
+        in id order): they may belong to transactions still committing."""
+        expected = after + 1
+        for entry in entries:
+            if entry.id - expected <= MAX_HOLES:
+                self._holes.update(dict.fromkeys(range(expected, entry.id), now))
+            expected = entry.id + 1
 
     def _low_water(self) -> int:
         return min(self._holes) - 1 if self._holes else self._last or 0
