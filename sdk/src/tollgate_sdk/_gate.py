@@ -7,8 +7,11 @@ from tollgate_sdk._types import AccessDeniedReason, BooleanEntitlement, MeteredE
 Answer = BooleanEntitlement | MeteredEntitlement
 
 
-def denial(feature_id: str, answer: Answer | None) -> dict[str, Any]:
-    """The JSON body of a 403: which feature, why, and where the answer came from."""
+def denial(feature_id: str, answer: Answer | None) -> dict[str, Any] | None:
+    """The JSON body of a 403 (which feature, why, and where the answer came from), or None
+    when `answer` grants the feature. No answer means no customer was signed in."""
+    if answer is not None and answer.has_access:
+        return None
     if answer is None:
         reason = AccessDeniedReason.CUSTOMER_NOT_FOUND.value
         message = f"no customer is signed in, so '{feature_id}' cannot be granted"

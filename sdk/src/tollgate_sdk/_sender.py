@@ -85,10 +85,7 @@ class UsageSender:
         if dimensions:
             body["dimensions"] = dict(dimensions)
         report = Report((customer_id, resource_id, feature_id), set_to, value, body)
-        if self._closing.is_set() or not self.usage.add_report(report):
-            self._lost("usage report", customer_id)
-        elif self.usage.waiting >= BATCH:
-            self._send_now.set()
+        self._queue(lambda: self.usage.add_report(report), "usage report", customer_id)
         return key
 
     def queue_event(
@@ -110,11 +107,15 @@ class UsageSender:
         }
         if resource_id is not None:
             body["resourceId"] = resource_id
-        if self._closing.is_set() or not self.usage.add_event(body):
-            self._lost("event", customer_id)
+        self._queue(lambda: self.usage.add_event(body), "event", customer_id)
+        return key
+
+    def _queue(self, add: Callable[[], bool], what: str, customer_id: str) -> None:
+        """Queue an item (`add` says whether there was room); a full batch goes at once."""
+        if self._closing.is_set() or not add():
+            self._lost(what, customer_id)
         elif self.usage.waiting >= BATCH:
             self._send_now.set()
-        return key
 
     def _lost(self, what: str, customer_id: str) -> None:
         self.dropped += 1

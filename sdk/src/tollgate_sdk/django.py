@@ -43,9 +43,9 @@ def feature_required(
 
             @functools.wraps(view)
             async def gated_async(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-                answer = await checked(request)
-                if answer is None or not answer.has_access:
-                    return JsonResponse(denial(feature_id, answer), status=403)
+                body = denial(feature_id, await checked(request))
+                if body is not None:
+                    return JsonResponse(body, status=403)
                 return await view(request, *args, **kwargs)
 
             return cast(View, gated_async)
@@ -53,8 +53,9 @@ def feature_required(
         @functools.wraps(view)
         def gated(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
             answer = check(client, customer_id(request), feature_id, requested_usage)
-            if answer is None or not answer.has_access:
-                return JsonResponse(denial(feature_id, answer), status=403)
+            body = denial(feature_id, answer)
+            if body is not None:
+                return JsonResponse(body, status=403)
             return view(request, *args, **kwargs)
 
         return cast(View, gated)

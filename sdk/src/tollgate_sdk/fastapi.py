@@ -35,8 +35,10 @@ def require_feature(
         found = customer_id(request)
         customer = await found if inspect.isawaitable(found) else found
         answer = await _answer(client, customer, feature_id, requested_usage)
-        if answer is None or not answer.has_access:
-            raise HTTPException(status_code=403, detail=denial(feature_id, answer)["error"])
+        body = denial(feature_id, answer)
+        if body is not None:
+            raise HTTPException(status_code=403, detail=body["error"])
+        assert answer is not None  # granted
         return answer
 
     return dependency

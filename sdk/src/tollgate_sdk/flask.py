@@ -35,8 +35,9 @@ def feature_required(
         @functools.wraps(view)
         def gated(*args: Any, **kwargs: Any) -> Any:
             answer = check(client, customer_id(), feature_id, requested_usage)
-            if answer is None or not answer.has_access:
-                return jsonify(denial(feature_id, answer)), 403
+            body = denial(feature_id, answer)
+            if body is not None:
+                return jsonify(body), 403
             return view(*args, **kwargs)
 
         return cast(View, gated)
