@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, create_engine, text
 
 import tollgate.environments.service as environments
+from tollgate.catalog import demo
 from tollgate.config import normalize_database_url
 from tollgate.db.engine import make_engine, make_session_factory, unit_of_work
 from tollgate.environments.models import KeyKind
@@ -142,6 +143,15 @@ def make_tenant(engine: Engine, base_url: str) -> Tenant:
         server = environments.create_key(session, environment_name=name, kind=KeyKind.SERVER)
         client = environments.create_key(session, environment_name=name, kind=KeyKind.CLIENT)
     return Tenant(name, server.secret, client.secret, base_url)
+
+
+def make_demo_tenant(engine: Engine, base_url: str) -> Tenant:
+    """A tenant of its own whose environment holds the demo catalog."""
+    tenant = make_tenant(engine, base_url)
+    with unit_of_work(make_session_factory(engine)) as session:
+        environment = environments.ensure_environment(session, name=tenant.name)
+        demo.seed(session, environment_id=environment.id)
+    return tenant
 
 
 KEY_LINE = re.compile(r"(server|client) key: (\S+)")

@@ -9,12 +9,9 @@ import stigg
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from tests.support import Tenant, live_server, make_tenant
+from tests.support import Tenant, live_server, make_demo_tenant
 from tollgate.app import create_app
-from tollgate.catalog import demo
 from tollgate.config import Settings
-from tollgate.db.engine import make_session_factory, unit_of_work
-from tollgate.environments import service as environments
 from tollgate.kit.clock import ManualClock
 
 START = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
@@ -47,10 +44,7 @@ def clocked(engine: Engine) -> Iterator[Clocked]:
 def demo_tenant(engine: Engine, clocked: Clocked) -> Tenant:
     """A fresh environment holding the demo catalog, served by the clocked app."""
     clocked.clock.set(START)
-    tenant = make_tenant(engine, clocked.base_url)
-    with unit_of_work(make_session_factory(engine)) as session:
-        environment = environments.ensure_environment(session, name=tenant.name)
-        demo.seed(session, environment_id=environment.id)
+    tenant = make_demo_tenant(engine, clocked.base_url)
     return tenant
 
 

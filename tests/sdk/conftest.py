@@ -14,8 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from tests.support import Tenant, make_tenant
-from tollgate.catalog import demo
+from tests.support import Tenant, make_demo_tenant
 from tollgate.db.engine import make_session_factory, unit_of_work
 from tollgate.environments import service as environments
 from tollgate_sdk import Tollgate
@@ -26,10 +25,7 @@ STREAM_PATH = "/api/v1/sdk/stream"
 @pytest.fixture
 def demo_tenant(engine: Engine, base_url: str) -> Tenant:
     """A fresh environment holding the demo catalog, served on the real clock."""
-    tenant = make_tenant(engine, base_url)
-    with unit_of_work(make_session_factory(engine)) as session:
-        environment = environments.ensure_environment(session, name=tenant.name)
-        demo.seed(session, environment_id=environment.id)
+    tenant = make_demo_tenant(engine, base_url)
     return tenant
 
 

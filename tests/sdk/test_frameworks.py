@@ -30,10 +30,7 @@ from django.urls import path
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy import Engine
 
-from tests.support import Tenant, live_server, make_tenant
-from tollgate.catalog import demo
-from tollgate.db.engine import make_session_factory, unit_of_work
-from tollgate.environments import service as environments
+from tests.support import Tenant, live_server, make_demo_tenant
 from tollgate_sdk import AsyncTollgate, BooleanEntitlement, MeteredEntitlement, Tollgate
 from tollgate_sdk.django import feature_required as django_feature_required
 from tollgate_sdk.fastapi import require_feature
@@ -51,10 +48,7 @@ def shop(engine: Engine, base_url: str) -> Tenant:
     """A tenant with the demo catalog, "acme" on plan-pro and "globex" on plan-free; one per
     backend for this module, as no test here changes anything on the server (each test
     has clients, and so caches, of its own)."""
-    tenant = make_tenant(engine, base_url)
-    with unit_of_work(make_session_factory(engine)) as session:
-        environment = environments.ensure_environment(session, name=tenant.name)
-        demo.seed(session, environment_id=environment.id)
+    tenant = make_demo_tenant(engine, base_url)
     with tenant.http() as http:
         for customer, plan in (("acme", "plan-pro"), ("globex", "plan-free")):
             http.post("/api/v1/customers", json={"id": customer}).raise_for_status()

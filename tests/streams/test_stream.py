@@ -22,8 +22,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, delete, insert, select
 
-from tests.support import Tenant, make_tenant
-from tollgate.catalog import demo
+from tests.support import Tenant, make_demo_tenant, make_tenant
 from tollgate.customers.models import Customer
 from tollgate.db import changelog
 from tollgate.db.changelog import ChangeLogEntry
@@ -106,10 +105,7 @@ def stream(tenant: Tenant, *, last_event_id: int | None = None) -> Iterator[Even
 @pytest.fixture
 def demo_tenant(engine: Engine, base_url: str) -> Tenant:
     """A fresh environment with the demo catalog, served by the real-clock server."""
-    tenant = make_tenant(engine, base_url)
-    with unit_of_work(make_session_factory(engine)) as session:
-        environment = environments.ensure_environment(session, name=tenant.name)
-        demo.seed(session, environment_id=environment.id)
+    tenant = make_demo_tenant(engine, base_url)
     return tenant
 
 
