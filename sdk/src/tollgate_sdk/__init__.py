@@ -5,7 +5,7 @@
     tollgate = Tollgate(api_key="tg_server_...", base_url="http://127.0.0.1:8000")
     if tollgate.get_boolean_entitlement("org-1", "feature-sso").has_access:
         ...
-    tollgate.report_usage("org-1", "feature-api-calls", 1)
+    tollgate.report_usage("org-1", "feature-active-users", 1)
 
 Checks answer from a local cache kept live by the server's stream, count the usage this
 process reported before the server acknowledged it, and answer configured fallbacks when

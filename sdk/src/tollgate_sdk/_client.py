@@ -46,7 +46,7 @@ class _Base:
     ) -> str:
         """Queue a usage report (sent within `flush_interval`, in batches, retried until
         the server has it); returns its idempotency key. Metered checks in this process
-        count it at once. ``tollgate.report_usage("org-1", "feature-api-calls", 1)``"""
+        count it at once. ``tollgate.report_usage("org-1", "feature-active-users", 1)``"""
         if update_behavior not in ("DELTA", "SET"):
             raise ValueError("update_behavior is 'DELTA' (add) or 'SET' (replace)")
         return self._core.sender.queue_usage(
