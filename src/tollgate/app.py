@@ -9,6 +9,8 @@ import httpx
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 from tollgate import __version__
 from tollgate.background import all_jobs, webhook_client
@@ -19,11 +21,12 @@ from tollgate.config import Settings
 from tollgate.customers.routes import router as customers_router
 from tollgate.db import migrate
 from tollgate.db.changes import ChangeFeed
-from tollgate.db.engine import POOL_SIZE, make_engine, make_session_factory
+from tollgate.db.engine import POOL_SIZE, make_engine, make_session_factory, unit_of_work
 from tollgate.entitlements.routes import router as entitlements_router
 from tollgate.entitlements.routes import sdk_router
 from tollgate.entitlements.snapshots import SnapshotStore
 from tollgate.entitlements.warm import WarmEntitlementReads
+from tollgate.environments import service as environments
 from tollgate.environments.cache import KeyCache
 from tollgate.http.errors import error_response, install_error_handlers
 from tollgate.http.schemas import ERROR_RESPONSES
@@ -78,6 +81,7 @@ def create_app(
         changes.listen(engine)
         if settings.run_jobs:
             jobs.start()
+        _warn_of_relaxed_environments(read_sessions)
         log.info("tollgate ready", extra={"database": engine.url.render_as_string()})
         yield
         jobs.stop()
@@ -142,3 +146,19 @@ def create_app(
         return JSONResponse({"status": "ok", "version": __version__})
 
     return app
+
+
+def _warn_of_relaxed_environments(sessions: sessionmaker[Session]) -> None:
+    """Say at start-up which environments let client keys read customers without a token."""
+    try:
+        with unit_of_work(sessions) as session:
+            relaxed = environments.token_optional_environments(session)
+    except SQLAlchemyError:
+        log.exception("could not read which environments relax customer tokens")
+        return
+    for name in relaxed:
+        log.warning(
+            "client keys of this environment read any customer without a customer token; "
+            "for development only (tollgate keys customer-tokens --required)",
+            extra={"environment": name},
+        )

@@ -196,6 +196,31 @@ def signing_secret(
     typer.echo(secret)
 
 
+@keys_app.command("customer-tokens")
+def customer_tokens(
+    environment: EnvironmentOption,
+    optional: Annotated[
+        bool | None,
+        typer.Option(
+            "--optional/--required",
+            help="--optional lets client keys read any customer without a customer token "
+            "(development only); --required (the default of every environment) undoes it",
+        ),
+    ] = None,
+) -> None:
+    """Show (or set) whether client keys need a customer token to read a customer."""
+    with _session() as session:
+        if optional is None:
+            found = environments.get_environment(session, name=environment)
+        else:
+            found = environments.set_customer_token_optional(
+                session, name=environment, optional=optional
+            )
+        is_optional = found.is_customer_token_optional
+    state = "optional (development only)" if is_optional else "required"
+    console.print(f"customer tokens for client keys of '{environment}': {state}")
+
+
 @webhooks_app.command("create")
 def create_webhook(
     environment: EnvironmentOption,

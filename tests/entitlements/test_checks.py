@@ -5,10 +5,14 @@ from typing import Any
 import httpx
 import pytest
 import stigg
+from sqlalchemy import Engine
 
 from tests.catalog import factories
 from tests.support import Tenant
+from tollgate.db.engine import make_session_factory, unit_of_work
 from tollgate.entitlements.schemas import CheckEnvelope, EntitlementsEnvelope
+from tollgate.environments import service as environments
+from tollgate.environments.tokens import customer_token
 
 
 @pytest.fixture
@@ -203,8 +207,15 @@ class TestParameters:
 
 @pytest.mark.usefixtures("catalog")
 class TestKeys:
-    def test_a_client_key_may_check(self, tenant: Tenant) -> None:
+    def test_a_client_key_checks_with_a_customer_token(
+        self, engine: Engine, tenant: Tenant
+    ) -> None:
+        with unit_of_work(make_session_factory(engine)) as session:
+            secret = environments.get_environment(session, name=tenant.name).signing_secret
         with tenant.http(key=tenant.client_key) as client_http:
+            path = "/api/v1/customers/acme/entitlements/check?featureId=feature-sso"
+            assert client_http.get(path).status_code == 403  # no token: no customer's data
+            client_http.headers["X-CUSTOMER-TOKEN"] = customer_token("acme", secret)
             assert check(client_http, "feature-sso")["isGranted"] is True
 
     def test_no_key_a_bad_key_and_another_environment(self, tenant: Tenant) -> None:

@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Depends, Query, status
 
 from tollgate.customers import lookup, promotions, service
 from tollgate.customers.models import PromotionStatus
@@ -14,7 +14,6 @@ from tollgate.customers.schemas import (
     PromotionRead,
     ResourceRead,
 )
-from tollgate.errors import PermissionDenied
 from tollgate.http.deps import (
     CustomerReadPrincipal,
     DbSession,
@@ -23,11 +22,12 @@ from tollgate.http.deps import (
     WritePrincipal,
 )
 from tollgate.http.params import created_at_range, enum_list, page_request
+from tollgate.http.routing import api_router
 from tollgate.http.schemas import Envelope, Page, page_of
 from tollgate.kit.filters import CreatedAtRange
 from tollgate.kit.pagination import PageRequest
 
-router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
+router = api_router(prefix="/api/v1/customers", tags=["customers"])
 CustomerEnvelope = Envelope[CustomerRead]
 
 
@@ -52,11 +52,7 @@ def list_customers(
     name: str | None = Query(None, description="Only customers with exactly this name"),
 ) -> Page[CustomerRead]:
     """List the environment's customers, oldest first."""
-    if principal.customer_ref is not None:
-        raise PermissionDenied(
-            f"the customer token is for customer '{principal.customer_ref}': read it with "
-            f"GET /api/v1/customers/{principal.customer_ref}"
-        )
+    principal.require_listing("customers")
     customers, cursors = service.list_customers(
         session,
         environment_id=principal.environment_id,

@@ -11,6 +11,7 @@ from tollgate.customers.models import Customer, CustomerResource, PromotionalEnt
 from tollgate.db.base import Base
 from tollgate.db.changelog import ChangeLogEntry
 from tollgate.environments.models import ApiKey, Environment
+from tollgate.http.models import IdempotentRequest
 from tollgate.subscriptions.models import Subscription, SubscriptionAddon, SubscriptionSchedule
 from tollgate.usage.models import MeterUniqueValue, UsageCounter, UsageEvent, UsageRecord
 from tollgate.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
@@ -23,6 +24,7 @@ __all__ = [
     "CustomerResource",
     "Environment",
     "Feature",
+    "IdempotentRequest",
     "MeterUniqueValue",
     "Package",
     "PackageEntitlement",

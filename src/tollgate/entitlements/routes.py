@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import orjson
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from tollgate.db.engine import unit_of_work
@@ -31,11 +31,12 @@ from tollgate.environments.service import Principal, authenticate
 from tollgate.environments.tokens import HEADER as TOKEN_HEADER
 from tollgate.errors import AuthenticationFailed, PermissionDenied
 from tollgate.http.params import is_true, whole_number
+from tollgate.http.routing import api_router
 from tollgate.usage.cache import CustomerUsage, UsageStore
 
-router = APIRouter(prefix="/api/v1/customers", tags=["entitlements"])
+router = api_router(prefix="/api/v1/customers", tags=["entitlements"])
 # Tollgate's own: what the SDK (tollgate-sdk) loads to answer checks from memory.
-sdk_router = APIRouter(prefix="/api/v1/sdk", tags=["sdk"])
+sdk_router = api_router(prefix="/api/v1/sdk", tags=["sdk"])
 
 T = TypeVar("T")
 

@@ -1,7 +1,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tollgate.db.base import Base, BigIntPK, UTCDateTime, enum_column, utcnow
@@ -23,6 +23,10 @@ class Environment(Base):
     # it, so every run can print the same keys. Never derived from signing_secret, whose
     # HMACs customers hold as tokens.
     demo_key_secret: Mapped[str | None] = mapped_column(String(128))
+    # Development only: client keys may read any customer without a customer token.
+    is_customer_token_optional: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

@@ -24,6 +24,11 @@ from tollgate.errors import (
 )
 
 KEY_PREFIX_LENGTH = 16
+CLIENT_KEY_NEEDS_TOKEN = (
+    f"a client key reads a customer's data only with a customer token: send "
+    f"{TOKEN_HEADER}: 'HMAC-SHA256 <customerId>:<hex>', signed by your backend with the "
+    f"environment's signing secret"
+)
 _ENVIRONMENT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
@@ -37,17 +42,43 @@ class Principal:
     key_kind: KeyKind
     signing_secret: str = field(default="", repr=False)
     customer_ref: str | None = None
+    # The environment lets client keys read any customer without a token (development only).
+    is_customer_token_optional: bool = False
 
     def with_customer_token(self, token: str | None) -> "Principal":
         if token is None:
             return self
         return replace(self, customer_ref=verified_customer(token, self.signing_secret))
 
+    @property
+    def reads_any_customer(self) -> bool:
+        """Whether this caller may read every customer of its environment."""
+        if self.key_kind is KeyKind.SERVER:
+            return self.customer_ref is None
+        return self.customer_ref is None and self.is_customer_token_optional
+
     def require_customer(self, customer_ref: str) -> None:
-        """A customer token shows its own customer's data only."""
+        """A customer token shows its own customer's data only, and a client key (which
+        ships inside browsers and apps) shows a customer's data only with a token."""
+        self.require_customer_access()
         if self.customer_ref is not None and self.customer_ref != customer_ref:
             raise PermissionDenied(
                 f"the {TOKEN_HEADER} is for customer '{self.customer_ref}', not '{customer_ref}'"
+            )
+
+    def require_customer_access(self) -> None:
+        """Refuse a client key without a customer token before anything is looked up, so
+        that it cannot even learn which ids exist."""
+        if self.customer_ref is None and not self.reads_any_customer:
+            raise PermissionDenied(CLIENT_KEY_NEEDS_TOKEN, field=TOKEN_HEADER)
+
+    def require_listing(self, what: str) -> None:
+        """Only server keys list customers or everyone's subscriptions: a client key, even
+        with a token, is in the hands of one customer."""
+        if self.key_kind is not KeyKind.SERVER or self.customer_ref is not None:
+            raise PermissionDenied(
+                f"only a server key lists {what}; a customer token reads its own customer: "
+                f"GET /api/v1/customers/{self.customer_ref or '<customerId>'}"
             )
 
 
@@ -163,6 +194,22 @@ def rotate_signing_secret(session: Session, *, name: str) -> Environment:
     return environment
 
 
+def set_customer_token_optional(session: Session, *, name: str, optional: bool) -> Environment:
+    """Whether client keys of the environment may read customers without a customer token
+    (for development only: a client key ships inside browsers and apps)."""
+    environment = get_environment(session, name=name)
+    environment.is_customer_token_optional = optional
+    # Servers cache principals, this flag included, by key: make them read it again.
+    record(session, Change(ChangeKind.KEYS, environment.id))
+    return environment
+
+
+def token_optional_environments(session: Session) -> list[str]:
+    """The environments whose client keys read customers without a token."""
+    query = select(Environment.name).where(Environment.is_customer_token_optional)
+    return list(session.scalars(query.order_by(Environment.name)))
+
+
 def authenticate(session: Session, *, raw_key: str | None) -> Principal:
     if not raw_key:
         raise AuthenticationFailed("missing API key: send it in the X-API-KEY header")
@@ -173,6 +220,7 @@ def authenticate(session: Session, *, raw_key: str | None) -> Principal:
             Environment.id,
             Environment.name,
             Environment.signing_secret,
+            Environment.is_customer_token_optional,
         )
         .join(Environment)
         .where(ApiKey.key_hash == hash_key(raw_key))
@@ -184,4 +232,5 @@ def authenticate(session: Session, *, raw_key: str | None) -> Principal:
         environment_name=row.name,
         key_kind=KeyKind(row.kind),
         signing_secret=row.signing_secret,
+        is_customer_token_optional=row.is_customer_token_optional,
     )

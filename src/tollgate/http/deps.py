@@ -13,6 +13,7 @@ from tollgate.environments.models import KeyKind
 from tollgate.environments.service import Principal, authenticate
 from tollgate.environments.tokens import HEADER as TOKEN_HEADER
 from tollgate.errors import PermissionDenied
+from tollgate.http import idempotency
 
 _api_key_header = APIKeyHeader(name="X-API-KEY", auto_error=False)
 
@@ -35,11 +36,13 @@ async def _admission(request: Request) -> AsyncIterator[None]:
 def get_session(
     request: Request, _admitted: None = Depends(_admission, scope="function")
 ) -> Iterator[Session]:
-    """Commit when the route returns, roll back when it raises."""
+    """Commit when the route returns (with the answer an `Idempotency-Key` keeps), roll
+    back when it raises."""
     state = request.app.state
     factory = state.read_sessions if request.method in _READ_METHODS else state.write_sessions
     with unit_of_work(factory) as session:
         yield session
+        idempotency.remember(request, session)
 
 
 # scope="function" commits before the response is sent, so a failed commit is reported.
@@ -95,3 +98,11 @@ Now = Annotated[datetime, Depends(current_time)]
 ReadPrincipal = Annotated[Principal, Depends(any_key)]
 CustomerReadPrincipal = Annotated[Principal, Depends(customer_reader)]
 WritePrincipal = Annotated[Principal, Depends(server_key)]
+
+
+async def claim_idempotency_key(
+    request: Request, session: DbSession, principal: WritePrincipal, now: Now
+) -> None:
+    """For routes that change something: a retry with the same `Idempotency-Key` gets the
+    first answer back instead of running again."""
+    await idempotency.claim(request, session, principal.environment_id, now)

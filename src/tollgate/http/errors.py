@@ -10,12 +10,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tollgate.errors import TollgateError
+from tollgate.http.idempotency import IdempotentReplay
 
 log = logging.getLogger("tollgate.http")
 
@@ -65,6 +66,11 @@ async def _on_tollgate_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(
         exc.status_code, exc.code, exc.message, field=exc.field, details=exc.details
     )
+
+
+async def _on_replay(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, IdempotentReplay)
+    return exc.response
 
 
 async def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -119,6 +125,7 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TollgateError, _on_tollgate_error)
+    app.add_exception_handler(IdempotentReplay, _on_replay)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(DataError, _on_unstorable)

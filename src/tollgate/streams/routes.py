@@ -23,16 +23,17 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Header, Request
+from fastapi import Header, Request
 from fastapi.responses import StreamingResponse
 
 from tollgate.db.changelog import LoggedChange
 from tollgate.db.changes import ChangeKind
 from tollgate.http.deps import WritePrincipal
 from tollgate.http.params import whole_number
+from tollgate.http.routing import api_router
 from tollgate.streams.follower import LogFollower
 
-router = APIRouter(prefix="/api/v1/sdk", tags=["sdk"])
+router = api_router(prefix="/api/v1/sdk", tags=["sdk"])
 
 HEARTBEAT_SECONDS = 15.0
 _RETRY = b"retry: 1000\n\n"  # how long an EventSource waits before reconnecting (ms)

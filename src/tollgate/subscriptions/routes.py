@@ -1,14 +1,15 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
 from tollgate.catalog.enums import PricingType
 from tollgate.entitlements.schemas import EntitlementRead
 from tollgate.entitlements.service import entitlements_in, preview_entitlements
-from tollgate.errors import NotFound, PermissionDenied
+from tollgate.errors import NotFound
 from tollgate.http.deps import DbSession, Now, ReadPrincipal, WritePrincipal
 from tollgate.http.params import created_at_range, enum_list, page_request
+from tollgate.http.routing import api_router
 from tollgate.http.schemas import Envelope, Page, page_of
 from tollgate.kit.filters import CreatedAtRange
 from tollgate.kit.pagination import PageRequest
@@ -29,7 +30,7 @@ from tollgate.subscriptions.schemas import (
     SubscriptionUpdate,
 )
 
-router = APIRouter(prefix="/api/v1/subscriptions", tags=["subscriptions"])
+router = api_router(prefix="/api/v1/subscriptions", tags=["subscriptions"])
 SubscriptionEnvelope = Envelope[SubscriptionRead]
 
 
@@ -84,12 +85,9 @@ def list_subscriptions(
     pricing_type: str | None = Query(None, alias="pricingType", description="Comma-separated"),
 ) -> Page[SubscriptionRead]:
     """List subscriptions, oldest first, optionally of one customer, plan or resource."""
-    if principal.customer_ref is not None:
-        if customer_id is None:
-            raise PermissionDenied(
-                f"a customer token lists its own subscriptions only: add "
-                f"customerId={principal.customer_ref}"
-            )
+    if customer_id is None:
+        principal.require_listing("every customer's subscriptions (add customerId=...)")
+    else:
         principal.require_customer(customer_id)
     subscriptions, cursors = service.list_subscriptions(
         session,
@@ -150,6 +148,7 @@ def get_subscription(
     subscription_id: str, session: DbSession, principal: ReadPrincipal
 ) -> SubscriptionEnvelope:
     """Retrieve one subscription, with its scheduled future updates."""
+    principal.require_customer_access()
     subscription = service.get_subscription(
         session, environment_id=principal.environment_id, ref_id=subscription_id
     )

@@ -4,9 +4,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 
 from tollgate.http.deps import CustomerReadPrincipal, DbSession, Now, WritePrincipal
+from tollgate.http.routing import api_router
 from tollgate.usage import events, history, reports
 from tollgate.usage.amounts import AmountOutOfRange, to_units
 from tollgate.usage.errors import UsageRefused
@@ -19,9 +20,9 @@ from tollgate.usage.schemas import (
     UsageBatch,
 )
 
-usage_router = APIRouter(prefix="/api/v1/usage", tags=["usage"])
-usage_v2_router = APIRouter(prefix="/api/v2/usage", tags=["usage"])
-events_router = APIRouter(prefix="/api/v1/events", tags=["usage"])
+usage_router = api_router(prefix="/api/v1/usage", tags=["usage"])
+usage_v2_router = api_router(prefix="/api/v2/usage", tags=["usage"])
+events_router = api_router(prefix="/api/v1/events", tags=["usage"])
 
 
 @usage_router.post("", response_model=MeasurementsEnvelope)

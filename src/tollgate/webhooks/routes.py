@@ -4,10 +4,11 @@ endpoint's secret is shown when it is created or rotated."""
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Depends, Query, status
 
 from tollgate.http.deps import DbSession, Now, WritePrincipal
 from tollgate.http.params import page_request
+from tollgate.http.routing import api_router
 from tollgate.http.schemas import Envelope, Page, page_of
 from tollgate.kit.pagination import PageRequest
 from tollgate.webhooks import delivery, service
@@ -22,7 +23,7 @@ from tollgate.webhooks.schemas import (
     Redelivered,
 )
 
-router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+router = api_router(prefix="/api/v1/webhooks", tags=["webhooks"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

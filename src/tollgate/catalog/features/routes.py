@@ -1,17 +1,18 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Depends, Query, status
 
 from tollgate.catalog.enums import FeatureStatus, FeatureType, MeterType
 from tollgate.catalog.features import service
 from tollgate.catalog.features.schemas import FeatureCreate, FeatureRead, FeatureUpdate
 from tollgate.http.deps import DbSession, ReadPrincipal, WritePrincipal
 from tollgate.http.params import created_at_range, enum_list, page_request
+from tollgate.http.routing import api_router
 from tollgate.http.schemas import Envelope, Page, page_of
 from tollgate.kit.filters import CreatedAtRange
 from tollgate.kit.pagination import PageRequest
 
-router = APIRouter(prefix="/api/v1/features", tags=["features"])
+router = api_router(prefix="/api/v1/features", tags=["features"])
 FeatureEnvelope = Envelope[FeatureRead]
 
 

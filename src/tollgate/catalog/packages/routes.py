@@ -24,12 +24,13 @@ from tollgate.catalog.packages.schemas import (
 )
 from tollgate.http.deps import DbSession, Now, ReadPrincipal, WritePrincipal
 from tollgate.http.params import created_at_range, enum_list, page_request
+from tollgate.http.routing import api_router
 from tollgate.http.schemas import Envelope, Page, Pagination, page_of
 from tollgate.kit.filters import CreatedAtRange
 from tollgate.kit.pagination import PageRequest
 
-plans_router = APIRouter(prefix="/api/v1/plans", tags=["plans"])
-addons_router = APIRouter(prefix="/api/v1/addons", tags=["add-ons"])
+plans_router = api_router(prefix="/api/v1/plans", tags=["plans"])
+addons_router = api_router(prefix="/api/v1/addons", tags=["add-ons"])
 
 
 class EntitlementList(Page[EntitlementRead]):

@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Depends, Query, status
 
 from tollgate.catalog.duplication import duplicate_product as duplicate
 from tollgate.catalog.enums import ProductStatus
@@ -13,11 +13,12 @@ from tollgate.catalog.products.schemas import (
 )
 from tollgate.http.deps import DbSession, ReadPrincipal, WritePrincipal
 from tollgate.http.params import created_at_range, enum_list, page_request
+from tollgate.http.routing import api_router
 from tollgate.http.schemas import Envelope, Page, page_of
 from tollgate.kit.filters import CreatedAtRange
 from tollgate.kit.pagination import PageRequest
 
-router = APIRouter(prefix="/api/v1/products", tags=["products"])
+router = api_router(prefix="/api/v1/products", tags=["products"])
 ProductEnvelope = Envelope[ProductRead]
 
 
