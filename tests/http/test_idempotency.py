@@ -176,6 +176,20 @@ class TestScope:
         assert "idempotent-replayed" not in later.headers
         assert later.json()["data"][0]["currentUsage"] == 2
 
+    def test_old_keys_are_pruned_by_the_jobs(
+        self, engine: Engine, clocked: Clocked, demo_tenant: Tenant, http: httpx.Client
+    ) -> None:
+        headers = {"Idempotency-Key": "to-prune"}
+        http.post("/api/v1/customers", json={"id": "p"}, headers=headers).raise_for_status()
+        environment_id = _environment_id(engine, demo_tenant)
+        count = "SELECT count(*) FROM idempotent_requests WHERE environment_id = :e"
+        with engine.connect() as connection:
+            assert connection.execute(text(count), {"e": environment_id}).scalar_one() == 1
+        clocked.clock.advance(timedelta(hours=25))
+        assert clocked.run_jobs()["idempotency.prune"] >= 1
+        with engine.connect() as connection:
+            assert connection.execute(text(count), {"e": environment_id}).scalar_one() == 0
+
     def test_reads_sent_as_posts_ignore_the_header(
         self, demo_tenant: Tenant, http: httpx.Client
     ) -> None:

@@ -20,9 +20,10 @@ import orjson
 from fastapi import Request, Response
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from tollgate.db.engine import unit_of_work
 from tollgate.errors import BadRequest, Conflict
 from tollgate.http.models import IdempotentRequest
 
@@ -107,11 +108,12 @@ def keep_answer(request: Request, response: Response) -> None:
     setattr(request.state, _ANSWER, response)
 
 
-def prune(session: Session, now: datetime) -> int:
-    """Forget keys older than the window."""
-    result = session.execute(
-        delete(IdempotentRequest).where(IdempotentRequest.created_at < now - WINDOW)
-    )
+def prune(sessions: sessionmaker[Session], now: datetime) -> int:
+    """Forget keys older than the window (the `idempotency.prune` job); how many went."""
+    with unit_of_work(sessions) as session:
+        result = session.execute(
+            delete(IdempotentRequest).where(IdempotentRequest.created_at < now - WINDOW)
+        )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
