@@ -11,7 +11,10 @@ than an hour but never the newest; and that the state read after an event with i
 that has not heard of the change yet."""
 
 import json
+import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +32,7 @@ from tollgate.db.changelog import ChangeLogEntry
 from tollgate.db.engine import make_session_factory, unit_of_work
 from tollgate.entitlements.snapshots import SnapshotStore
 from tollgate.environments import service as environments
+from tollgate.environments.models import KeyKind
 from tollgate.environments.tokens import customer_token as server_customer_token
 from tollgate.kit.clock import SystemClock
 from tollgate.subscriptions import service as subscriptions
@@ -321,6 +325,63 @@ class TestRefused:
         with demo_tenant.http(key=demo_tenant.client_key) as http:
             response = http.get(PATH)
         assert response.status_code in (401, 403), response.text
+
+
+class TestRevokedKeys:
+    """A stream is only as good as the key that opened it."""
+
+    def test_a_stream_ends_soon_after_its_key_is_revoked(
+        self, engine: Engine, demo_tenant: Tenant, http: httpx.Client
+    ) -> None:
+        # Revoked through a session no server process hears of (as the CLI on SQLite):
+        # the periodic check of the streams' keys finds it.
+        with stream(demo_tenant) as events:
+            events.until("ready")
+            with unit_of_work(make_session_factory(engine)) as session:
+                environments.revoke_key(session, key_or_prefix=demo_tenant.server_key)
+            # Within the stream's 10 s read timeout, it ends (a live one would time out).
+            with pytest.raises(AssertionError, match="the stream ended"):
+                events.until("never")
+        assert http.get(PATH).status_code == 401
+
+    def test_the_cli_revoking_a_key_ends_its_stream(
+        self, engine: Engine, demo_tenant: Tenant
+    ) -> None:
+        with stream(demo_tenant) as events:
+            events.until("ready")
+            revoked = subprocess.run(
+                [sys.executable, "-m", "tollgate", "keys", "revoke", demo_tenant.server_key],
+                env={**os.environ, "TOLLGATE_DATABASE_URL": _url(engine)},
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert revoked.returncode == 0, revoked.stderr
+            with pytest.raises(AssertionError, match="the stream ended"):
+                events.until("never")
+
+    def test_other_keys_streams_go_on(
+        self, engine: Engine, demo_tenant: Tenant, http: httpx.Client
+    ) -> None:
+        with unit_of_work(make_session_factory(engine)) as session:
+            other = environments.create_key(
+                session, environment_name=demo_tenant.name, kind=KeyKind.SERVER
+            ).secret
+        survivor = Tenant(demo_tenant.name, other, demo_tenant.client_key, demo_tenant.base_url)
+        with stream(survivor) as events, stream(demo_tenant) as doomed:
+            events.until("ready")
+            doomed.until("ready")
+            with unit_of_work(make_session_factory(engine)) as session:
+                environments.revoke_key(session, key_or_prefix=demo_tenant.server_key)
+            with pytest.raises(AssertionError, match="the stream ended"):
+                doomed.until("never")
+            with survivor.http() as still_valid:
+                post(still_valid, "/api/v1/customers", {"id": "after-revocation"})
+            assert events.until("customer")[-1].data["customerId"] == "after-revocation"
+
+
+def _url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
 
 
 def read_state(http: httpx.Client, customer_id: str, **params: str) -> dict[str, Any]:

@@ -210,6 +210,16 @@ def token_optional_environments(session: Session) -> list[str]:
     return list(session.scalars(query.order_by(Environment.name)))
 
 
+def live_key_hashes(session: Session, key_hashes: set[str]) -> set[str]:
+    """Those of the keys (by hash) that exist and are not revoked."""
+    if not key_hashes:
+        return set()
+    query = select(ApiKey.key_hash).where(
+        ApiKey.key_hash.in_(key_hashes), ApiKey.revoked_at.is_(None)
+    )
+    return set(session.scalars(query))
+
+
 def authenticate(session: Session, *, raw_key: str | None) -> Principal:
     if not raw_key:
         raise AuthenticationFailed("missing API key: send it in the X-API-KEY header")

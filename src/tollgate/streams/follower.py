@@ -16,6 +16,7 @@ occasional duplicate, which only makes it read a customer once more."""
 import asyncio
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -27,12 +28,14 @@ from starlette.concurrency import run_in_threadpool
 
 from tollgate.db import changelog
 from tollgate.db.changelog import LoggedChange
-from tollgate.db.changes import LOGGED, Change, ChangeFeed
+from tollgate.db.changes import LOGGED, Change, ChangeFeed, ChangeKind
 from tollgate.db.engine import unit_of_work
+from tollgate.environments import service as environments
 
 log = logging.getLogger("tollgate.streams")
 
 POLL_SECONDS = 1.0
+KEY_CHECK_SECONDS = 2.0  # a revoked key's streams end within this (plus a poll)
 HOLE_SECONDS = 30.0
 BATCH = 1000
 MAX_HOLES = 10_000  # a larger jump (a sequence skipping ahead after a crash) is not a hole
@@ -44,22 +47,31 @@ Delivery = tuple[LoggedChange, int]  # an entry, and the event id to send it wit
 
 
 class Subscription:
-    """What one open stream receives: entries of its environment, in the order read."""
+    """What one open stream receives: entries of its environment, in the order read, or
+    None when it must look at its flags (its key was revoked)."""
 
-    def __init__(self, environment_id: int, position: int, horizon: int) -> None:
+    def __init__(self, environment_id: int, key_hash: str, position: int, horizon: int) -> None:
         self.environment_id = environment_id
+        self.key_hash = key_hash  # of the API key that opened it
         self.position = position  # the low-water mark when it subscribed
         # The highest id read when it subscribed: entries up to here reach it only through
         # its backlog (live, it receives what is read after, and holes as they fill).
         self.horizon = horizon
-        self.queue: asyncio.Queue[Delivery] = asyncio.Queue(QUEUE_SIZE)
+        self.queue: asyncio.Queue[Delivery | None] = asyncio.Queue(QUEUE_SIZE)
         self.overflowed = False
+        self.revoked = False
 
     def offer(self, delivery: Delivery) -> None:
         try:
             self.queue.put_nowait(delivery)
         except asyncio.QueueFull:
             self.overflowed = True
+
+    def revoke(self) -> None:
+        """Its key was revoked: the stream ends as soon as it next reads its queue."""
+        self.revoked = True
+        with contextlib.suppress(asyncio.QueueFull):  # a full queue is read soon anyway
+            self.queue.put_nowait(None)
 
 
 class LogFollower:
@@ -78,11 +90,12 @@ class LogFollower:
         self._woken: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._starting = asyncio.Lock()
+        self._keys_checked = -math.inf  # when the open streams' keys were last checked
 
     def follow(self, feed: ChangeFeed) -> None:
         feed.subscribe(self._on_changes, on_reset=self._wake)
 
-    async def subscribe(self, environment_id: int) -> Subscription:
+    async def subscribe(self, environment_id: int, key_hash: str) -> Subscription:
         if self._task is None or self._task.done():
             self._loop = asyncio.get_running_loop()
             self._woken = asyncio.Event()
@@ -91,7 +104,7 @@ class LogFollower:
             # With no stream open the log is not read, so the position is stale: start again.
             if self._last is None or not self._subscriptions:
                 await self._in_thread(self._start_reading)
-        subscription = Subscription(environment_id, self.low_water, self._last or 0)
+        subscription = Subscription(environment_id, key_hash, self.low_water, self._last or 0)
         self._subscriptions.add(subscription)
         return subscription
 
@@ -112,7 +125,10 @@ class LogFollower:
 
     def _on_changes(self, changes: list[Change]) -> None:
         # Called on whichever thread committed or heard the change.
-        if any(change.kind in LOGGED for change in changes):
+        if any(change.kind is ChangeKind.KEYS for change in changes):
+            self._keys_checked = -math.inf  # a key may have been revoked: look now
+            self._wake()
+        elif any(change.kind in LOGGED for change in changes):
             self._wake()
 
     def _wake(self) -> None:
@@ -129,6 +145,7 @@ class LogFollower:
             if not self._subscriptions:
                 continue
             try:
+                await self._end_revoked()
                 entries, more, low_water = await self._in_thread(self._read)
             except Exception:
                 log.exception("could not read the change log; trying again")
@@ -143,6 +160,22 @@ class LogFollower:
             self.low_water = low_water
             if more:
                 self._woken.set()
+
+    async def _end_revoked(self) -> None:
+        """End the streams whose key was revoked: at once when a revocation is heard of
+        through the change feed, within KEY_CHECK_SECONDS otherwise (the CLI on SQLite)."""
+        if time.monotonic() - self._keys_checked < KEY_CHECK_SECONDS:
+            return
+        self._keys_checked = time.monotonic()
+        subscriptions = list(self._subscriptions)
+        live = await self._in_thread(self._live_keys, {s.key_hash for s in subscriptions})
+        for subscription in subscriptions:
+            if subscription.key_hash not in live:
+                subscription.revoke()
+
+    def _live_keys(self, key_hashes: set[str]) -> set[str]:
+        with unit_of_work(self._sessions) as session:
+            return environments.live_key_hashes(session, key_hashes)
 
     def _start_reading(self) -> None:
         """Start from the newest entry; ids missing among the entries just before it may

@@ -28,6 +28,7 @@ from fastapi.responses import StreamingResponse
 
 from tollgate.db.changelog import LoggedChange
 from tollgate.db.changes import ChangeKind
+from tollgate.environments.service import hash_key
 from tollgate.http.deps import WritePrincipal
 from tollgate.http.params import whole_number
 from tollgate.http.routing import api_router
@@ -57,7 +58,8 @@ async def stream_changes(
     environment, as they commit (server keys only)."""
     resume_from = whole_number(last_event_id, field="Last-Event-ID")
     follower: LogFollower = request.app.state.streams
-    events = _events(follower, principal.environment_id, resume_from)
+    key_hash = hash_key(request.headers["x-api-key"])  # WritePrincipal checked it is there
+    events = _events(follower, principal.environment_id, key_hash, resume_from)
     return StreamingResponse(
         events,
         media_type="text/event-stream",
@@ -66,9 +68,9 @@ async def stream_changes(
 
 
 async def _events(
-    follower: LogFollower, environment_id: int, resume_from: int | None
+    follower: LogFollower, environment_id: int, key_hash: str, resume_from: int | None
 ) -> AsyncIterator[bytes]:
-    subscription = await follower.subscribe(environment_id)
+    subscription = await follower.subscribe(environment_id, key_hash)
     try:
         yield _RETRY
         if resume_from is not None:
@@ -80,15 +82,16 @@ async def _events(
         yield _event("ready", {}, event_id=subscription.position)
         while not subscription.overflowed:
             try:
-                entry, event_id = await asyncio.wait_for(
-                    subscription.queue.get(), HEARTBEAT_SECONDS
-                )
+                delivery = await asyncio.wait_for(subscription.queue.get(), HEARTBEAT_SECONDS)
             except TimeoutError:
                 # Carries the position, so a client of a quiet environment can still
                 # resume (instead of starting over) after the log has moved on.
                 yield _event("ping", {}, event_id=follower.low_water)
                 continue
-            yield _entry(entry, event_id)
+            if subscription.revoked:
+                return  # its key no longer opens it; a reconnection is answered 401
+            if delivery is not None:
+                yield _entry(*delivery)
         yield _event("reset", {})  # too far behind: read everything again
     finally:
         follower.unsubscribe(subscription)
