@@ -29,6 +29,7 @@ from tollgate.entitlements.warm import WarmEntitlementReads
 from tollgate.environments import service as environments
 from tollgate.environments.cache import KeyCache
 from tollgate.http.errors import error_response, install_error_handlers
+from tollgate.http.gate import KeyBeforeBody
 from tollgate.http.schemas import ERROR_RESPONSES
 from tollgate.jobs.runner import JobRunner
 from tollgate.kit.clock import Clock, SystemClock
@@ -128,7 +129,9 @@ def create_app(
         streams_router,
     )
     for router in routers:
-        app.include_router(router, responses=ERROR_RESPONSES)
+        # Routes that take batches set larger limits of their own.
+        app.include_router(router, responses=ERROR_RESPONSES, max_body_size=settings.max_body_bytes)
+    app.add_middleware(KeyBeforeBody)
     app.add_middleware(WarmEntitlementReads, keys=keys, snapshots=snapshots, usage=usage)
 
     @app.get("/healthz", tags=["operations"])

@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./tollgate.db"
@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     # `serve` runs the background jobs too unless this is off (then run `tollgate worker`).
     run_jobs: bool = True
     job_interval_seconds: float = 1.0
+    # Request bodies larger than this are refused with 413 before they are read whole
+    # (usage, event and import batches have limits of their own, sized to their items).
+    max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
 
     @field_validator("database_url")
     @classmethod

@@ -6,9 +6,13 @@ from typing import Any
 import httpx
 import pytest
 import stigg
+from sqlalchemy import Engine
 
 from tests.subscriptions.support import customer, error, get, subscribe
 from tests.support import Tenant
+from tollgate.db.engine import make_session_factory, unit_of_work
+from tollgate.environments import service as environments
+from tollgate.environments.tokens import customer_token
 
 COUPON = {"couponId": "coupon-half"}
 BUDGET = {"limit": 100, "hasSoftLimit": False}
@@ -106,7 +110,7 @@ class TestPreview:
 
 class TestKeys:
     def test_a_client_key_cannot_change_subscriptions(
-        self, demo_client: stigg.Stigg, demo_tenant: Tenant
+        self, engine: Engine, demo_client: stigg.Stigg, demo_tenant: Tenant
     ) -> None:
         customer(demo_client)
         subscription = subscribe(demo_client, plan_id="plan-free")
@@ -122,6 +126,10 @@ class TestKeys:
                 raw.delete(f"{path}/future-update/schedule"),
             ):
                 assert error(response, 403)["code"] == "permission_denied"
+            assert raw.get(path).status_code == 403  # reads need the customer's token
+            with unit_of_work(make_session_factory(engine)) as session:
+                secret = environments.get_environment(session, name=demo_tenant.name)
+                raw.headers["X-CUSTOMER-TOKEN"] = customer_token("acme", secret.signing_secret)
             assert raw.get(path).status_code == 200
 
     def test_no_key_is_unauthenticated(self, demo_tenant: Tenant) -> None:

@@ -139,11 +139,6 @@ def _end_date(grant: PromotionGrant, now: datetime, where: str) -> datetime | No
             raise InvalidValue(
                 "period 'custom' needs a customEndDate", field=f"{where}.customEndDate"
             )
-        if end.tzinfo is None:
-            raise InvalidValue(
-                "customEndDate needs a time zone, such as a trailing Z",
-                field=f"{where}.customEndDate",
-            )
         if end <= now:
             raise InvalidValue(
                 "customEndDate must be in the future", field=f"{where}.customEndDate"

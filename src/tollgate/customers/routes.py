@@ -24,6 +24,7 @@ from tollgate.http.deps import (
 from tollgate.http.params import created_at_range, enum_list, page_request
 from tollgate.http.routing import api_router
 from tollgate.http.schemas import Envelope, Page, page_of
+from tollgate.http.types import MAX_BATCH_BODY_BYTES
 from tollgate.kit.filters import CreatedAtRange
 from tollgate.kit.pagination import PageRequest
 
@@ -64,7 +65,7 @@ def list_customers(
     return page_of([service.to_read(customer) for customer in customers], cursors)
 
 
-@router.post("/import")
+@router.post("/import", max_body_size=MAX_BATCH_BODY_BYTES)
 def import_customers(
     body: CustomerImport, session: DbSession, principal: WritePrincipal, now: Now
 ) -> Envelope[ImportResult]:

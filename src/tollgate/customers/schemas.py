@@ -14,7 +14,17 @@ from tollgate.catalog.packages.schemas import (
 from tollgate.customers.currencies import CURRENCIES
 from tollgate.customers.models import PromotionPeriod, PromotionStatus
 from tollgate.http.schemas import RequestModel, WireModel
-from tollgate.http.types import CustomerId, Metadata, RefId, ShortText
+from tollgate.http.types import (
+    CustomerId,
+    Description,
+    FreeJson,
+    JsonBool,
+    JsonInt,
+    Metadata,
+    Moment,
+    RefId,
+    ShortText,
+)
 
 
 def _known_currency(code: str) -> str:
@@ -25,7 +35,7 @@ def _known_currency(code: str) -> str:
     return code
 
 
-Currency = Annotated[str, AfterValidator(_known_currency)]
+Currency = Annotated[str, Field(max_length=3), AfterValidator(_known_currency)]
 Email = Annotated[str, Field(max_length=255, pattern=r"^[^@\s]+@[^@\s]+$")]
 VendorIdentifier = Literal[
     "AUTH0",
@@ -53,9 +63,9 @@ class Integration(RequestModel):
 
 class PaymentMethod(RequestModel):
     billing_id: ShortText | None
-    card_expiry_month: Annotated[int, Field(ge=1, le=12)] | None
-    card_expiry_year: Annotated[int, Field(ge=1900, le=9999)] | None
-    card_last4_digits: Annotated[str, Field(pattern=r"^\d{4}$")] | None
+    card_expiry_month: Annotated[JsonInt, Field(ge=1, le=12)] | None
+    card_expiry_year: Annotated[JsonInt, Field(ge=1900, le=9999)] | None
+    card_last4_digits: Annotated[str, Field(max_length=4, pattern=r"^\d{4}$")] | None
     type: Literal["CARD", "BANK", "CASH_APP", "PAYPAL"] | None
 
 
@@ -72,7 +82,7 @@ class CustomerFields(RequestModel):
     metadata: Metadata | None = None
     name: ShortText | None = None
     # Payment-provider details are stored as given and handed back; Tollgate reads none.
-    passthrough: dict[str, Any] | None = None
+    passthrough: FreeJson | None = None
     timezone: Annotated[str, Field(max_length=64)] | None = None
 
 
@@ -92,7 +102,7 @@ class CustomerImportItem(RequestModel):
     metadata: Metadata | None = None
     payment_method_id: ShortText | None = None
     salesforce_id: ShortText | None = None
-    updated_at: datetime | None = None
+    updated_at: Moment | None = None
 
 
 class CustomerImport(RequestModel):
@@ -137,17 +147,17 @@ class ResourceRead(WireModel):
 class PromotionGrant(RequestModel):
     feature_id: RefId
     period: PromotionPeriod
-    custom_end_date: datetime | None = None
-    enum_values: list[str] | None = None
-    has_soft_limit: bool | None = None
-    has_unlimited_usage: bool | None = None
-    is_visible: bool | None = None
+    custom_end_date: Moment | None = None
+    enum_values: Annotated[list[ShortText], Field(max_length=100)] | None = None
+    has_soft_limit: JsonBool | None = None
+    has_unlimited_usage: JsonBool | None = None
+    is_visible: JsonBool | None = None
     reset_period: ResetPeriod | None = None
-    usage_limit: Annotated[int, Field(ge=0, le=MAX_BIGINT)] | None = None
+    usage_limit: Annotated[JsonInt, Field(ge=0, le=MAX_BIGINT)] | None = None
     monthly_reset_period_configuration: MonthlyResetConfiguration | None = None
     weekly_reset_period_configuration: WeeklyResetConfiguration | None = None
     yearly_reset_period_configuration: YearlyResetConfiguration | None = None
-    description: str | None = None
+    description: Description | None = None
 
 
 class PromotionGrants(RequestModel):

@@ -13,7 +13,6 @@ import orjson
 from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from tollgate.db.engine import unit_of_work
 from tollgate.entitlements.checks import check_answer, is_explain, list_answer, parse_check_query
 from tollgate.entitlements.engine import FeatureInfo, Snapshot
 from tollgate.entitlements.schemas import (
@@ -26,10 +25,10 @@ from tollgate.entitlements.schemas import (
 from tollgate.entitlements.service import current_usage
 from tollgate.entitlements.snapshots import SnapshotStore
 from tollgate.entitlements.wire import sdk_feature_wire, state_wire
-from tollgate.environments.cache import KeyCache
-from tollgate.environments.service import Principal, authenticate
+from tollgate.environments.service import Principal
 from tollgate.environments.tokens import HEADER as TOKEN_HEADER
-from tollgate.errors import AuthenticationFailed, PermissionDenied
+from tollgate.errors import PermissionDenied
+from tollgate.http.gate import cached_principal
 from tollgate.http.params import is_true, whole_number
 from tollgate.http.routing import api_router
 from tollgate.usage.cache import CustomerUsage, UsageStore
@@ -168,18 +167,7 @@ async def list_sdk_features(request: Request) -> Response:
 
 
 async def _principal(request: Request) -> Principal:
-    raw_key = request.headers.get("x-api-key")
-    keys: KeyCache = request.app.state.keys
-    principal = keys.get(raw_key) if raw_key else None
-    if principal is None:
-        try:
-            principal = await _admitted(request, _authenticate, request, raw_key)
-        except AuthenticationFailed:
-            if raw_key:
-                keys.forget(raw_key)
-            raise
-        if raw_key:
-            keys.put(raw_key, principal)
+    principal = await cached_principal(request.app.state, request.headers.get("x-api-key"))
     environment = request.headers.get("x-environment-id")
     if environment is not None and environment != principal.environment_name:
         raise PermissionDenied(
@@ -187,11 +175,6 @@ async def _principal(request: Request) -> Principal:
             f"X-ENVIRONMENT-ID asks for '{environment}'"
         )
     return principal.with_customer_token(request.headers.get(TOKEN_HEADER))
-
-
-def _authenticate(request: Request, raw_key: str | None) -> Principal:
-    with unit_of_work(request.app.state.read_sessions) as session:
-        return authenticate(session, raw_key=raw_key)
 
 
 async def _snapshot(

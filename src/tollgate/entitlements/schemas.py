@@ -9,6 +9,7 @@ from pydantic import Field
 
 from tollgate.entitlements.engine import DenyReason
 from tollgate.http.schemas import Envelope, RequestModel, WireModel
+from tollgate.http.types import JsonBool, JsonInt
 
 
 class FeatureRef(WireModel):
@@ -107,12 +108,12 @@ MAX_STATES = 200  # each may be computed from the database: keep one request's w
 class StateRequest(RequestModel):
     customer_id: Annotated[str, Field(min_length=1, max_length=255)]
     resource_id: Annotated[str, Field(min_length=1, max_length=255)] | None = None
-    min_version: Annotated[int, Field(ge=0)] = 0
-    fresh: bool = False
+    min_version: Annotated[JsonInt, Field(ge=0, le=2**63 - 1)] = 0
+    fresh: JsonBool = False
 
 
 class StatesRequest(RequestModel):
     """Customers' states in one request (what `GET .../{id}/state` answers, for each)."""
 
     customers: Annotated[list[StateRequest], Field(min_length=1, max_length=MAX_STATES)]
-    fresh_usage: bool = False
+    fresh_usage: JsonBool = False

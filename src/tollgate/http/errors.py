@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 
 from tollgate.errors import TollgateError
 from tollgate.http.idempotency import IdempotentReplay
@@ -27,6 +28,7 @@ _STATUS_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    413: "too_large",
     422: "invalid_value",
     429: "rate_limited",
 }
@@ -43,6 +45,10 @@ def error_response(
         # The Stigg client retries 409s by default; these will not change on retry.
         headers["x-should-retry"] = "false"
     return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def too_large_message(limit: int | None) -> str:
+    return f"the request body is larger than the {limit or 0:,} bytes this endpoint accepts"
 
 
 def _field_of(location: tuple[int | str, ...]) -> str:
@@ -83,10 +89,13 @@ async def _on_validation_error(_request: Request, exc: Exception) -> JSONRespons
     return error_response(422, "invalid_value", message, field=first_field, details=details)
 
 
-async def _on_http_exception(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _STATUS_CODES.get(exc.status_code, "error")
-    return error_response(exc.status_code, code, str(exc.detail))
+    message = str(exc.detail)
+    if exc.status_code == 413:
+        message = too_large_message(request.scope.get(MAX_BODY_SIZE_SCOPE_KEY))
+    return error_response(exc.status_code, code, message)
 
 
 async def _on_unstorable(_request: Request, exc: Exception) -> JSONResponse:

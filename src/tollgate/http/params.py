@@ -8,6 +8,7 @@ from fastapi import Query, Request
 from pydantic import TypeAdapter, ValidationError
 
 from tollgate.errors import BadRequest, InvalidValue
+from tollgate.http.types import moment_problem
 from tollgate.kit.filters import RANGE_OPERATORS, CreatedAtRange
 from tollgate.kit.pagination import PageRequest, decode_cursor
 
@@ -48,11 +49,19 @@ def created_at_range(request: Request) -> CreatedAtRange:
             ) from None
         if moment.tzinfo is None:
             raise InvalidValue(f"'{field}' needs a time zone, such as a trailing Z", field=field)
-        try:
-            bounds[name] = moment.astimezone(UTC)
-        except OverflowError:
-            raise InvalidValue(f"'{field}' is out of range in UTC", field=field) from None
+        bounds[name] = in_range(moment, field=field)
     return bounds
+
+
+def in_range(moment: datetime, *, field: str) -> datetime:
+    """A date of the query string, in UTC (one sent without a zone is taken as UTC), or
+    InvalidValue naming `field` when it is outside the dates Tollgate computes with."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    problem = moment_problem(moment)
+    if problem is not None:
+        raise InvalidValue(f"'{field}' {problem}", field=field)
+    return moment.astimezone(UTC)
 
 
 def enum_list(raw: str | None, enum: type[E], *, field: str) -> list[E] | None:

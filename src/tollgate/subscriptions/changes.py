@@ -64,8 +64,6 @@ def _move_trial_end(subscription: Subscription, trial_end: datetime, now: dateti
         raise InvalidValue(
             f"subscription '{subscription.ref_id}' is not in a trial", field="trialEndDate"
         )
-    if trial_end.tzinfo is None:
-        raise InvalidValue("trialEndDate needs a time zone", field="trialEndDate")
     if trial_end <= max(now, subscription.start_date):
         raise InvalidValue("trialEndDate must be in the future", field="trialEndDate")
     subscription.trial_end_date = subscription.billing_cycle_anchor = trial_end

@@ -251,8 +251,6 @@ def _cancellation_moment(
         return subscription.current_period_end
     if end_date is None:
         raise InvalidValue(f"cancellationTime SPECIFIC_DATE needs an {field}", field=field)
-    if end_date.tzinfo is None:
-        raise InvalidValue(f"{field} needs a time zone, such as a trailing Z", field=field)
     if end_date < now:
         raise InvalidValue(f"{field} is in the past", field=field)
     return end_date

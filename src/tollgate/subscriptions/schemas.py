@@ -7,7 +7,17 @@ from tollgate.catalog.enums import PricingType
 from tollgate.catalog.packages.schemas import MAX_INT
 from tollgate.entitlements.schemas import EntitlementRead
 from tollgate.http.schemas import RequestModel, WireModel
-from tollgate.http.types import CustomerId, Metadata, RefId, ShortText
+from tollgate.http.types import (
+    CustomerId,
+    FreeJson,
+    JsonBool,
+    JsonInt,
+    Metadata,
+    Moment,
+    RefId,
+    Refused,
+    ShortText,
+)
 from tollgate.subscriptions.enums import (
     BillingPeriod,
     CancellationTime,
@@ -19,7 +29,7 @@ from tollgate.subscriptions.enums import (
     TrialEndBehavior,
 )
 
-Quantity = Annotated[int, Field(ge=1, le=MAX_INT)]
+Quantity = Annotated[JsonInt, Field(ge=1, le=MAX_INT)]
 
 
 class AddonQuantity(RequestModel):
@@ -28,22 +38,22 @@ class AddonQuantity(RequestModel):
 
 
 class TrialOverride(RequestModel):
-    is_trial: bool
+    is_trial: JsonBool
     trial_end_behavior: TrialEndBehavior | None = None
-    trial_end_date: datetime | None = None
+    trial_end_date: Moment | None = None
 
 
 class Unsupported(RequestModel):
     """Fields the Stigg client can send that would change money or access if ignored;
     Tollgate refuses each by name when it is given a value."""
 
-    applied_coupon: Any = None
-    budget: Any = None
-    charges: Any = None
-    entitlements: Any = None
-    minimum_spend: Any = None
-    price_overrides: Any = None
-    await_payment_confirmation: bool | None = None
+    applied_coupon: Refused = None
+    budget: Refused = None
+    charges: Refused = None
+    entitlements: Refused = None
+    minimum_spend: Refused = None
+    price_overrides: Refused = None
+    await_payment_confirmation: JsonBool | None = None
 
 
 class SubscriptionTerms(Unsupported):
@@ -55,47 +65,47 @@ class SubscriptionTerms(Unsupported):
     billing_period: BillingPeriod | None = None
     billing_country_code: ShortText | None = None
     billing_cycle_anchor: Literal["UNCHANGED", "NOW"] | None = None
-    billing_information: dict[str, Any] | None = None
+    billing_information: FreeJson | None = None
     paying_customer_id: ShortText | None = None
     resource_id: CustomerId | None = None
     schedule_strategy: ScheduleStrategy | None = None
-    start_date: datetime | None = None
+    start_date: Moment | None = None
     trial_override_configuration: TrialOverride | None = None
-    unit_quantity: Annotated[int, Field(ge=1)] | None = None
+    unit_quantity: Quantity | None = None
 
 
 class SubscriptionProvision(SubscriptionTerms):
     id: RefId | None = None
     billing_id: ShortText | None = None
-    cancellation_date: datetime | None = None
-    checkout_options: Any = None
+    cancellation_date: Moment | None = None
+    checkout_options: Refused = None
     metadata: Metadata | None = None
     payment_collection_method: Literal["CHARGE", "INVOICE", "NONE"] | None = None
     salesforce_id: ShortText | None = None
 
 
 class SubscriptionPreview(SubscriptionTerms):
-    billable_features: Any = None
+    billable_features: Refused = None
 
 
 class SubscriptionUpdate(Unsupported):
     addons: Annotated[list[AddonQuantity], Field(max_length=50)] | None = None
     billing_period: BillingPeriod | None = None
     billing_cycle_anchor: Literal["UNCHANGED", "NOW"] | None = None
-    billing_information: dict[str, Any] | None = None
-    cancellation_date: datetime | None = None
+    billing_information: FreeJson | None = None
+    cancellation_date: Moment | None = None
     metadata: Metadata | None = None
     promotion_code: ShortText | None = None
     salesforce_id: ShortText | None = None
     schedule_strategy: ScheduleStrategy | None = None
-    trial_end_date: datetime | None = None
+    trial_end_date: Moment | None = None
 
 
 class SubscriptionCancel(RequestModel):
     cancellation_action: Literal["DEFAULT", "REVOKE_ENTITLEMENTS"] | None = None
     cancellation_time: CancellationTime | None = None
-    end_date: datetime | None = None
-    prorate: bool | None = None
+    end_date: Moment | None = None
+    prorate: JsonBool | None = None
 
 
 class SubscriptionMigrate(RequestModel):

@@ -160,8 +160,8 @@ def provision(
     customer = live_customer(session, environment_id=environment_id, ref_id=data.customer_id)
     plan = offer.plan(session, environment_id=environment_id, ref_id=data.plan_id)
     addons = offer.addons(session, plan=plan, requested=data.addons or [])
-    start = _aware(data.start_date, "startDate") or now
-    end = _aware(data.cancellation_date, "cancellationDate")
+    start = data.start_date or now
+    end = data.cancellation_date
     if end is not None and end <= max(start, now):
         raise InvalidValue("cancellationDate must be after the start", field="cancellationDate")
     resource = _resource(session, customer, data.resource_id, now)
@@ -197,12 +197,6 @@ def provision(
         end=end,
     )
     return lifecycle.create(session, new, now=now), False
-
-
-def _aware(moment: datetime | None, field: str) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:
-        raise InvalidValue(f"'{field}' needs a time zone, such as a trailing Z", field=field)
-    return moment
 
 
 def _resource(
@@ -302,7 +296,7 @@ def _trial(
     if override is not None:
         if not override.is_trial:
             return None
-        end = _aware(override.trial_end_date, "trialOverrideConfiguration.trialEndDate")
+        end = override.trial_end_date
         if end is None:
             if not config:
                 raise InvalidValue(
@@ -351,7 +345,6 @@ def preview(
     _refuse_terms(data)
     if data.billable_features is not None:
         raise NotImplementedYet("billableFeatures", "prices arrive with checkout")
-    _aware(data.start_date, "startDate")
     customer = get_customer(session, environment_id=environment_id, ref_id=data.customer_id)
     plan = offer.plan(session, environment_id=environment_id, ref_id=data.plan_id)
     addons = offer.addons(session, plan=plan, requested=data.addons or [])

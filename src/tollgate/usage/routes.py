@@ -1,13 +1,15 @@
 """Usage reports, raw events and usage history, as the `stigg` client calls them."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
 from fastapi import Query, Request, Response
 
 from tollgate.http.deps import CustomerReadPrincipal, DbSession, Now, WritePrincipal
+from tollgate.http.params import in_range
 from tollgate.http.routing import api_router
+from tollgate.http.types import MAX_BATCH_BODY_BYTES
 from tollgate.usage import events, history, reports
 from tollgate.usage.amounts import AmountOutOfRange, to_units
 from tollgate.usage.errors import UsageRefused
@@ -25,7 +27,7 @@ usage_v2_router = api_router(prefix="/api/v2/usage", tags=["usage"])
 events_router = api_router(prefix="/api/v1/events", tags=["usage"])
 
 
-@usage_router.post("", response_model=MeasurementsEnvelope)
+@usage_router.post("", response_model=MeasurementsEnvelope, max_body_size=MAX_BATCH_BODY_BYTES)
 def report_usage(
     body: UsageBatch, request: Request, session: DbSession, principal: WritePrincipal, now: Now
 ) -> Response:
@@ -37,7 +39,7 @@ def report_usage(
     return _json({"data": measured})
 
 
-@usage_v2_router.post("", response_model=MeasurementsV2Envelope)
+@usage_v2_router.post("", response_model=MeasurementsV2Envelope, max_body_size=MAX_BATCH_BODY_BYTES)
 def report_usage_v2(
     body: UsageBatch, request: Request, session: DbSession, principal: WritePrincipal, now: Now
 ) -> Response:
@@ -46,7 +48,7 @@ def report_usage_v2(
     return _json({"data": {"usages": measured}})
 
 
-@events_router.post("", response_model=EventsAccepted)
+@events_router.post("", response_model=EventsAccepted, max_body_size=MAX_BATCH_BODY_BYTES)
 def report_events(
     body: EventBatch, request: Request, session: DbSession, principal: WritePrincipal, now: Now
 ) -> Response:
@@ -95,8 +97,8 @@ def get_usage_history(
         environment_id=principal.environment_id,
         customer_ref=customer_id,
         feature_ref=feature_id,
-        start=_aware(start_date),
-        end=_aware(end_date) if end_date else now,
+        start=in_range(start_date, field="startDate"),
+        end=in_range(end_date, field="endDate") if end_date else now,
         group_by=group_by or None,
         resource_ref=resource_id or None,
     )
@@ -137,11 +139,6 @@ def _report(
         now=now,
     )
     return [m.as_wire() for m in measured]
-
-
-def _aware(moment: datetime) -> datetime:
-    """A date sent without a zone is taken as UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _json(content: Any) -> Response:

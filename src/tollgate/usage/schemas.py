@@ -3,30 +3,39 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field, StringConstraints
 
 from tollgate.http.schemas import RequestModel, WireModel
-from tollgate.http.types import CustomerId, RefId
+from tollgate.http.types import CustomerId, JsonBool, JsonNumber, Moment, RefId
 from tollgate.usage.models import UpdateBehavior
 
 MAX_BATCH = 1_000
 Key = Annotated[str, Field(min_length=1, max_length=255)]
-Dimensions = dict[str, str | float | bool]
+Dimensions = Annotated[
+    dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=64)],
+        Annotated[str, StringConstraints(max_length=255)] | float | bool,
+    ],
+    Field(
+        max_length=20,
+        description="At most 20 entries; keys up to 64 characters, text values up to 255",
+    ),
+]
 
 
 class UsageCreate(RequestModel):
     customer_id: CustomerId
     feature_id: RefId
-    value: int | float = Field(
+    value: JsonNumber = Field(
         description="Rounded half away from zero to 5 decimal places. Fractional values "
         "must be below ±34,359,738,368; totals are kept up to ±92,233,720,368,547."
     )
-    created_at: AwareDatetime | None = None
+    created_at: Moment | None = None
     dimensions: Dimensions | None = None
     idempotency_key: Key | None = None
     resource_id: Key | None = None
     update_behavior: UpdateBehavior = UpdateBehavior.DELTA
-    enforce_limit: bool = Field(
+    enforce_limit: JsonBool = Field(
         False,
         description="Tollgate only: count this report only if the customer's usage stays "
         "within its limit, decided atomically; otherwise the whole batch is refused with "
@@ -70,7 +79,7 @@ class EventCreate(RequestModel):
     idempotency_key: Key
     dimensions: Dimensions = Field(default_factory=dict)
     resource_id: Key | None = None
-    timestamp: AwareDatetime | None = None
+    timestamp: Moment | None = None
 
 
 class EventBatch(RequestModel):

@@ -1,13 +1,13 @@
 """Tollgate's own webhook API (Stigg has none under this path). Server keys only: an
 endpoint's secret is shown when it is created or rotated."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, status
 
 from tollgate.http.deps import DbSession, Now, WritePrincipal
-from tollgate.http.params import page_request
+from tollgate.http.params import in_range, page_request
 from tollgate.http.routing import api_router
 from tollgate.http.schemas import Envelope, Page, page_of
 from tollgate.kit.pagination import PageRequest
@@ -157,7 +157,7 @@ def redeliver_failed_messages(
     since: Annotated[datetime, Query(description="Failed messages created since then")],
 ) -> Envelope[Redelivered]:
     """Send again every message that failed since a time."""
-    since = since if since.tzinfo else since.replace(tzinfo=UTC)  # a bare time is UTC
+    since = in_range(since, field="since")
     count = service.redeliver_failed(
         session, environment_id=principal.environment_id, ref_id=endpoint_id, since=since, now=now
     )

@@ -4,8 +4,9 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from tollgate.catalog.enums import FeatureStatus, FeatureType, MeterType
+from tollgate.catalog.packages.schemas import MAX_INT
 from tollgate.http.schemas import RequestModel, WireModel
-from tollgate.http.types import DisplayName, Metadata, RefId, ShortText
+from tollgate.http.types import Description, DisplayName, JsonInt, Metadata, RefId, ShortText
 
 ConditionOperation = Literal[
     "EQUALS",
@@ -31,29 +32,29 @@ class EnumValue(RequestModel):
 
 class MeterAggregation(RequestModel):
     function: AggregationFunction
-    field: str | None = None
+    field: ShortText | None = None
 
 
 class MeterCondition(RequestModel):
-    field: Annotated[str, Field(min_length=1)]
+    field: Annotated[str, Field(min_length=1, max_length=255)]
     operation: ConditionOperation
-    value: str | None = None
-    values: list[str] | None = None
+    value: ShortText | None = None
+    values: Annotated[list[ShortText], Field(max_length=100)] | None = None
 
 
 class MeterFilter(RequestModel):
-    conditions: Annotated[list[MeterCondition], Field(min_length=1)]
+    conditions: Annotated[list[MeterCondition], Field(min_length=1, max_length=20)]
 
 
 class Meter(RequestModel):
     """Filters are ORed; the conditions inside one filter are ANDed."""
 
     aggregation: MeterAggregation
-    filters: Annotated[list[MeterFilter], Field(min_length=1)]
+    filters: Annotated[list[MeterFilter], Field(min_length=1, max_length=20)]
 
 
 class UnitTransformation(RequestModel):
-    divide: Annotated[int, Field(ge=1)]
+    divide: Annotated[JsonInt, Field(ge=1, le=MAX_INT)]
     feature_units: ShortText | None = None
     feature_units_plural: ShortText | None = None
     round: Literal["UP", "DOWN"] = "DOWN"
@@ -63,8 +64,8 @@ class FeatureCreate(RequestModel):
     id: RefId
     display_name: DisplayName
     feature_type: FeatureType
-    description: str | None = None
-    enum_configuration: list[EnumValue] | None = None
+    description: Description | None = None
+    enum_configuration: Annotated[list[EnumValue], Field(max_length=100)] | None = None
     feature_status: FeatureStatus = FeatureStatus.NEW
     feature_units: ShortText | None = None
     feature_units_plural: ShortText | None = None
@@ -75,9 +76,9 @@ class FeatureCreate(RequestModel):
 
 
 class FeatureUpdate(RequestModel):
-    description: str | None = None
+    description: Description | None = None
     display_name: DisplayName | None = None
-    enum_configuration: list[EnumValue] | None = None
+    enum_configuration: Annotated[list[EnumValue], Field(max_length=100)] | None = None
     feature_units: ShortText | None = None
     feature_units_plural: ShortText | None = None
     metadata: Metadata | None = None

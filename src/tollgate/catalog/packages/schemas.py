@@ -1,5 +1,5 @@
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -11,7 +11,17 @@ from tollgate.catalog.enums import (
     ResetPeriod,
 )
 from tollgate.http.schemas import RequestModel, WireModel
-from tollgate.http.types import DisplayName, Metadata, RefId, ShortText
+from tollgate.http.types import (
+    Description,
+    DisplayName,
+    JsonBool,
+    JsonFloat,
+    JsonInt,
+    Metadata,
+    RefId,
+    Refused,
+    ShortText,
+)
 
 MAX_BIGINT = 2**63 - 1  # the widest integer both databases store
 MAX_INT = 2**31 - 1
@@ -31,12 +41,14 @@ WeeklyAnchor = Literal[
 
 
 class TrialBudget(RequestModel):
-    has_soft_limit: bool
-    limit: Annotated[float, Field(ge=0)]
+    has_soft_limit: JsonBool
+    limit: Annotated[JsonFloat, Field(ge=0, le=MAX_BIGINT)]
 
 
 class TrialConfig(RequestModel):
-    duration: Annotated[float, Field(gt=0)]
+    duration: Annotated[
+        JsonFloat, Field(gt=0, le=3_650, description="At most 3,650 days or months")
+    ]
     units: Literal["DAY", "MONTH"]
     budget: TrialBudget | None = None
     trial_end_behavior: Literal["CONVERT_TO_PAID", "CANCEL_SUBSCRIPTION"] | None = None
@@ -47,10 +59,10 @@ class Charges(RequestModel):
 
     pricing_type: PricingType
     billing_id: ShortText | None = None
-    minimum_spend: Any = None
-    overage_billing_period: Any = None
-    overage_pricing_models: Any = None
-    pricing_models: Any = None
+    minimum_spend: Refused = None
+    overage_billing_period: Refused = None
+    overage_pricing_models: Refused = None
+    pricing_models: Refused = None
 
 
 class PackageCreate(RequestModel):
@@ -58,7 +70,7 @@ class PackageCreate(RequestModel):
     display_name: DisplayName
     product_id: RefId
     billing_id: ShortText | None = None
-    description: str | None = None
+    description: Description | None = None
     metadata: Metadata | None = None
     pricing_type: PricingType | None = None
     status: PackageStatus = PackageStatus.DRAFT
@@ -70,26 +82,26 @@ class PlanCreate(PackageCreate):
 
 
 class AddonCreate(PackageCreate):
-    max_quantity: Annotated[int, Field(ge=1, le=MAX_INT)] | None = None
+    max_quantity: Annotated[JsonInt, Field(ge=1, le=MAX_INT)] | None = None
 
 
 class PackageUpdate(RequestModel):
     billing_id: ShortText | None = None
     charges: Charges | None = None
-    description: str | None = None
+    description: Description | None = None
     display_name: DisplayName | None = None
     metadata: Metadata | None = None
 
 
 class PlanUpdate(PackageUpdate):
-    compatible_addon_ids: list[RefId] | None = None
+    compatible_addon_ids: Annotated[list[RefId], Field(max_length=100)] | None = None
     default_trial_config: TrialConfig | None = None
     parent_plan_id: RefId | None = None
 
 
 class AddonUpdate(PackageUpdate):
-    dependencies: list[RefId] | None = None
-    max_quantity: Annotated[int, Field(ge=1, le=MAX_INT)] | None = None
+    dependencies: Annotated[list[RefId], Field(max_length=100)] | None = None
+    max_quantity: Annotated[JsonInt, Field(ge=1, le=MAX_INT)] | None = None
     status: PackageStatus | None = None
 
 
@@ -158,24 +170,24 @@ class EntitlementFields(RequestModel):
 
     type: Literal["FEATURE", "CREDIT"]
     behavior: EntitlementBehavior | None = None
-    description: str | None = None
+    description: Description | None = None
     display_name_override: ShortText | None = None
-    enum_values: list[str] | None = None
-    has_soft_limit: bool | None = None
-    has_unlimited_usage: bool | None = None
-    hidden_from_widgets: list[Widget] | None = None
-    is_custom: bool | None = None
-    is_granted: bool | None = None
-    order: float | None = None
+    enum_values: Annotated[list[ShortText], Field(max_length=100)] | None = None
+    has_soft_limit: JsonBool | None = None
+    has_unlimited_usage: JsonBool | None = None
+    hidden_from_widgets: Annotated[list[Widget], Field(max_length=3)] | None = None
+    is_custom: JsonBool | None = None
+    is_granted: JsonBool | None = None
+    order: JsonFloat | None = None
     reset_period: ResetPeriod | None = None
-    usage_limit: Annotated[int, Field(ge=0, le=MAX_BIGINT)] | None = None
+    usage_limit: Annotated[JsonInt, Field(ge=0, le=MAX_BIGINT)] | None = None
     monthly_reset_period_configuration: MonthlyResetConfiguration | None = None
     weekly_reset_period_configuration: WeeklyResetConfiguration | None = None
     yearly_reset_period_configuration: YearlyResetConfiguration | None = None
     # CREDIT entitlements: refused by name until credits exist.
-    amount: float | None = None
+    amount: JsonFloat | None = None
     cadence: Literal["MONTH", "YEAR"] | None = None
-    dependency_feature_id: str | None = None
+    dependency_feature_id: ShortText | None = None
 
 
 class EntitlementCreate(EntitlementFields):

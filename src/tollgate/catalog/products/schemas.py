@@ -5,7 +5,7 @@ from pydantic import Field
 
 from tollgate.catalog.enums import ProductStatus
 from tollgate.http.schemas import RequestModel, WireModel
-from tollgate.http.types import DisplayName, Metadata, RefId
+from tollgate.http.types import Description, DisplayName, JsonBool, Metadata, RefId, ShortText
 
 CancellationTime = Literal["END_OF_BILLING_PERIOD", "IMMEDIATE", "SPECIFIC_DATE"]
 EndSetup = Literal["DOWNGRADE_TO_FREE", "CANCEL_SUBSCRIPTION"]
@@ -16,9 +16,9 @@ class ProductSettings(RequestModel):
     subscription_cancellation_time: CancellationTime = "END_OF_BILLING_PERIOD"
     subscription_end_setup: EndSetup = "CANCEL_SUBSCRIPTION"
     subscription_start_setup: StartSetup = "PLAN_SELECTION"
-    downgrade_plan_id: str | None = None
-    prorate_at_end_of_billing_period: bool | None = None
-    subscription_start_plan_id: str | None = None
+    downgrade_plan_id: ShortText | None = None
+    prorate_at_end_of_billing_period: JsonBool | None = None
+    subscription_start_plan_id: ShortText | None = None
 
 
 class UsageResetCutoffRule(RequestModel):
@@ -28,23 +28,23 @@ class UsageResetCutoffRule(RequestModel):
 class ProductCreate(RequestModel):
     id: RefId
     display_name: DisplayName
-    description: str | None = None
+    description: Description | None = None
     metadata: Metadata | None = None
-    multiple_subscriptions: bool = False
+    multiple_subscriptions: JsonBool = False
 
 
 class ProductUpdate(RequestModel):
-    description: str | None = None
+    description: Description | None = None
     display_name: DisplayName | None = None
     metadata: Metadata | None = None
-    multiple_subscriptions: bool | None = None
+    multiple_subscriptions: JsonBool | None = None
     product_settings: ProductSettings | None = None
     usage_reset_cutoff_rule: UsageResetCutoffRule | None = None
 
 
 class ProductDuplicate(RequestModel):
     target_id: RefId
-    description: str | None = None
+    description: Description | None = None
     display_name: DisplayName | None = None
 
 
