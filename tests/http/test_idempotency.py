@@ -13,6 +13,8 @@ from sqlalchemy import Engine, text
 
 from tests.e2e.conftest import Clocked, clocked, demo_tenant  # noqa: F401
 from tests.support import Tenant, make_tenant
+from tollgate.app import create_app
+from tollgate.config import Settings
 from tollgate.db.engine import make_session_factory, unit_of_work
 
 PROVISION = {"customerId": "acme", "planId": "plan-pro"}
@@ -266,3 +268,22 @@ def _environment_id(engine: Engine, tenant: Tenant) -> int:
             text("SELECT id FROM environments WHERE name = :n"), {"n": tenant.name}
         ).scalar_one()
     return int(found)
+
+
+class TestWhichRoutes:
+    READ_ONLY_POSTS = frozenset({"/api/v1/subscriptions/preview", "/api/v1/sdk/states"})
+
+    def test_every_post_that_changes_something_takes_the_header(self) -> None:
+        document = create_app(Settings(database_url="sqlite://")).openapi()
+        posts = {
+            path: operations["post"]
+            for path, operations in document["paths"].items()
+            if "post" in operations
+        }
+        taking = {
+            path
+            for path, operation in posts.items()
+            if any(p["name"] == "Idempotency-Key" for p in operation.get("parameters", []))
+        }
+        assert len(posts) > 25
+        assert taking == set(posts) - self.READ_ONLY_POSTS

@@ -101,8 +101,18 @@ WritePrincipal = Annotated[Principal, Depends(server_key)]
 
 
 async def claim_idempotency_key(
-    request: Request, session: DbSession, principal: WritePrincipal, now: Now
+    request: Request,
+    session: DbSession,
+    principal: WritePrincipal,
+    now: Now,
+    key: str | None = Header(
+        None,
+        alias=idempotency.HEADER,
+        description="Optional, 1-255 printable ASCII characters: a retry with the same key "
+        "and request within 24 hours gets the first answer back instead of running again",
+    ),
 ) -> None:
     """For routes that change something: a retry with the same `Idempotency-Key` gets the
     first answer back instead of running again."""
-    await idempotency.claim(request, session, principal.environment_id, now)
+    if key is not None:
+        await idempotency.claim(request, session, principal.environment_id, key, now)

@@ -68,13 +68,12 @@ class _Request:
     fingerprint: str
 
 
-async def claim(request: Request, session: Session, environment_id: int, now: datetime) -> None:
+async def claim(
+    request: Request, session: Session, environment_id: int, key: str, now: datetime
+) -> None:
     """Claim the request's key, or replay (raise IdempotentReplay) the answer it already has.
 
-    Called for requests that change something, after their key is authenticated."""
-    key = request.headers.get(HEADER)
-    if key is None:
-        return
+    Called for requests that change something, after their API key is authenticated."""
     if not _KEY.match(key):
         raise BadRequest(
             f"{HEADER} must be 1 to 255 printable ASCII characters without spaces", field=HEADER
