@@ -155,17 +155,17 @@ class TestHeaderTimeout:
         self, database_url: str, tmp_path: Path
     ) -> None:
         with (
-            serving(database_url, tmp_path / "serve.log", header_timeout_seconds="2") as served,
+            serving(database_url, tmp_path / "serve.log", header_timeout_seconds="3") as served,
             connection(served[0]) as client,
         ):
-            # Each head takes 1.2 s: well within the timeout, slower than any one read, and
+            # Each head takes 1.8 s: well within the timeout, slower than any one read, and
             # both together take longer than the timeout, so the second one's deadline must
             # count from the first answer, not from the connection.
             head = REQUEST_LINE + b"X-Slow: 1\r\n\r\n"
             for _ in range(2):
                 for piece in (head[:10], head[10:30]):
                     client.send(piece)
-                    time.sleep(0.6)
+                    time.sleep(0.9)
                 assert client.request(head[30:]).status == 200
             client.send(REQUEST_LINE)
             assert client.expect_refusal().status == 408

@@ -97,16 +97,22 @@ class HeadLimitedProtocol(HttpToolsProtocol):
     # When the open head must be complete; infinite while a request is being answered.
     _deadline: float
     _deadline_timer: asyncio.TimerHandle | None
+    # `limits`, unpacked once per connection: these are read on every request.
+    _timeout: float
+    _max_bytes: int
+    _max_fields: int
 
     def connection_made(  # type: ignore[override]
         self, transport: asyncio.Transport
     ) -> None:
         super().connection_made(transport)
+        self._timeout = self.limits.timeout_seconds
+        self._max_bytes = self.limits.max_bytes
+        self._max_fields = self.limits.max_fields
         self._head_open = True
         self._head_bytes = self._head_slack = self._read_bytes = 0
-        timeout = self.limits.timeout_seconds
-        self._deadline = self.loop.time() + timeout
-        self._deadline_timer = self.loop.call_later(timeout, self._check_deadline)
+        self._deadline = self.loop.time() + self._timeout
+        self._deadline_timer = self.loop.call_later(self._timeout, self._check_deadline)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_deadline_timer()
@@ -117,13 +123,18 @@ class HeadLimitedProtocol(HttpToolsProtocol):
         super().data_received(data)
         if self._head_open:
             self._head_bytes += self._read_bytes
-            if self._head_bytes > self.limits.max_bytes and not self.transport.is_closing():
+            if self._head_bytes > self._max_bytes and not self.transport.is_closing():
                 self._refuse_open_head()
 
     def on_headers_complete(self) -> None:
         self._head_open = False
         self._deadline = math.inf
-        if self._head_too_large():
+        if len(self.headers) > self._max_fields or (
+            # An upper bound of the head's size, from the reads (when the head began in this
+            # read, `_head_bytes` is minus its length); measured only if that is over.
+            self._head_bytes + self._head_slack + self._read_bytes > self._max_bytes
+            and self._head_size() > self._max_bytes
+        ):
             self._answer_with(self._too_large())
         else:
             super().on_headers_complete()
@@ -138,18 +149,11 @@ class HeadLimitedProtocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         super().on_response_complete()
         if self._head_open:  # else a pipelined request is already complete, and now runs
-            self._deadline = self.loop.time() + self.limits.timeout_seconds
+            self._deadline = self.loop.time() + self._timeout
 
     def handle_websocket_upgrade(self) -> None:
         self._stop_deadline_timer()
         super().handle_websocket_upgrade()
-
-    def _head_too_large(self) -> bool:
-        if len(self.headers) > self.limits.max_fields:
-            return True
-        upper_bound = max(self._head_bytes, 0) + self._head_slack + self._read_bytes
-        # Measured only when the reads alone cannot tell, so almost never.
-        return upper_bound > self.limits.max_bytes and self._head_size() > self.limits.max_bytes
 
     def _head_size(self) -> int:
         """The head's size in bytes, give or take whitespace the parser dropped."""
@@ -196,7 +200,7 @@ class HeadLimitedProtocol(HttpToolsProtocol):
             return
         now = self.loop.time()
         if now < self._deadline:
-            wait = min(self._deadline - now, self.limits.timeout_seconds)
+            wait = min(self._deadline - now, self._timeout)
             self._deadline_timer = self.loop.call_later(wait, self._check_deadline)
         elif self._head_bytes > 0:
             log.warning("a request head did not arrive within the header timeout; closing")
@@ -205,7 +209,7 @@ class HeadLimitedProtocol(HttpToolsProtocol):
                     408,
                     "request_timeout",
                     f"the request line and header fields must arrive within "
-                    f"{self.limits.timeout_seconds:g} s; send them at once",
+                    f"{self._timeout:g} s; send them at once",
                 )
             )
         else:
