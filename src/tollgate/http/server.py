@@ -135,7 +135,7 @@ class HeadLimitedProtocol(HttpToolsProtocol):
             self._head_bytes + self._head_slack + self._read_bytes > self._max_bytes
             and self._head_size() > self._max_bytes
         ):
-            self._answer_with(self._too_large())
+            self._answer_with(self._too_large(fields=len(self.headers)))
         else:
             super().on_headers_complete()
 
@@ -180,18 +180,15 @@ class HeadLimitedProtocol(HttpToolsProtocol):
             return
         self._close_with(self._too_large())
 
-    def _too_large(self) -> Response:
-        limits = self.limits
-        log.warning(
-            "refusing a request head over %d bytes or %d fields",
-            limits.max_bytes,
-            limits.max_fields,
-        )
+    def _too_large(self, *, fields: int = 0) -> Response:
+        """The 431 for a head over the field limit (given its `fields`), else the byte limit."""
+        if fields > self._max_fields:
+            problem = f"more than {self._max_fields} header fields"
+        else:
+            problem = f"a request line and header fields over {self._max_bytes} bytes"
+        log.warning("refused a request head with %s", problem)
         return error_response(
-            431,
-            "headers_too_large",
-            f"the request line and header fields must fit in {limits.max_bytes} bytes and "
-            f"{limits.max_fields} fields; send fewer or smaller headers",
+            431, "headers_too_large", f"the request has {problem}; send fewer or smaller headers"
         )
 
     def _check_deadline(self) -> None:
@@ -221,7 +218,7 @@ class HeadLimitedProtocol(HttpToolsProtocol):
             self._deadline_timer = None
 
     def _close_with(self, response: Response) -> None:
-        """Write `response` before any request cycle exists, then close the connection."""
+        """Write `response` while no other answer is being written, then close."""
         headers = [
             *self.server_state.default_headers,
             *response.raw_headers,
