@@ -108,9 +108,10 @@ def connection(url: str) -> Iterator[Client]:
         client.close()
 
 
-def padded_head(size: int) -> bytes:
-    """A complete GET head of exactly `size` bytes."""
-    start, end = REQUEST_LINE + b"X-Padding: ", b"\r\n\r\n"
+def padded_head(size: int, *, method: bytes = b"GET", fields: bytes = b"") -> bytes:
+    """A complete head of exactly `size` bytes for /healthz, with `fields` in it."""
+    start = method + b" /healthz HTTP/1.1\r\nHost: tollgate\r\n" + fields + b"X-Padding: "
+    end = b"\r\n\r\n"
     return start + b"a" * (size - len(start) - len(end)) + end
 
 
@@ -203,6 +204,12 @@ class TestHeaderSize:
                 assert client.request(padded_head(DEFAULT_MAX_HEADER_BYTES) * 2).status == 200
                 assert (answer := client.answer()) is not None
                 assert answer.status == 200
+            with connection(served[0]) as client:
+                # A body sent with the head, in the same write, is not part of the head.
+                body = b"a" * 100_000
+                length = b"Content-Length: %d\r\n" % len(body)
+                post = padded_head(DEFAULT_MAX_HEADER_BYTES, method=b"POST", fields=length)
+                assert client.request(post + body).status == 405  # /healthz only answers GET
             with connection(served[0]) as client:
                 answer = client.request(padded_head(DEFAULT_MAX_HEADER_BYTES + 1))
                 assert answer.status == 431
