@@ -6,7 +6,8 @@
 With N customers seeded (each with a subscription to plan-free, plan-pro or plan-enterprise
 of the demo catalog), it serves Tollgate, then a bare Starlette route that answers a JSON
 object of the same size (one real Tollgate answer, captured), each with the same uvicorn
-settings (one worker, no access log, log level warning) on 127.0.0.1. Each is loaded in
+settings (one worker, no access log, log level warning) on 127.0.0.1, Tollgate with the HTTP
+protocol `tollgate serve` runs (limits on request heads). Each is loaded in
 turn by the same closed-loop generator (`loadgen.py`: keep-alive, 32 connections, a random
 customer and feature per request) for a warm-up that is not measured and then `--seconds`
 that are. Before that, Tollgate is warmed by checking every customer once. It prints
@@ -90,6 +91,11 @@ BATCH = 1_000
 WARMUP_SECONDS = 2.0
 NOISE_CORES = 0.2  # CPU used by other processes during a run worth a warning
 UVICORN_FLAGS = ("--workers", "1", "--no-access-log", "--log-level", "warning")
+# What `serve` runs: an app factory of servers.py and flags of its own. Tollgate gets the HTTP
+# protocol `tollgate serve` runs (uvicorn's httptools protocol with limits on request heads,
+# tollgate.http.server); the baseline keeps uvicorn's own.
+TOLLGATE_SERVER = ("servers:tollgate_app", "--http", "tollgate.http.server:HeadLimitedProtocol")
+BASELINE_SERVER = ("servers:baseline_app",)
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -379,7 +385,7 @@ def free_port() -> int:
 
 @contextmanager
 def serve(
-    name: str, factory: str, env: dict[str, str], ready_path: str, options: Options
+    name: str, app: tuple[str, ...], env: dict[str, str], ready_path: str, options: Options
 ) -> Iterator[Server]:
     port = free_port()
     descriptor, log_name = tempfile.mkstemp(prefix=f"tollgate-bench-{name}-", suffix=".log")
@@ -392,7 +398,7 @@ def serve(
         "--app-dir",
         str(BENCH_DIR),
         "--factory",
-        factory,
+        *app,
         "--host",
         HOST,
         "--port",
@@ -573,7 +579,7 @@ def run_point(customers: int, options: Options) -> PointResult:
             "TOLLGATE_RUN_JOBS": "false",
             "TOLLGATE_LOG_LEVEL": "warning",
         }
-        with serve("Tollgate", "servers:tollgate_app", tollgate_env, "/healthz", options) as server:
+        with serve("Tollgate", TOLLGATE_SERVER, tollgate_env, "/healthz", options) as server:
             key = seeded.api_key
             warm_every_customer(server, api_key=key, customers=customers, options=options)
             body = fetch(server, check_path(*SAMPLE_CHECK), seeded.api_key)
@@ -590,7 +596,7 @@ def run_point(customers: int, options: Options) -> PointResult:
 def measure_baseline(body: bytes, options: Options) -> Measured:
     env = {"TOLLGATE_BENCH_BASELINE_BODY": body.decode()}
     path = check_path(*SAMPLE_CHECK)
-    with serve("baseline", "servers:baseline_app", env, path, options) as server:
+    with serve("baseline", BASELINE_SERVER, env, path, options) as server:
         answer = fetch(server, path, "")
         if len(answer) != len(body):
             raise SystemExit(f"baseline answers {len(answer)} bytes, Tollgate {len(body)}")

@@ -1,8 +1,10 @@
 """The two ASGI applications `check_throughput.py` serves, as uvicorn factories.
 
-Both are started the same way, so the only difference measured is the application:
+Both are started the same way, so the difference measured is the application (and the
+HTTP protocol `tollgate serve` runs, which Tollgate gets and the baseline does not):
 
     python -m uvicorn --app-dir bench --factory servers:tollgate_app \\
+        --http tollgate.http.server:HeadLimitedProtocol \\
         --host 127.0.0.1 --port PORT --workers 1 --no-access-log --log-level warning
 """
 

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from check_throughput import (
     ENVIRONMENT,
     HOST,
+    TOLLGATE_SERVER,
     Options,
     Server,
     busy_cpu_seconds,
@@ -235,7 +236,7 @@ def serve_tollgate(url: str, captured_log: list[str]) -> Iterator[Server]:
         "TOLLGATE_LOG_LEVEL": "warning",
     }
     options = Options(seconds=0.0, concurrency=0, database_url=None, pin=False)
-    with serve("Tollgate", "servers:tollgate_app", env, "/healthz", options) as server:
+    with serve("Tollgate", TOLLGATE_SERVER, env, "/healthz", options) as server:
         try:
             yield server
         finally:

@@ -21,9 +21,10 @@ from sqlalchemy import Engine, create_engine, text
 
 import tollgate.environments.service as environments
 from tollgate.catalog import demo
-from tollgate.config import normalize_database_url
+from tollgate.config import Settings, normalize_database_url
 from tollgate.db.engine import make_engine, make_session_factory, unit_of_work
 from tollgate.environments.models import KeyKind
+from tollgate.http.server import uvicorn_options
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -95,15 +96,14 @@ def free_port() -> int:
 
 @contextmanager
 def live_server(app: FastAPI) -> Iterator[str]:
-    """Serve `app` with uvicorn on 127.0.0.1 in a thread; yield its base URL."""
+    """Serve `app` on 127.0.0.1 in a thread, as `tollgate serve` would; yield its base URL."""
     port = free_port()
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
         port=port,
-        log_level="warning",
         lifespan="on",
-        timeout_graceful_shutdown=2,  # open SDK streams never end by themselves
+        **uvicorn_options(Settings(log_level="warning")),
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -26,6 +26,7 @@ from tollgate.db.engine import make_engine, make_session_factory, unit_of_work
 from tollgate.environments import service as environments
 from tollgate.environments.models import KeyKind
 from tollgate.errors import TollgateError
+from tollgate.http.server import uvicorn_options
 from tollgate.jobs.runner import JobRunner
 from tollgate.kit.clock import SystemClock
 from tollgate.logs import configure_logging
@@ -42,7 +43,6 @@ EnvironmentOption = Annotated[str, typer.Option(help="Environment name")]
 console = Console(stderr=True)
 
 DEMO_ENVIRONMENT = "development"
-SHUTDOWN_GRACE_SECONDS = 3
 
 
 def _engine(settings: Settings) -> Engine:
@@ -70,10 +70,7 @@ def serve(
         application,
         host=host or settings.host,
         port=port or settings.port,
-        log_config=None,
-        log_level=settings.log_level,
-        # Open streams never end by themselves; shutting down must not wait for them.
-        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        **uvicorn_options(settings),
     )
 
 

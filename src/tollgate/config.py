@@ -6,6 +6,13 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./tollgate.db"
+# Limits on a request's head (request line and header fields), enforced by
+# tollgate.http.server. 16 KiB is what h11 (uvicorn's other protocol) and Node.js allow: far
+# above what API clients send (a key, a content type, a few proxy headers), still room for
+# the cookies a browser may carry, and small enough that a flood of heads costs little.
+DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
+DEFAULT_MAX_HEADER_BYTES = 16 * 1024
+DEFAULT_MAX_HEADER_FIELDS = 100
 
 
 def normalize_database_url(url: str) -> str:
@@ -32,6 +39,9 @@ class Settings(BaseSettings):
     # Request bodies larger than this are refused with 413 before they are read whole
     # (usage, event and import batches have limits of their own, sized to their items).
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
+    header_timeout_seconds: float = Field(default=DEFAULT_HEADER_TIMEOUT_SECONDS, gt=0)
+    max_header_bytes: int = Field(default=DEFAULT_MAX_HEADER_BYTES, ge=1024)
+    max_header_fields: int = Field(default=DEFAULT_MAX_HEADER_FIELDS, ge=1)
 
     @field_validator("database_url")
     @classmethod
