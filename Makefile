@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: setup serve test lint typecheck unit clean
+.PHONY: setup serve test lint typecheck unit fuzz clean
 
 setup: $(VENV)/.installed
 
@@ -26,7 +26,11 @@ typecheck: setup
 	$(BIN)/mypy
 
 unit: setup
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not fuzz"
+
+# Schemathesis over the whole OpenAPI document, on both databases (tests/fuzz): minutes.
+fuzz: setup
+	$(BIN)/pytest -m fuzz tests/fuzz
 
 test: lint typecheck unit
 
