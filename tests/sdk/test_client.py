@@ -477,6 +477,22 @@ class TestUsage:
         assert server_usage(demo_http, "acme", USERS) == 6
         eventually(lambda: sdk.get_metered_entitlement("acme", USERS).current_usage, 6)
 
+    def test_a_key_reused_for_another_report_is_dropped_alone(
+        self, start_sdk: StartSdk, demo_http: httpx.Client
+    ) -> None:
+        """The server refuses it for good (409 idempotency_key_reused): waiting for it would
+        hold up everything queued after it."""
+        customer(demo_http, "acme", plan_id="plan-free")
+        sdk = start_sdk(flush_interval=60)
+        sdk.report_usage("acme", USERS, 6, idempotency_key="login-1")
+        assert sdk.flush()
+        sdk.report_usage("acme", USERS, 2)
+        sdk.report_usage("acme", USERS, 7, idempotency_key="login-1")
+        sdk.report_usage("acme", USERS, 3)
+        assert sdk.flush(timeout=8)
+        assert (sdk.usage_waiting, sdk.usage_dropped) == (0, 1)
+        assert server_usage(demo_http, "acme", USERS) == 11
+
     def test_set_replaces_the_count(self, start_sdk: StartSdk, demo_http: httpx.Client) -> None:
         customer(demo_http, "acme", plan_id="plan-free")
         report(demo_http, "acme", SEATS, 1)

@@ -9,7 +9,7 @@ import stigg
 
 from tests.catalog import factories
 from tests.e2e.conftest import Clocked
-from tests.usage.conftest import check
+from tests.usage.conftest import check, customer
 
 pytestmark = pytest.mark.usefixtures("acme")
 CALLS = "feature-api-calls"  # the demo's meter: COUNT of events named api_call
@@ -64,6 +64,72 @@ class TestCounting:
         answer = check(http, CALLS)
         assert (answer["currentUsage"], answer["isGranted"]) == (1_000, False)
         assert answer["accessDeniedReason"] == "RequestedUsageExceedingLimit"
+
+
+class TestKeysAreBoundToTheirEvent:
+    """A key stands for one event: used again for another, it is refused (409)."""
+
+    def test_a_retry_without_its_timestamp_is_a_duplicate(
+        self, http: httpx.Client, clocked: Clocked
+    ) -> None:
+        send(http, event("e1", timestamp="2026-01-05T09:00:00Z", dimensions={"n": 1}))
+        clocked.clock.advance(timedelta(minutes=3))
+        again = send(http, event("e1", dimensions={"n": 1.0}))
+        assert again.json()["data"] == {"accepted": 0, "duplicates": 1}
+        assert check(http, CALLS)["currentUsage"] == 1
+
+    def test_another_customer_is_refused(self, http: httpx.Client) -> None:
+        customer(http, "bravo")
+        send(http, event("e1"))
+        refused = send(
+            http, {**event("e2"), "customerId": "bravo"}, {**event("e1"), "customerId": "bravo"}
+        )
+        assert refused.status_code == 409, refused.text
+        error = refused.json()["error"]
+        assert (error["code"], error["field"]) == (
+            "idempotency_key_reused",
+            "events[1].idempotencyKey",
+        )
+        assert error["message"] == (
+            "events[1].idempotencyKey: idempotency key 'e1' already stands for another event "
+            "(customer 'acme', event 'api_call'); this one differs in customerId, so the "
+            "batch was not stored. Send a different event under a key of its own"
+        )
+        (detail,) = error["details"]
+        assert detail["idempotencyKey"] == "e1"
+        assert detail["firstUsedFor"] == {
+            "customerId": "acme",
+            "eventName": "api_call",
+            "resourceId": None,
+        }
+        assert detail["differs"] == ["customerId"]
+        assert check(http, CALLS, customer_id="bravo")["currentUsage"] == 0  # e2 neither
+        assert check(http, CALLS)["currentUsage"] == 1
+
+    @pytest.mark.parametrize(
+        ("changed", "differs"),
+        [
+            ({"eventName": "login"}, "eventName"),
+            ({"dimensions": {"route": "/a"}}, "dimensions"),
+            ({"resourceId": "site-1"}, "resourceId"),
+        ],
+    )
+    def test_a_different_event_is_refused(
+        self, http: httpx.Client, changed: dict[str, object], differs: str
+    ) -> None:
+        send(http, event("e1"))
+        refused = send(http, {**event("e1"), **changed})
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["details"][0]["differs"] == [differs]
+        assert check(http, CALLS)["currentUsage"] == 1
+
+    def test_two_events_under_one_key_in_a_batch_are_refused(self, http: httpx.Client) -> None:
+        refused = send(http, event("e1"), event("e2"), event("e1", name="login"))
+        assert refused.status_code == 409, refused.text
+        error = refused.json()["error"]
+        assert error["field"] == "events[2].idempotencyKey"
+        assert "events[0]" in error["message"]
+        assert check(http, CALLS)["currentUsage"] == 0
 
 
 class TestMeters:

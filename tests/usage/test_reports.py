@@ -7,7 +7,7 @@ import pytest
 import stigg
 
 from tests.e2e.conftest import Clocked
-from tests.usage.conftest import check, report, usage
+from tests.usage.conftest import check, customer, report, usage
 
 pytestmark = pytest.mark.usefixtures("acme")
 USERS = "feature-active-users"
@@ -82,6 +82,89 @@ class TestIdempotency:
         clocked.clock.advance(timedelta(days=7, seconds=1))
         report(http, usage(SEATS, 1, idempotencyKey="k-3"))
         assert check(http, SEATS)["currentUsage"] == 2
+
+    def test_a_retry_may_spell_its_dimensions_differently(self, http: httpx.Client) -> None:
+        first = report(http, usage(USERS, 5, idempotencyKey="k-4", dimensions={"a": 1, "b": "x"}))
+        retry = report(
+            http, usage(USERS, 5.000001, idempotencyKey="k-4", dimensions={"b": "x", "a": 1.0})
+        )
+        assert retry.status_code == 200, retry.text
+        assert retry.json() == first.json()
+        assert check(http, USERS)["currentUsage"] == 5
+
+
+class TestKeysAreBoundToTheirReport:
+    """A key stands for one report: used again for anything else, it is refused (409)."""
+
+    def test_another_customer_is_refused_and_sees_nothing_of_the_first(
+        self, http: httpx.Client
+    ) -> None:
+        customer(http, "bravo")
+        first = report(http, usage(USERS, 5, idempotencyKey="k-1"))
+        assert first.status_code == 200, first.text
+        refused = report(
+            http,
+            usage(USERS, 1, customerId="bravo", idempotencyKey="k-2"),
+            usage(USERS, 5, customerId="bravo", idempotencyKey="k-1"),
+        )
+        assert refused.status_code == 409, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "idempotency_key_reused"
+        assert error["field"] == "usages[1].idempotencyKey"
+        assert error["message"] == (
+            "usages[1].idempotencyKey: idempotency key 'k-1' already stands for another report "
+            f"(customer 'acme', feature '{USERS}'); this one differs in customerId, so the "
+            "batch was not counted. Send a different report under a key of its own"
+        )
+        (detail,) = error["details"]
+        assert detail["idempotencyKey"] == "k-1"
+        assert detail["firstUsedFor"] == {
+            "customerId": "acme",
+            "featureId": USERS,
+            "resourceId": None,
+        }
+        assert detail["differs"] == ["customerId"]
+        assert first.json()["data"][0]["id"] not in refused.text
+        assert check(http, USERS, customer_id="bravo")["currentUsage"] == 0  # k-2 neither
+        assert check(http, USERS)["currentUsage"] == 5
+
+    @pytest.mark.parametrize(
+        ("changed", "differs"),
+        [
+            ({"featureId": SEATS}, "featureId"),
+            ({"value": 6}, "value"),
+            ({"updateBehavior": "SET"}, "updateBehavior"),
+            ({"dimensions": {"region": "eu"}}, "dimensions"),
+            ({"resourceId": "site-1"}, "resourceId"),
+        ],
+    )
+    def test_a_different_report_is_refused(
+        self, http: httpx.Client, changed: dict[str, object], differs: str
+    ) -> None:
+        site = {"customerId": "acme", "planId": "plan-free", "resourceId": "site-1"}
+        assert http.post("/api/v1/subscriptions", json=site).status_code == 200
+        report(http, usage(USERS, 5, idempotencyKey="k-1"))
+        refused = report(http, {**usage(USERS, 5, idempotencyKey="k-1"), **changed}, version=2)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["details"][0]["differs"] == [differs]
+        assert check(http, USERS)["currentUsage"] == 5
+        assert check(http, SEATS)["currentUsage"] == 0
+
+    def test_two_reports_under_one_key_in_a_batch_are_refused(self, http: httpx.Client) -> None:
+        refused = report(
+            http,
+            usage(USERS, 5, idempotencyKey="k-1"),
+            usage(USERS, 1),
+            usage(USERS, 6, idempotencyKey="k-1"),
+        )
+        assert refused.status_code == 409, refused.text
+        error = refused.json()["error"]
+        assert (error["code"], error["field"]) == (
+            "idempotency_key_reused",
+            "usages[2].idempotencyKey",
+        )
+        assert "usages[0]" in error["message"]
+        assert check(http, USERS)["currentUsage"] == 0
 
 
 class TestRefused:

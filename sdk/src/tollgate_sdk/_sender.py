@@ -22,9 +22,12 @@ BATCH = 1000  # the server's largest usage or event batch
 MAX_SEND_BACKOFF = 30.0
 
 Item = TypeVar("Item")
-# Replies that say nothing about the items: a revoked key (fixed by the operator), another
-# request still holding an idempotency key (409), a timeout, throttling.
+# Replies that say nothing about the items: a revoked key (fixed by the operator), a clash
+# with a concurrent change (409), a timeout, throttling.
 _TRY_AGAIN = frozenset({401, 403, 408, 409, 425, 429})
+# ...but this 409 refuses items for good: an idempotency key sent with another report (or
+# event) than the one it stands for.
+_KEY_REUSED = "idempotency_key_reused"
 
 
 class UsageSender:
@@ -273,7 +276,7 @@ class UsageSender:
             log.warning("Tollgate unreachable (%s): usage and events wait", error)
             return None
         status = response.status_code
-        if status in _TRY_AGAIN or status >= 500:
+        if (status in _TRY_AGAIN and _error_code(response) != _KEY_REUSED) or status >= 500:
             log.log(
                 logging.ERROR if status in (401, 403) else logging.WARNING,
                 "Tollgate answered %d (%s): usage and events wait",
@@ -282,6 +285,13 @@ class UsageSender:
             )
             return None
         return response
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    body = response_body(response)
+    error = body.get("error") if isinstance(body, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
 
 
 def _now_wire() -> str:

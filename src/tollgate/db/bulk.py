@@ -3,7 +3,12 @@
 PostgreSQL takes rows fastest through COPY; SQLite through one prepared INSERT run for
 every row. Neither returns the new rows' ids, so ids are allocated first: from the table's
 sequence on PostgreSQL, and past the largest id on SQLite (safe there: the caller holds
-SQLite's single write lock for the whole transaction)."""
+SQLite's single write lock for the whole transaction).
+
+COPY runs on the driver's own connection, out of SQLAlchemy's sight, so its failures are
+wrapped here as SQLAlchemy would wrap them (a duplicate is an `IntegrityError` on both
+databases). Like any failed statement on PostgreSQL, a failed COPY aborts the transaction
+until it is rolled back, or rolled back to a savepoint taken before it."""
 
 import json
 from collections.abc import Sequence
@@ -11,8 +16,10 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
+import psycopg
 from psycopg import sql
 from sqlalchemy import Table, func, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 
@@ -53,10 +60,14 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     connection = session.connection().connection.driver_connection
     assert connection is not None
     lines = ["\t".join([_copy_text(row[column], times) for column in columns]) for row in rows]
-    with connection.cursor() as cursor, cursor.copy(statement) as copy:
-        # COPY's text format built here in one string: psycopg's per-row writer costs
-        # several times as much for rows this simple.
-        copy.write("\n".join(lines) + "\n")
+    try:
+        with connection.cursor() as cursor, cursor.copy(statement) as copy:
+            # COPY's text format built here in one string: psycopg's per-row writer costs
+            # several times as much for rows this simple.
+            copy.write("\n".join(lines) + "\n")
+    except psycopg.Error as error:
+        wrapped = DBAPIError.instance(statement.as_string(connection), None, error, psycopg.Error)
+        raise wrapped from error
 
 
 def sqlite_param(value: Any, times: dict[datetime, str]) -> Any:

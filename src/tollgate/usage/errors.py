@@ -26,11 +26,11 @@ class UsageLimitExceeded(Conflict):
         self.reason = reason
 
 
-class ConcurrentDuplicate(Conflict):
-    code = "idempotency_conflict"
+class IdempotencyKeyReused(Conflict):
+    """Items whose idempotency key already stands for a different report or event."""
 
-    def __init__(self) -> None:
-        super().__init__(
-            "another request with the same idempotency key was being recorded at the same "
-            "moment; retry this one to get that request's answer"
-        )
+    code = "idempotency_key_reused"
+
+    def __init__(self, problems: list[dict[str, Any]]) -> None:
+        message = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        super().__init__(message, field=problems[0]["field"], details=problems)

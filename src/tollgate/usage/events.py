@@ -1,22 +1,30 @@
 """Raw events: stored once per idempotency key, and counted by every meter that matches
-them in the same transaction, so usage is current the moment the request returns."""
+them in the same transaction, so usage is current the moment the request returns.
+
+A key stands for one event (customer, name, resource and dimensions; not its timestamp,
+which a retry may leave out): sent again with another, the batch is refused (see
+`idempotency`). A request that loses a race for a key to a concurrent one runs once more
+from a savepoint and answers as a retry would, as reports do."""
 
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.orm import Session
 
+from tollgate.customers.models import Customer
 from tollgate.db.changes import Change, ChangeKind, record
+from tollgate.db.errors import run_again_on_duplicate
 from tollgate.db.sets import where_among
 from tollgate.entitlements.snapshots import SnapshotStore
 from tollgate.usage import counters, meters, thresholds
 from tollgate.usage.counters import CounterKey
-from tollgate.usage.errors import ConcurrentDuplicate, UsageRefused
+from tollgate.usage.errors import UsageRefused
+from tollgate.usage.idempotency import FirstUses, Use, comparable
 from tollgate.usage.models import UsageEvent
 from tollgate.usage.periods import usage_period
 from tollgate.usage.reports import FUTURE_TOLERANCE
@@ -72,22 +80,36 @@ def report_events(
 ) -> int:
     """Store the batch's new events and count them; returns how many were new."""
     customers = _checked(session, environment_id, events, now)
-    fresh = _new_events(session, environment_id, events, now)
-    if not fresh:
-        return 0
-    try:
-        session.execute(
-            insert(UsageEvent),
-            [_row(environment_id, customers[e.customer_ref], e, now) for e in fresh],
-        )
-    except IntegrityError:
-        raise ConcurrentDuplicate() from None
-    meters_ = [f for f in features_of(session, environment_id).values() if f.meter is not None]
-    counted = _measure(snapshots, environment_id, customers, fresh, meters_, now)
-    _count(session, snapshots, environment_id, counted, now)
+    fresh = run_again_on_duplicate(
+        session,
+        lambda: _store(session, snapshots, environment_id, customers, events, now),
+        table=UsageEvent.__table__,  # type: ignore[arg-type]
+        columns=("environment_id", "idempotency_key"),
+    )
     for ref in {event.customer_ref for event in fresh}:
         record(session, Change(ChangeKind.USAGE, environment_id, ref))
     return len(fresh)
+
+
+def _store(
+    session: Session,
+    snapshots: SnapshotStore,
+    environment_id: int,
+    customers: dict[str, CustomerRow],
+    events: Sequence[EventReport],
+    now: datetime,
+) -> list[EventReport]:
+    fresh = _new_events(session, environment_id, customers, events, now)
+    if not fresh:
+        return []
+    rows = [_row(environment_id, customers[e.customer_ref], e, now) for e in fresh]
+    # In key order, so that batches sharing keys wait for each other in one order on the
+    # unique index rather than deadlock.
+    session.execute(insert(UsageEvent), sorted(rows, key=lambda row: row["idempotency_key"]))
+    meters_ = [f for f in features_of(session, environment_id).values() if f.meter is not None]
+    counted = _measure(snapshots, environment_id, customers, fresh, meters_, now)
+    _count(session, snapshots, environment_id, counted, now)
+    return fresh
 
 
 def _checked(
@@ -109,27 +131,86 @@ def _checked(
 
 
 def _new_events(
-    session: Session, environment_id: int, events: Sequence[EventReport], now: datetime
+    session: Session,
+    environment_id: int,
+    customers: dict[str, CustomerRow],
+    events: Sequence[EventReport],
+    now: datetime,
 ) -> list[EventReport]:
-    """The events whose keys were not seen within the window (nor earlier in the batch)."""
+    """The events whose keys were not seen within the window (nor earlier in the batch);
+    IdempotencyKeyReused if a key comes with another event than it stands for."""
+    uses = FirstUses(items="events", kind="event", outcome="stored")
+    for key, use in _remembered(session, environment_id, events, now).items():
+        uses.remember(key, use)
+    fresh = []
+    for index, event in enumerate(events):
+        described = partial(_use, customers[event.customer_ref].id, event)
+        if not uses.repeats(index, event.idempotency_key, described):
+            fresh.append(event)
+    uses.refuse_reuses()
+    return fresh
+
+
+def _remembered(
+    session: Session, environment_id: int, events: Sequence[EventReport], now: datetime
+) -> dict[str, Use]:
+    """What the keys seen within the window stand for; older keys are let go."""
+    e = UsageEvent
+    query = select(
+        e.id,
+        e.idempotency_key,
+        e.recorded_at,
+        e.customer_id,
+        Customer.ref_id.label("customer_ref"),
+        e.event_name,
+        e.resource_ref,
+        e.dimensions,
+    ).where(e.environment_id == environment_id)
     keys = {event.idempotency_key for event in events}
-    query = select(UsageEvent.id, UsageEvent.idempotency_key, UsageEvent.recorded_at).where(
-        UsageEvent.environment_id == environment_id
-    )
-    rows = session.execute(where_among(session, query, UsageEvent.idempotency_key, keys)).all()
+    query = where_among(session, query, e.idempotency_key, keys)
+    rows = session.execute(query.join(Customer, Customer.id == e.customer_id)).all()
     horizon = now - timedelta(days=EVENT_WINDOW_DAYS)
     expired = [row.id for row in rows if row.recorded_at < horizon]
     if expired:
-        session.execute(
-            update(UsageEvent).where(UsageEvent.id.in_(expired)).values(idempotency_key=None)
-        )
-    seen = {row.idempotency_key for row in rows if row.recorded_at >= horizon}
-    fresh = []
-    for event in events:
-        if event.idempotency_key not in seen:
-            seen.add(event.idempotency_key)
-            fresh.append(event)
-    return fresh
+        session.execute(update(e).where(e.id.in_(expired)).values(idempotency_key=None))
+    return {
+        row.idempotency_key: _stored_use(row)
+        for row in rows
+        if row.recorded_at >= horizon and row.idempotency_key is not None
+    }
+
+
+def _stored_use(row: Row[Any]) -> Use:
+    return Use(
+        content={
+            "customerId": row.customer_id,
+            "eventName": row.event_name,
+            "resourceId": row.resource_ref,
+            "dimensions": comparable(row.dimensions),
+        },
+        subject={
+            "customerId": row.customer_ref,
+            "eventName": row.event_name,
+            "resourceId": row.resource_ref or None,
+        },
+    )
+
+
+def _use(customer_id: int, event: EventReport) -> Use:
+    """What makes an event the same event; not its timestamp, which a retry may leave out."""
+    return Use(
+        content={
+            "customerId": customer_id,
+            "eventName": event.event_name,
+            "resourceId": event.resource_ref or "",
+            "dimensions": comparable(event.dimensions),
+        },
+        subject={
+            "customerId": event.customer_ref,
+            "eventName": event.event_name,
+            "resourceId": event.resource_ref,
+        },
+    )
 
 
 def _row(

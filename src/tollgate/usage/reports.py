@@ -3,7 +3,12 @@
 A batch is checked whole before anything is written; then its counters are locked, each
 report applied in order, and one record per report written, all in the request's
 transaction. A report whose idempotency key was seen within the window is not applied
-again: its answer is the original one, rebuilt from the stored record."""
+again: its answer is the original one, rebuilt from the stored record. A key sent with a
+different report is refused (see `idempotency`).
+
+Two requests may send one key at once: both find it new, and the second to insert it
+meets the first's row in the unique index. It then runs once more from a savepoint and
+answers as a retry would (`db.errors.run_again_on_duplicate`)."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,20 +16,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tollgate.catalog.models import Feature
 from tollgate.customers.models import Customer
 from tollgate.db import bulk
 from tollgate.db.changes import Change, ChangeKind, record
+from tollgate.db.errors import run_again_on_duplicate
 from tollgate.db.sets import where_among
 from tollgate.entitlements import engine
 from tollgate.entitlements.snapshots import SnapshotStore
 from tollgate.usage import counters, thresholds
 from tollgate.usage.amounts import from_units
 from tollgate.usage.counters import CounterKey
-from tollgate.usage.errors import ConcurrentDuplicate, UsageLimitExceeded, UsageRefused
+from tollgate.usage.errors import UsageLimitExceeded, UsageRefused
+from tollgate.usage.idempotency import FirstUses, Use, comparable
 from tollgate.usage.models import UpdateBehavior, UsageRecord
 from tollgate.usage.periods import usage_period
 from tollgate.usage.subjects import (
@@ -106,16 +112,52 @@ def report_usage(
     now: datetime,
 ) -> list[Measurement]:
     items = _checked(session, snapshots, environment_id=environment_id, reports=reports, now=now)
-    answered = _remembered(session, environment_id, reports, now)
-    fresh = [item for item in items if item.report.idempotency_key not in answered]
-    fresh = _first_of_each_key(fresh)
+    measured, fresh = run_again_on_duplicate(
+        session,
+        lambda: _apply(session, snapshots, environment_id, items, now),
+        table=UsageRecord.__table__,  # type: ignore[arg-type]
+        columns=("environment_id", "idempotency_key"),
+    )
+    for ref in {item.customer.ref_id for item in fresh}:
+        record(session, Change(ChangeKind.USAGE, environment_id, ref))
+    return measured
+
+
+def _apply(
+    session: Session,
+    snapshots: SnapshotStore,
+    environment_id: int,
+    items: list[_Item],
+    now: datetime,
+) -> tuple[list[Measurement], list[_Item]]:
+    """Every report's answer, and the items applied now (not repeats of a key)."""
+    uses = FirstUses(items="usages", kind="report", outcome="counted")
+    answered = _remembered(session, environment_id, items, now, uses)
+    fresh = [item for item in items if not _repeats(uses, item)]
+    uses.refuse_reuses()
+    applied = _write(session, snapshots, environment_id, fresh, now) if fresh else []
+    by_index = {item.index: measurement for item, measurement in zip(fresh, applied, strict=True)}
+    for item, measurement in zip(fresh, applied, strict=True):
+        if item.report.idempotency_key is not None:
+            answered[item.report.idempotency_key] = measurement
+    measured = [
+        by_index.get(item.index) or answered[item.report.idempotency_key or ""] for item in items
+    ]
+    return measured, fresh
+
+
+def _write(
+    session: Session,
+    snapshots: SnapshotStore,
+    environment_id: int,
+    fresh: list[_Item],
+    now: datetime,
+) -> list[Measurement]:
     if all(_is_plain_increment(item.report) for item in fresh):
         rows, counter_ids = _add(session, environment_id, fresh, now)
     else:
         rows, counter_ids = _decide(session, snapshots, environment_id, fresh, now)
     applied = _insert(session, fresh, rows)
-    for ref in {item.customer.ref_id for item in fresh}:
-        record(session, Change(ChangeKind.USAGE, environment_id, ref))
     _announce(session, environment_id, rows, applied, now)
     thresholds.announce_crossings(
         session,
@@ -132,14 +174,7 @@ def report_usage(
         ],
         now=now,
     )
-    by_index = {item.index: measurement for item, measurement in zip(fresh, applied, strict=True)}
-    for item, measurement in zip(fresh, applied, strict=True):
-        if item.report.idempotency_key is not None:
-            answered[item.report.idempotency_key] = measurement
-    return [
-        by_index.get(index) or answered[report.idempotency_key or ""]
-        for index, report in enumerate(reports)
-    ]
+    return applied
 
 
 def _announce(
@@ -233,10 +268,15 @@ def _problem(
 
 
 def _remembered(
-    session: Session, environment_id: int, reports: Sequence[UsageReport], now: datetime
+    session: Session,
+    environment_id: int,
+    items: list[_Item],
+    now: datetime,
+    uses: FirstUses,
 ) -> dict[str, Measurement]:
-    """The original answers of keys seen within the window; older keys are let go."""
-    keys = {r.idempotency_key for r in reports if r.idempotency_key}
+    """The original answers of keys seen within the window (each key's first use, told to
+    `uses`); older keys are let go."""
+    keys = {item.report.idempotency_key for item in items if item.report.idempotency_key}
     if not keys:
         return {}
     query = where_among(
@@ -257,11 +297,12 @@ def _remembered(
         session.execute(
             update(UsageRecord).where(UsageRecord.id.in_(expired)).values(idempotency_key=None)
         )
-    return {
-        row[0].idempotency_key: _remembered_answer(row[0], row[1], row[2])
-        for row in rows
-        if row[0].recorded_at >= horizon
-    }
+    answered = {}
+    for row, customer_ref, feature_ref in rows:
+        if row.recorded_at >= horizon and row.idempotency_key is not None:
+            answered[row.idempotency_key] = _remembered_answer(row, customer_ref, feature_ref)
+            uses.remember(row.idempotency_key, _stored_use(row, customer_ref, feature_ref))
+    return answered
 
 
 def _remembered_answer(row: UsageRecord, customer_ref: str, feature_ref: str) -> Measurement:
@@ -279,18 +320,58 @@ def _remembered_answer(row: UsageRecord, customer_ref: str, feature_ref: str) ->
     )
 
 
-def _first_of_each_key(items: list[_Item]) -> list[_Item]:
-    """A key repeated inside one batch is applied once, at its first place."""
-    seen: set[str] = set()
-    kept = []
-    for item in items:
-        key = item.report.idempotency_key
-        if key is not None:
-            if key in seen:
-                continue
-            seen.add(key)
-        kept.append(item)
-    return kept
+def _stored_use(row: UsageRecord, customer_ref: str, feature_ref: str) -> Use:
+    return _use(
+        (row.customer_id, customer_ref),
+        (row.feature_id, feature_ref),
+        row.resource_ref,
+        row.behavior,
+        row.value,
+        row.dimensions,
+    )
+
+
+def _item_use(item: _Item) -> Use:
+    report = item.report
+    return _use(
+        (item.customer.id, item.customer.ref_id),
+        (item.feature.id, item.feature.ref_id),
+        item.key.resource_ref,
+        report.behavior,
+        report.value,
+        report.dimensions,
+    )
+
+
+def _use(
+    customer: tuple[int, str],
+    feature: tuple[int, str],
+    resource_ref: str,
+    behavior: UpdateBehavior,
+    value: int,
+    dimensions: dict[str, Any] | None,
+) -> Use:
+    """What makes a report the same report: the scaled value, not how it was spelt."""
+    return Use(
+        content={
+            "customerId": customer[0],
+            "featureId": feature[0],
+            "resourceId": resource_ref,
+            "updateBehavior": behavior,
+            "value": value,
+            "dimensions": comparable(dimensions),
+        },
+        subject={
+            "customerId": customer[1],
+            "featureId": feature[1],
+            "resourceId": resource_ref or None,
+        },
+    )
+
+
+def _repeats(uses: FirstUses, item: _Item) -> bool:
+    key = item.report.idempotency_key
+    return key is not None and uses.repeats(item.index, key, lambda: _item_use(item))
 
 
 def _is_plain_increment(report: UsageReport) -> bool:
@@ -398,11 +479,9 @@ def _insert(session: Session, items: list[_Item], rows: list[dict[str, Any]]) ->
     ids = bulk.allocate_ids(session, table, len(rows))  # type: ignore[arg-type]
     for record_id, row in zip(ids, rows, strict=True):
         row["id"] = record_id
-    try:
-        bulk.insert_rows(session, table, rows)  # type: ignore[arg-type]
-    except IntegrityError:
-        # Only the idempotency key can clash: another request holds it, uncommitted.
-        raise ConcurrentDuplicate() from None
+    # In key order, so that batches sharing keys wait for each other in one order on the
+    # unique index rather than deadlock.
+    bulk.insert_rows(session, table, sorted(rows, key=_by_key))  # type: ignore[arg-type]
     return [
         Measurement(
             id=row["id"],
@@ -418,3 +497,7 @@ def _insert(session: Session, items: list[_Item], rows: list[dict[str, Any]]) ->
         )
         for item, row in zip(items, rows, strict=True)
     ]
+
+
+def _by_key(row: dict[str, Any]) -> str:
+    return row["idempotency_key"] or ""

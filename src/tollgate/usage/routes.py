@@ -33,8 +33,13 @@ def report_usage(
 ) -> Response:
     """Report usage of metered features (DELTA adds, SET replaces the total).
 
-    A batch is counted whole or not at all. A report whose `idempotencyKey` was seen in
-    the last 7 days is not counted again; its answer is the original one."""
+    A batch is counted whole or not at all. An `idempotencyKey` stands for the report it
+    was first sent with, in this environment, for 7 days: the same report sent again
+    (same customer, feature, resource, update behavior, value and dimensions; `createdAt`
+    aside) is not counted again, and its answer is the original one, even when both were
+    sent at the same moment. A key sent with any other report, or twice with different
+    reports in one batch, refuses the batch with 409 `idempotency_key_reused`, naming the
+    item, the key and the customer and feature it stands for."""
     measured = _report(body, request, session, principal.environment_id, now)
     return _json({"data": measured})
 
@@ -43,7 +48,11 @@ def report_usage(
 def report_usage_v2(
     body: UsageBatch, request: Request, session: DbSession, principal: WritePrincipal, now: Now
 ) -> Response:
-    """Report usage of metered features; the same as v1, in v2's reply shape."""
+    """Report usage of metered features; the same as v1, in v2's reply shape.
+
+    Idempotency keys work as in v1: the same report sent again under its key gets the
+    original answer and is not counted again; another report under that key refuses the
+    batch with 409 `idempotency_key_reused`."""
     measured = _report(body, request, session, principal.environment_id, now)
     return _json({"data": {"usages": measured}})
 
@@ -54,7 +63,13 @@ def report_events(
 ) -> Response:
     """Store raw events; every feature whose meter matches one counts it at once.
 
-    An event whose `idempotencyKey` was seen in the last 7 days is not stored again."""
+    A batch is stored whole or not at all. An `idempotencyKey` stands for the event it was
+    first sent with, in this environment, for 7 days: the same event sent again (same
+    customer, event name, resource and dimensions; `timestamp` aside) is not stored again
+    and counts as a duplicate, even when both were sent at the same moment. A key sent with
+    any other event, or twice with different events in one batch, refuses the batch with
+    409 `idempotency_key_reused`, naming the item, the key and the customer and event it
+    stands for."""
     batch = [
         events.EventReport(
             customer_ref=e.customer_id,
