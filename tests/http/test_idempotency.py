@@ -151,7 +151,7 @@ class TestConflicts:
         response = http.post(
             "/api/v1/customers", json={"id": "globex"}, headers={b"Idempotency-Key": key}
         )
-        assert response.status_code == 400
+        assert response.status_code == 422
         assert response.json()["error"]["field"] == "Idempotency-Key"
         assert http.get("/api/v1/customers/globex").status_code == 404
 

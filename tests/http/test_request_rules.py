@@ -48,6 +48,8 @@ def _unbounded(schema: dict[str, Any], where: str, seen: set[str]) -> Iterator[s
         for part in schema.get(key, []):
             yield from _unbounded(part, where, seen)
     kind = schema.get("type")
+    if kind == "null":
+        return
     if kind == "string":
         if not (
             {"maxLength", "enum", "const"} & set(schema)
@@ -72,10 +74,8 @@ def _unbounded(schema: dict[str, Any], where: str, seen: set[str]) -> Iterator[s
             if "maxLength" not in schema.get("propertyNames", {}):
                 yield f"{where}: a map whose keys have no maxLength"
             yield from _unbounded(extra, f"{where}.*", seen)
-    elif (
-        not kind
-        and not any(key in schema for key in ("anyOf", "oneOf", "allOf", "enum", "const"))
-        and "refused" not in schema.get("description", "")
+    elif not kind and not any(
+        key in schema for key in ("anyOf", "oneOf", "allOf", "enum", "const")
     ):
         yield f"{where}: a value of any shape"
 

@@ -21,7 +21,7 @@ from tollgate.http.deps import (
     ReadPrincipal,
     WritePrincipal,
 )
-from tollgate.http.params import created_at_range, enum_list, page_request
+from tollgate.http.params import created_at_range, enum_list, enum_query, page_request
 from tollgate.http.routing import api_router
 from tollgate.http.schemas import Envelope, Page, page_of
 from tollgate.http.types import MAX_BATCH_BODY_BYTES
@@ -148,7 +148,7 @@ def list_promotional_entitlements(
     principal: CustomerReadPrincipal,
     page: Annotated[PageRequest, Depends(page_request)],
     created_at: Annotated[CreatedAtRange, Depends(created_at_range)],
-    status: str | None = Query(None, description="Comma-separated: Active, Expired, Paused"),
+    status: str | None = enum_query(PromotionStatus),
 ) -> Page[PromotionRead]:
     """The customer's promotional grants, current and past."""
     rows, cursors = promotions.list_promotions(

@@ -23,6 +23,7 @@ from tollgate.http.types import (
     Metadata,
     Moment,
     RefId,
+    Refused,
     ShortText,
 )
 
@@ -74,7 +75,7 @@ class CustomerFields(RequestModel):
 
     billing_currency: Currency | None = None
     billing_id: ShortText | None = None
-    coupon_id: ShortText | None = None
+    coupon_id: Refused = None
     default_payment_method: PaymentMethod | None = None
     email: Email | None = None
     integrations: Annotated[list[Integration], Field(max_length=20)] | None = None

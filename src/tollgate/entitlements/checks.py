@@ -12,7 +12,7 @@ from tollgate.entitlements.engine import FeatureInfo, Snapshot
 from tollgate.entitlements.service import current_usage, entitlement_list, is_metered
 from tollgate.entitlements.wire import decision_wire
 from tollgate.errors import InvalidValue, NotImplementedYet
-from tollgate.http.params import is_true
+from tollgate.http.params import flag
 from tollgate.usage.cache import CustomerUsage
 
 MAX_REQUESTED_USAGE = 2**53  # beyond this a JSON number loses integer precision
@@ -54,7 +54,7 @@ def parse_check_query(query: Mapping[str, str]) -> CheckQuery:
 
 
 def is_explain(query: Mapping[str, str]) -> bool:
-    return is_true(query.get("explain"))
+    return flag(query.get("explain"), field="explain")
 
 
 def needs_usage(features: Mapping[str, FeatureInfo], feature_ref: str) -> bool:

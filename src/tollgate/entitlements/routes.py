@@ -29,7 +29,7 @@ from tollgate.environments.service import Principal
 from tollgate.environments.tokens import HEADER as TOKEN_HEADER
 from tollgate.errors import PermissionDenied
 from tollgate.http.gate import cached_principal
-from tollgate.http.params import is_true, whole_number
+from tollgate.http.params import flag, whole_number
 from tollgate.http.routing import api_router
 from tollgate.usage.cache import CustomerUsage, UsageStore
 
@@ -94,9 +94,9 @@ async def get_customer_state(customer_id: str, request: Request) -> Response:
         customer_id=customer_id,
         resource_id=params.get("resourceId") or None,
         min_version=whole_number(params.get("minVersion"), field="minVersion") or 0,
-        fresh=is_true(params.get("fresh")),
+        fresh=flag(params.get("fresh"), field="fresh"),
     )
-    fresh_usage = is_true(params.get("freshUsage"))
+    fresh_usage = flag(params.get("freshUsage"), field="freshUsage")
     states = await _admitted(
         request, _states_of, request.app.state, principal.environment_id, [wanted], fresh_usage
     )
@@ -159,7 +159,7 @@ async def list_sdk_features(request: Request) -> Response:
     reads the database instead of memory (after a `catalog` event)."""
     principal = await _principal(request)
     store: SnapshotStore = request.app.state.snapshots
-    if is_true(request.query_params.get("fresh")):
+    if flag(request.query_params.get("fresh"), field="fresh"):
         features = await _admitted(request, store.reload_features, principal.environment_id)
     else:
         features = await _features(request, store, principal.environment_id)

@@ -63,6 +63,7 @@ class WarmEntitlementReads:
         query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
         try:
             check = parse_check_query(query) if action == CHECK else None
+            explain = is_explain(query)
         except TollgateError:
             return None
         resource_ref = check.resource_ref if check else query.get("resourceId") or None
@@ -76,7 +77,7 @@ class WarmEntitlementReads:
                 return None
             usage = NO_USAGE  # the answer does not depend on it
         if check is None:
-            data = list_answer(snapshot, features, usage, explain=is_explain(query))
+            data = list_answer(snapshot, features, usage, explain=explain)
         else:
             data = check_answer(snapshot, features, check, usage)
         return orjson.dumps({"data": data})

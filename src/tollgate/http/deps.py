@@ -108,6 +108,7 @@ async def claim_idempotency_key(
     key: str | None = Header(
         None,
         alias=idempotency.HEADER,
+        pattern=idempotency.KEY_PATTERN,
         description="Optional, 1-255 printable ASCII characters: a retry with the same key "
         "and request within 24 hours gets the first answer back instead of running again",
     ),

@@ -95,7 +95,9 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     message = str(exc.detail)
     if exc.status_code == 413:
         message = too_large_message(request.scope.get(MAX_BODY_SIZE_SCOPE_KEY))
-    return error_response(exc.status_code, code, message)
+    response = error_response(exc.status_code, code, message)
+    response.headers.update(exc.headers or {})  # `Allow` on a 405, say
+    return response
 
 
 async def _on_unstorable(_request: Request, exc: Exception) -> JSONResponse:

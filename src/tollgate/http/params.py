@@ -1,8 +1,9 @@
 """Query-string parameters in the shapes the Stigg client sends them."""
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import Query, Request
 from pydantic import TypeAdapter, ValidationError
@@ -64,6 +65,20 @@ def in_range(moment: datetime, *, field: str) -> datetime:
     return moment.astimezone(UTC)
 
 
+def enum_query(enum: type[StrEnum], *, alias: str | None = None) -> Any:
+    """A query parameter holding a comma-separated list of `enum`'s values (the client's
+    format), with the values in the API reference; parse it with `enum_list`."""
+    one = "|".join(re.escape(member.value) for member in enum)
+    values = ", ".join(member.value for member in enum)
+    return Query(
+        None,
+        alias=alias,
+        description=f"Comma-separated, any of: {values}",
+        # In the reference only: `enum_list` refuses the rest, naming the unknown value.
+        json_schema_extra={"pattern": rf"^(\s*({one})\s*(,\s*({one})\s*)*)?$"},
+    )
+
+
 def enum_list(raw: str | None, enum: type[E], *, field: str) -> list[E] | None:
     """Parse `A,B` (the client's comma array format) into enum members."""
     if not raw:
@@ -80,9 +95,14 @@ def enum_list(raw: str | None, enum: type[E], *, field: str) -> list[E] | None:
     return values
 
 
-def is_true(raw: str | None) -> bool:
-    """A boolean query flag: `true` or `1`; anything else, or nothing, is false."""
-    return raw in ("true", "1")
+def flag(raw: str | None, *, field: str) -> bool:
+    """A boolean query flag: `true` or `1`, `false` or `0`; absent or empty is false, and
+    anything else is refused naming `field` (rather than silently read as false)."""
+    if raw is None or raw in ("", "false", "0"):
+        return False
+    if raw in ("true", "1"):
+        return True
+    raise InvalidValue(f"'{field}' must be true or false, got '{raw[:40]}'", field=field)
 
 
 def whole_number(raw: str | None, *, field: str) -> int | None:

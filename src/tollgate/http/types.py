@@ -8,7 +8,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from pydantic import AfterValidator, BeforeValidator, Field, StrictBool, StringConstraints
+from pydantic import (
+    AfterValidator,
+    Field,
+    Strict,
+    StrictBool,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 RefId = Annotated[
     str,
@@ -68,18 +75,14 @@ FreeJson = Annotated[
 """Details Tollgate stores and hands back without reading them."""
 
 
-def _json_number(value: object) -> object:
-    # Before pydantic's own (lax) conversion, which would take "5", "1e3" and true.
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError("must be a JSON number, not a string or a boolean")
-    return value
+# Strict: pydantic's lax conversion would take "5", "1e3" and true for numbers, and "true"
+# or 1 for booleans.
+JsonInt = Annotated[int, Strict()]
+"""A whole number sent as a JSON number (5, not 5.0, "5" or true)."""
 
+JsonFloat = Annotated[float, Strict()]
+"""A number sent as a JSON number (5 or 5.5, not "5" or true)."""
 
-JsonInt = Annotated[int, BeforeValidator(_json_number)]
-"""A whole number sent as a JSON number (5 or 5.0, not "5" or true)."""
-
-JsonFloat = Annotated[float, BeforeValidator(_json_number)]
-JsonNumber = Annotated[int | float, BeforeValidator(_json_number)]
 JsonBool = StrictBool
 """true or false, not "true" or 1."""
 
@@ -117,6 +120,9 @@ Moment = Annotated[
 """A date in a request body: with a time zone, within the range above, read as UTC."""
 
 Refused = Annotated[
-    Any, Field(description="Not supported by Tollgate yet: refused (422) when given a value")
+    Any,
+    WithJsonSchema(
+        {"type": "null", "description": "Not supported by Tollgate yet: refused (422) if set"}
+    ),
 ]
 """A field the Stigg client can send that Tollgate refuses by name rather than ignore."""

@@ -8,7 +8,7 @@ from tollgate.entitlements.schemas import EntitlementRead
 from tollgate.entitlements.service import entitlements_in, preview_entitlements
 from tollgate.errors import NotFound
 from tollgate.http.deps import DbSession, Now, ReadPrincipal, WritePrincipal
-from tollgate.http.params import created_at_range, enum_list, page_request
+from tollgate.http.params import created_at_range, enum_list, enum_query, page_request
 from tollgate.http.routing import api_router
 from tollgate.http.schemas import Envelope, Page, page_of
 from tollgate.kit.filters import CreatedAtRange
@@ -81,8 +81,8 @@ def list_subscriptions(
     customer_id: str | None = Query(None, alias="customerId"),
     plan_id: str | None = Query(None, alias="planId"),
     resource_id: str | None = Query(None, alias="resourceId"),
-    status: str | None = Query(None, description="Comma-separated statuses"),
-    pricing_type: str | None = Query(None, alias="pricingType", description="Comma-separated"),
+    status: str | None = enum_query(SubscriptionStatus),
+    pricing_type: str | None = enum_query(PricingType, alias="pricingType"),
 ) -> Page[SubscriptionRead]:
     """List subscriptions, oldest first, optionally of one customer, plan or resource."""
     if customer_id is None:

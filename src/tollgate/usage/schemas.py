@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from tollgate.http.schemas import RequestModel, WireModel
-from tollgate.http.types import CustomerId, JsonBool, JsonNumber, Moment, RefId
+from tollgate.http.types import CustomerId, JsonBool, JsonFloat, Moment, RefId
 from tollgate.usage.models import UpdateBehavior
 
 MAX_BATCH = 1_000
@@ -26,7 +26,7 @@ Dimensions = Annotated[
 class UsageCreate(RequestModel):
     customer_id: CustomerId
     feature_id: RefId
-    value: JsonNumber = Field(
+    value: JsonFloat = Field(
         description="Rounded half away from zero to 5 decimal places. Fractional values "
         "must be below ±34,359,738,368; totals are kept up to ±92,233,720,368,547."
     )

@@ -6,7 +6,7 @@ from tollgate.catalog.enums import FeatureStatus, FeatureType, MeterType
 from tollgate.catalog.features import service
 from tollgate.catalog.features.schemas import FeatureCreate, FeatureRead, FeatureUpdate
 from tollgate.http.deps import DbSession, ReadPrincipal, WritePrincipal
-from tollgate.http.params import created_at_range, enum_list, page_request
+from tollgate.http.params import created_at_range, enum_list, enum_query, page_request
 from tollgate.http.routing import api_router
 from tollgate.http.schemas import Envelope, Page, page_of
 from tollgate.kit.filters import CreatedAtRange
@@ -32,9 +32,9 @@ def list_features(
     page: Annotated[PageRequest, Depends(page_request)],
     created_at: Annotated[CreatedAtRange, Depends(created_at_range)],
     id: str | None = Query(None, description="Only the feature with this id"),
-    feature_type: str | None = Query(None, alias="featureType", description="Comma-separated"),
-    meter_type: str | None = Query(None, alias="meterType", description="Comma-separated"),
-    status: str | None = Query(None, description="Comma-separated feature statuses"),
+    feature_type: str | None = enum_query(FeatureType, alias="featureType"),
+    meter_type: str | None = enum_query(MeterType, alias="meterType"),
+    status: str | None = enum_query(FeatureStatus),
 ) -> Page[FeatureRead]:
     """List the environment's features, oldest first."""
     features, cursors = service.list_features(

@@ -23,7 +23,7 @@ from tollgate.catalog.packages.schemas import (
     RemovedDraft,
 )
 from tollgate.http.deps import DbSession, Now, ReadPrincipal, WritePrincipal
-from tollgate.http.params import created_at_range, enum_list, page_request
+from tollgate.http.params import created_at_range, enum_list, enum_query, page_request
 from tollgate.http.routing import api_router
 from tollgate.http.schemas import Envelope, Page, Pagination, page_of
 from tollgate.kit.filters import CreatedAtRange
@@ -63,7 +63,7 @@ def _add_lifecycle_routes(router: APIRouter, kind: PackageKind, read_model: type
         page: Annotated[PageRequest, Depends(page_request)],
         created_at: Annotated[CreatedAtRange, Depends(created_at_range)],
         product_id: str | None = Query(None, alias="productId"),
-        status: str | None = Query(None, description="Comma-separated statuses"),
+        status: str | None = enum_query(PackageStatus),
     ) -> object:
         packages, cursors = service.list_packages(
             session,

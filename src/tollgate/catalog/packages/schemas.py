@@ -102,7 +102,7 @@ class PlanUpdate(PackageUpdate):
 class AddonUpdate(PackageUpdate):
     dependencies: Annotated[list[RefId], Field(max_length=100)] | None = None
     max_quantity: Annotated[JsonInt, Field(ge=1, le=MAX_INT)] | None = None
-    status: PackageStatus | None = None
+    status: Refused = None  # changed by publish and archive, never by an update
 
 
 class PublishRequest(RequestModel):

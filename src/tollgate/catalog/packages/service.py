@@ -49,7 +49,7 @@ def create_package(
 ) -> PackageVersion:
     product = _live_product(session, environment_id=environment_id, ref_id=data.product_id)
     if data.status is PackageStatus.ARCHIVED:
-        raise InvalidValue(f"a {noun(kind)} cannot be created archived", field="status")
+        raise InvalidValue(f"{noun(kind)}s cannot be created archived", field="status")
     package = Package(
         environment_id=environment_id,
         ref_id=data.id,

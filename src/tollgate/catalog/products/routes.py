@@ -12,7 +12,7 @@ from tollgate.catalog.products.schemas import (
     ProductUpdate,
 )
 from tollgate.http.deps import DbSession, ReadPrincipal, WritePrincipal
-from tollgate.http.params import created_at_range, enum_list, page_request
+from tollgate.http.params import created_at_range, enum_list, enum_query, page_request
 from tollgate.http.routing import api_router
 from tollgate.http.schemas import Envelope, Page, page_of
 from tollgate.kit.filters import CreatedAtRange
@@ -38,7 +38,7 @@ def list_products(
     page: Annotated[PageRequest, Depends(page_request)],
     created_at: Annotated[CreatedAtRange, Depends(created_at_range)],
     id: str | None = Query(None, description="Only the product with this id"),
-    status: str | None = Query(None, description="Comma-separated: PUBLISHED, ARCHIVED"),
+    status: str | None = enum_query(ProductStatus),
 ) -> Page[ProductRead]:
     """List the environment's products, oldest first."""
     products, cursors = service.list_products(
