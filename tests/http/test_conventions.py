@@ -372,3 +372,16 @@ class TestEmptyCursors:
     def test_empty_cursors_count_as_absent(self, http: httpx.Client) -> None:
         response = http.get("/api/v1/features", params={"after": "", "before": ""})
         assert response.status_code == 200
+
+
+class TestMethodNotAllowed:
+    def test_a_405_lists_every_method_of_the_path(self, http: httpx.Client) -> None:
+        for path, methods in (
+            ("/api/v1/addons", {"GET", "POST"}),
+            ("/api/v1/addons/x/draft", {"POST", "DELETE"}),
+            ("/api/v1/customers/x", {"GET", "PATCH"}),
+        ):
+            response = http.request("TRACE", path)
+            assert response.status_code == 405, path
+            assert response.json()["error"]["code"] == "method_not_allowed"
+            assert set(response.headers["allow"].split(", ")) == methods, path

@@ -6,6 +6,7 @@ Validation failures list every problem under `details`. A 5xx means a Tollgate b
 """
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,6 +16,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+from starlette.routing import compile_path
 
 from tollgate.errors import TollgateError
 from tollgate.http.idempotency import IdempotentReplay
@@ -96,8 +98,27 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 413:
         message = too_large_message(request.scope.get(MAX_BODY_SIZE_SCOPE_KEY))
     response = error_response(exc.status_code, code, message)
-    response.headers.update(exc.headers or {})  # `Allow` on a 405, say
+    response.headers.update(exc.headers or {})
+    if exc.status_code == 405:
+        response.headers["allow"] = _allowed_methods(request)
     return response
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method of the request's path. (Starlette's 405 names only those of the first
+    route matching the path, while a path's GET and POST are routes of their own.)"""
+    state = request.app.state
+    table: list[tuple[re.Pattern[str], str]] | None = getattr(state, "allowed_methods", None)
+    if table is None:
+        paths = request.app.openapi()["paths"]
+        table = state.allowed_methods = [
+            (compile_path(path)[0], ", ".join(method.upper() for method in sorted(operations)))
+            for path, operations in paths.items()
+        ]
+    for pattern, methods in table:
+        if pattern.match(request.url.path):
+            return methods
+    return ""
 
 
 async def _on_unstorable(_request: Request, exc: Exception) -> JSONResponse:
