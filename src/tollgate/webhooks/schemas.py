@@ -3,20 +3,24 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AnyHttpUrl, Field
+from pydantic import AnyHttpUrl, Field, UrlConstraints
 
 from tollgate.http.schemas import RequestModel, WireModel
+from tollgate.http.types import Description, JsonBool
 from tollgate.webhooks.events import EventType
 from tollgate.webhooks.models import MessageStatus
 
+Url = Annotated[AnyHttpUrl, UrlConstraints(max_length=2_048)]
+EventTypes = Annotated[list[EventType], Field(max_length=len(EventType))]
+
 
 class EndpointCreate(RequestModel):
-    url: AnyHttpUrl
-    description: Annotated[str, Field(max_length=1_000)] | None = None
-    event_types: list[EventType] | None = Field(
+    url: Url
+    description: Description | None = None
+    event_types: EventTypes | None = Field(
         None, description="The events to send; omitted or null: every event."
     )
-    send_stigg_secret: bool = Field(
+    send_stigg_secret: JsonBool = Field(
         False,
         description="Also send the secret in `Stigg-Webhooks-Secret`, for receivers written "
         "for Stigg. Standard Webhooks signatures are always sent.",
@@ -24,11 +28,11 @@ class EndpointCreate(RequestModel):
 
 
 class EndpointUpdate(RequestModel):
-    url: AnyHttpUrl | None = None
-    description: Annotated[str, Field(max_length=1_000)] | None = None
-    event_types: list[EventType] | None = None
-    send_stigg_secret: bool | None = None
-    is_enabled: bool | None = None
+    url: Url | None = None
+    description: Description | None = None
+    event_types: EventTypes | None = None
+    send_stigg_secret: JsonBool | None = None
+    is_enabled: JsonBool | None = None
 
 
 class EndpointRead(WireModel):
