@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./tollgate.db"
@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     # `serve` runs the background jobs too unless this is off (then run `tollgate worker`).
     run_jobs: bool = True
     job_interval_seconds: float = 1.0
+    # Webhooks may go to loopback, link-local and private addresses: for installations
+    # whose receivers live on their own network. Off, such endpoints are refused.
+    webhooks_allow_private_targets: bool = False
+    # The whole of one webhook request: connecting, sending, and reading the answer's start.
+    webhooks_delivery_deadline_seconds: float = Field(15.0, gt=0)
 
     @field_validator("database_url")
     @classmethod
