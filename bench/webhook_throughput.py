@@ -12,11 +12,11 @@ one enabled endpoint pointing at a local receiver:
    drawn at random (seeded), through `outbox.emit_many` in transactions of 1,000. Each
    event's entity is `{"customer": "c-0017", "seq": n}` (n = 1, 2, ... per customer) and its
    ordering key the customer. Timed apart from delivery.
-2. **Deliver** with one worker: a loop calling `delivery.deliver_due(sessions, now,
-   client=httpx.Client())` with `now` the wall clock plus an offset, until the outbox owes
-   nothing. Whenever a pass delivers nothing while messages are still owed (their retries
-   are due later: RETRY_DELAYS start at 5 s and grow to hours), the offset grows by
-   `--advance-minutes` (default 10) instead of sleeping.
+2. **Deliver** with one worker: a loop calling `Dispatcher.run_once(now, most=2000)` (one
+   dispatcher, as `tollgate worker` runs it) with `now` the wall clock plus an offset, until
+   the outbox owes nothing. Whenever a pass delivers nothing while messages are still owed
+   (their retries are due later: RETRY_DELAYS start at 5 s and grow to hours), the offset
+   grows by `--advance-minutes` (default 10) instead of sleeping.
 
 Run 1 (clean): the receiver answers 200 to everything; its wall time gives deliveries/s
 (goal: 500/s or more, printed, not enforced).
@@ -70,7 +70,6 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, cast
 
-import httpx
 import orjson
 from check_throughput import free_port
 from rich.markup import escape
@@ -89,14 +88,18 @@ from usage_common import (
     run_async,
 )
 
+from tollgate.config import Settings
 from tollgate.db import migrate
 from tollgate.db.engine import make_engine, make_session_factory, unit_of_work
 from tollgate.environments.service import ensure_environment
-from tollgate.webhooks import delivery, outbox
+from tollgate.kit.clock import SystemClock
+from tollgate.webhooks import outbox
+from tollgate.webhooks.dispatcher import Dispatcher
 from tollgate.webhooks.events import EventType
 from tollgate.webhooks.models import MessageStatus, WebhookAttempt, WebhookMessage
 from tollgate.webhooks.schemas import EndpointCreate
 from tollgate.webhooks.service import create_endpoint
+from tollgate.webhooks.targets import TargetRules
 
 EMIT_BATCH = 1_000  # events per transaction
 GOAL_PER_S = 500
@@ -104,6 +107,8 @@ DOWN_AFTER = 1 / 3  # of the events delivered, the receiver goes down
 DROPPED = 0  # the status recorded for a request dropped without an answer
 MAX_WALL_SECONDS = 900.0  # per delivery run, then it stops and fails
 MAX_OFFSET = timedelta(days=10)  # of simulated time, likewise
+PASS = 2_000  # messages sent at most per pass, so the outage begins near its mark
+PRIVATE_ALLOWED = TargetRules(allow_private=True)  # the receiver listens on 127.0.0.1
 
 OK = 200
 RESPONSES = {
@@ -377,6 +382,7 @@ def emit(sessions: sessionmaker[Session], environment: str, url: str, options: O
             environment_id=environment_id,
             data=EndpointCreate.model_validate({"url": url}),
             now=now,
+            targets=PRIVATE_ALLOWED,
         )
         endpoint_id, secret = endpoint.id, endpoint.secret
     rng = random.Random(options.seed)
@@ -414,7 +420,7 @@ def emit(sessions: sessionmaker[Session], environment: str, url: str, options: O
 @dataclass
 class Driven:
     seconds: float = 0.0  # wall time of the delivery loop
-    delivered: int = 0  # what deliver_due returned, summed
+    delivered: int = 0  # what run_once returned, summed
     passes: int = 0
     advances: int = 0  # times the simulated clock was moved ahead
     offset: timedelta = timedelta(0)
@@ -457,7 +463,14 @@ def drive(
     down: tuple[datetime, datetime] | None = None  # (when 503 gives way to refusing, end)
     phase: str | None = None
     cpu_start = own_cpu_seconds(), receiver.cpu_seconds(), busy_cpu_seconds()
-    with httpx.Client() as client, progress() as bar:
+    dispatcher = Dispatcher(
+        sessions,
+        SystemClock(),
+        PRIVATE_ALLOWED,
+        deadline_seconds=Settings().webhooks_delivery_deadline_seconds,
+        jitter=jitter,
+    )
+    with progress() as bar:
         task = bar.add_task(label, total=emitted.events)
         started = time.perf_counter()
         while True:
@@ -475,7 +488,7 @@ def drive(
                 phase = None
                 receiver.outage(None)
                 bar.console.print(f"  ... and up again (clock {driven.offset} ahead)")
-            delivered = delivery.deliver_due(sessions, now, client=client, jitter=jitter)
+            delivered = dispatcher.run_once(now, most=PASS)
             driven.passes += 1
             driven.delivered += delivered
             bar.update(task, completed=driven.delivered)

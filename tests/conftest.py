@@ -58,9 +58,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture(scope="session")
 def base_url(engine: Engine) -> Iterator[str]:
     # No background jobs: on the real clock they would advance, while other tests run, the
-    # subscriptions that clocked tests (tests/e2e/conftest.py) date in the past.
+    # subscriptions that clocked tests (tests/e2e/conftest.py) date in the past. Webhook
+    # receivers of tests listen on 127.0.0.1: private targets are allowed.
     settings = Settings(
-        database_url=engine.url.render_as_string(hide_password=False), run_jobs=False
+        database_url=engine.url.render_as_string(hide_password=False),
+        run_jobs=False,
+        webhooks_allow_private_targets=True,
     )
     with live_server(create_app(settings, engine=engine)) as url:
         yield url

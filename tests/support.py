@@ -176,6 +176,7 @@ def launch(database_url: str, log: Path, **settings: str) -> Served:
         "TOLLGATE_DATABASE_URL": database_url,
         "PYTHONUNBUFFERED": "1",
         "COLUMNS": "200",
+        "TOLLGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS": "true",  # receivers listen on 127.0.0.1
         **{f"TOLLGATE_{name.upper()}": value for name, value in settings.items()},
     }
     with log.open("w") as out:
@@ -231,6 +232,7 @@ def start_worker(database_url: str, log: Path) -> subprocess.Popen[bytes]:
                 **os.environ,
                 "TOLLGATE_DATABASE_URL": database_url,
                 "TOLLGATE_JOB_INTERVAL_SECONDS": "0.2",
+                "TOLLGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS": "true",
             },
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -5,7 +5,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
-import httpx
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
@@ -13,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tollgate import __version__
-from tollgate.background import all_jobs, webhook_client
+from tollgate.background import dispatcher, job_runner, target_rules
 from tollgate.catalog.features.routes import router as features_router
 from tollgate.catalog.packages.routes import addons_router, plans_router
 from tollgate.catalog.products.routes import router as products_router
@@ -31,7 +30,6 @@ from tollgate.environments.cache import KeyCache
 from tollgate.http.errors import error_response, install_error_handlers
 from tollgate.http.gate import KeyBeforeBody
 from tollgate.http.schemas import ERROR_RESPONSES
-from tollgate.jobs.runner import JobRunner
 from tollgate.kit.clock import Clock, SystemClock
 from tollgate.streams.follower import LogFollower
 from tollgate.streams.routes import router as streams_router
@@ -39,6 +37,7 @@ from tollgate.subscriptions.routes import router as subscriptions_router
 from tollgate.usage.cache import UsageStore
 from tollgate.usage.routes import events_router, usage_router, usage_v2_router
 from tollgate.webhooks.routes import router as webhooks_router
+from tollgate.webhooks.targets import Resolver
 
 log = logging.getLogger("tollgate")
 
@@ -51,8 +50,9 @@ def create_app(
     *,
     engine: Engine | None = None,
     clock: Clock | None = None,
-    webhooks: httpx.Client | None = None,
+    resolver: Resolver | None = None,
 ) -> FastAPI:
+    """The application. `resolver` answers for DNS in webhook targets (tests play DNS)."""
     engine = engine or make_engine(settings.database_url)
     clock = clock or SystemClock()
     changes = ChangeFeed()
@@ -61,13 +61,12 @@ def create_app(
     snapshots = SnapshotStore(read_sessions, clock)
     keys = KeyCache()
     usage = UsageStore(read_sessions, clock)
-    webhooks = webhooks or webhook_client()
     # Below both the worker threads (40) and the connection pool: see http.deps._admission.
     admission = anyio.Semaphore(POOL_SIZE)
     streams = LogFollower(read_sessions, admission)
-    jobs = JobRunner(
-        write_sessions, clock, all_jobs(webhooks), interval_seconds=settings.job_interval_seconds
-    )
+    jobs = job_runner(settings, write_sessions, clock)
+    webhook_targets = target_rules(settings, resolver)
+    deliveries = dispatcher(settings, write_sessions, clock, webhook_targets)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -82,12 +81,13 @@ def create_app(
         changes.listen(engine)
         if settings.run_jobs:
             jobs.start()
+            deliveries.start()
         _warn_of_relaxed_environments(read_sessions)
         log.info("tollgate ready", extra={"database": engine.url.render_as_string()})
         yield
         jobs.stop()
+        await anyio.to_thread.run_sync(deliveries.close)
         await streams.close()
-        webhooks.close()
         changes.close()
         engine.dispose()
 
@@ -110,6 +110,8 @@ def create_app(
     app.state.keys = keys
     app.state.usage = usage
     app.state.jobs = jobs
+    app.state.deliveries = deliveries
+    app.state.webhook_targets = webhook_targets
     app.state.streams = streams
     app.state.admission = admission
     install_error_handlers(app)

@@ -1,23 +1,42 @@
-"""Every background job, as `tollgate serve` and `tollgate worker` both run them."""
+"""The background work `tollgate serve` and `tollgate worker` both do: the lifecycle jobs
+on a job runner, and webhook delivery on a dispatcher of its own, so that a slow endpoint
+never holds up a trial end or a cancellation."""
 
-import httpx
+from sqlalchemy.orm import Session, sessionmaker
 
+from tollgate.config import Settings
 from tollgate.db import changelog
 from tollgate.http import idempotency
-from tollgate.jobs.runner import Job
+from tollgate.jobs.runner import Job, JobRunner
+from tollgate.kit.clock import Clock
 from tollgate.subscriptions.jobs import JOBS as LIFECYCLE_JOBS
-from tollgate.webhooks.delivery import delivery_job
+from tollgate.webhooks.dispatcher import Dispatcher
+from tollgate.webhooks.targets import Resolver, TargetRules, system_resolver
 
 
-def all_jobs(webhook_client: httpx.Client) -> list[Job]:
-    return [
+def job_runner(settings: Settings, sessions: sessionmaker[Session], clock: Clock) -> JobRunner:
+    jobs = [
         *LIFECYCLE_JOBS,
-        delivery_job(webhook_client),
         Job("changes.prune", changelog.prune),
         Job("idempotency.prune", idempotency.prune),
     ]
+    return JobRunner(sessions, clock, jobs, interval_seconds=settings.job_interval_seconds)
 
 
-def webhook_client() -> httpx.Client:
-    """The HTTP client webhooks are sent with: no redirects (a receiver answers itself)."""
-    return httpx.Client(follow_redirects=False, headers={"user-agent": "Tollgate-Webhooks"})
+def target_rules(settings: Settings, resolver: Resolver | None = None) -> TargetRules:
+    return TargetRules(
+        allow_private=settings.webhooks_allow_private_targets,
+        resolve=resolver or system_resolver,
+    )
+
+
+def dispatcher(
+    settings: Settings, sessions: sessionmaker[Session], clock: Clock, rules: TargetRules
+) -> Dispatcher:
+    return Dispatcher(
+        sessions,
+        clock,
+        rules,
+        deadline_seconds=settings.webhooks_delivery_deadline_seconds,
+        interval_seconds=settings.job_interval_seconds,
+    )

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from tollgate.app import create_app
-from tollgate.background import all_jobs, webhook_client
+from tollgate.background import dispatcher, job_runner, target_rules
 from tollgate.catalog import demo
 from tollgate.config import Settings
 from tollgate.db import migrate
@@ -27,7 +27,6 @@ from tollgate.environments import service as environments
 from tollgate.environments.models import KeyKind
 from tollgate.errors import TollgateError
 from tollgate.http.server import uvicorn_options
-from tollgate.jobs.runner import JobRunner
 from tollgate.kit.clock import SystemClock
 from tollgate.logs import configure_logging
 from tollgate.webhooks import service as webhooks
@@ -111,18 +110,18 @@ def worker() -> None:
     engine = _engine(settings)
     sessions = make_session_factory(engine)
     ChangeFeed().attach(sessions, engine)
-    client = webhook_client()
-    runner = JobRunner(
-        sessions, SystemClock(), all_jobs(client), interval_seconds=settings.job_interval_seconds
-    )
+    clock = SystemClock()
+    runner = job_runner(settings, sessions, clock)
+    deliveries = dispatcher(settings, sessions, clock, target_rules(settings))
     signal.signal(signal.SIGTERM, lambda *_: runner.request_stop())
     console.print(f"worker running jobs every {settings.job_interval_seconds:g}s")
     try:
+        deliveries.start()  # on a thread of its own
         runner.run_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        client.close()
+        deliveries.close()
         engine.dispose()
     console.print("worker stopped")
 
@@ -229,12 +228,15 @@ def create_webhook(
         bool, typer.Option(help="Also send Stigg-Webhooks-Secret, for Stigg receivers")
     ] = False,
 ) -> None:
-    """Send an environment's events to a URL. The secret is the last line of output."""
+    """Send an environment's events to a URL. The secret is the last line of output.
+    Private, loopback and link-local targets are refused unless
+    TOLLGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS is on."""
+    rules = target_rules(Settings())
     with _session() as session:
         data = _endpoint_create(url, event, stigg_secret)
         environment_id = environments.get_environment(session, name=environment).id
         endpoint = webhooks.create_endpoint(
-            session, environment_id=environment_id, data=data, now=utcnow()
+            session, environment_id=environment_id, data=data, now=utcnow(), targets=rules
         )
     console.print(f"created webhook endpoint {endpoint.ref_id} for {endpoint.url}")
     typer.echo(endpoint.secret)

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     header_timeout_seconds: float = Field(default=DEFAULT_HEADER_TIMEOUT_SECONDS, gt=0)
     max_header_bytes: int = Field(default=DEFAULT_MAX_HEADER_BYTES, ge=1024)
     max_header_fields: int = Field(default=DEFAULT_MAX_HEADER_FIELDS, ge=1)
+    # Webhooks may go to loopback, link-local and private addresses: for installations
+    # whose receivers live on their own network. Off, such endpoints are refused.
+    webhooks_allow_private_targets: bool = False
+    # The whole of one webhook request: connecting, sending, and reading the answer's start.
+    webhooks_delivery_deadline_seconds: float = Field(15.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

@@ -24,8 +24,10 @@ class Clocked:
     base_url: str
 
     def run_jobs(self) -> dict[str, int]:
-        """What `tollgate serve` does every second, done now, for the clock's moment."""
+        """What `tollgate serve` does all the time, done now, for the clock's moment: the
+        lifecycle jobs, then webhook delivery until nothing more may go."""
         done: dict[str, int] = self.app.state.jobs.run_once()
+        done["webhooks.deliver"] = self.app.state.deliveries.run_once()
         return done
 
 
@@ -33,7 +35,9 @@ class Clocked:
 def clocked(engine: Engine) -> Iterator[Clocked]:
     clock = ManualClock(START)
     settings = Settings(
-        database_url=engine.url.render_as_string(hide_password=False), run_jobs=False
+        database_url=engine.url.render_as_string(hide_password=False),
+        run_jobs=False,
+        webhooks_allow_private_targets=True,  # the tests' receivers listen on 127.0.0.1
     )
     app = create_app(settings, engine=engine, clock=clock)
     with live_server(app) as url:

@@ -1,10 +1,19 @@
 """`tollgate webhooks ...` as an operator runs it."""
 
+import pytest
+
 from tests.environments.test_keys import Cli, cli, flat  # noqa: F401 (fixture)
+
+ALLOW_PRIVATE = "TOLLGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS"
 
 
 class TestWebhooksCli:
-    def test_create_list_redeliver_delete(self, cli: Cli) -> None:  # noqa: F811
+    def test_create_list_redeliver_delete(
+        self,
+        cli: Cli,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setenv(ALLOW_PRIVATE, "true")  # the URL is on 127.0.0.1
         cli.create_key("dev")
         created = cli.run(
             "webhooks", "create", "--environment", "dev", "--url", "http://127.0.0.1:9/h",
@@ -29,3 +38,21 @@ class TestWebhooksCli:
         missing = cli.run("webhooks", "list", "--environment", "nope")
         assert missing.returncode == 1
         assert "environment 'nope' was not found" in flat(missing.stdout + missing.stderr)
+
+    def test_refuses_a_private_target_unless_the_installation_allows_them(
+        self,
+        cli: Cli,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.delenv(ALLOW_PRIVATE, raising=False)
+        cli.create_key("dev")
+        metadata = "http://169.254.169.254/latest/meta-data"  # a cloud's metadata service
+        refused = cli.run("webhooks", "create", "--environment", "dev", "--url", metadata)
+        assert refused.returncode == 1
+        said = flat(refused.stdout + refused.stderr)
+        assert "host '169.254.169.254' is a link-local address" in said
+        assert "TOLLGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS" in said
+        assert "we_" not in cli.run("webhooks", "list", "--environment", "dev").stdout
+        monkeypatch.setenv(ALLOW_PRIVATE, "true")
+        allowed = cli.run("webhooks", "create", "--environment", "dev", "--url", metadata)
+        assert allowed.returncode == 0, allowed.stderr

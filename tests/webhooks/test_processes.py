@@ -7,7 +7,8 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,14 +19,30 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.support import Served, launch, start_worker
 from tests.webhooks.conftest import Received, Receiver
+from tollgate.background import dispatcher
+from tollgate.config import Settings
 from tollgate.db import migrate
 from tollgate.db.engine import make_engine, make_session_factory, unit_of_work
 from tollgate.environments import service as environments
+from tollgate.kit.clock import SystemClock
 from tollgate.webhooks import delivery, outbox, service
+from tollgate.webhooks.dispatcher import Dispatcher
 from tollgate.webhooks.models import MessageStatus, WebhookMessage
 from tollgate.webhooks.schemas import EndpointCreate, EndpointRead
+from tollgate.webhooks.targets import TargetRules
 
 DEADLINE_SECONDS = 20.0
+PRIVATE_ALLOWED = TargetRules(allow_private=True)  # the receiver listens on 127.0.0.1
+
+
+@contextmanager
+def _worker(sessions: sessionmaker[Session]) -> Iterator[Dispatcher]:
+    """A dispatcher set up as `tollgate worker` sets its own up (same deadline and lease)."""
+    deliveries = dispatcher(Settings(), sessions, SystemClock(), PRIVATE_ALLOWED)
+    try:
+        yield deliveries
+    finally:
+        deliveries.close()
 
 
 def _eventually(condition: Callable[[], bool], what: str) -> None:
@@ -55,6 +72,7 @@ def _endpoint(sessions: sessionmaker[Session], receiver: Receiver) -> tuple[int,
             environment_id=environment.id,
             data=EndpointCreate.model_validate({"url": receiver.url}),
             now=datetime.now(UTC),
+            targets=PRIVATE_ALLOWED,
         )
         return environment.id, endpoint.ref_id
 
@@ -180,16 +198,18 @@ class TestWorkerKilled:
             _kill(process)  # mid-delivery: the receiver has not answered
             release.set()
             (interrupted_id,) = interrupted
-            with httpx.Client() as client:
-                # The dead worker's lease holds until it expires: nobody sends meanwhile.
-                assert delivery.deliver_due(sessions, datetime.now(UTC), client=client) == 0
+            with _worker(sessions) as deliveries:
+                # The dead worker's lease holds until it expires: the interrupted message
+                # (and, waiting behind it, its customer's later ones) is not sent meanwhile.
+                # Other customers' messages the worker had not leased may go now.
+                deliveries.run_once(datetime.now(UTC))
+                assert _ids(receiver.received).count(interrupted_id) == 1
                 sent_before = len(receiver.received)
-                later = datetime.now(UTC) + delivery.LEASE + timedelta(seconds=1)
-                delivered = 0
+                later = datetime.now(UTC) + deliveries.lease + timedelta(seconds=1)
                 for _ in range(5):
                     if MessageStatus.PENDING not in _messages(sessions, environment_id).values():
                         break
-                    delivered += delivery.deliver_due(sessions, later, client=client)
+                    deliveries.run_once(later)
             messages = _messages(sessions, environment_id)
         finally:
             release.set()
@@ -197,7 +217,7 @@ class TestWorkerKilled:
                 worker.kill()
                 worker.wait(timeout=20)
             engine.dispose()
-        assert delivered == self.COUNT
+        assert len(messages) == self.COUNT
         assert set(messages.values()) == {MessageStatus.DELIVERED}
         arrived = _ids(receiver.received)
         assert set(arrived) == set(messages)
@@ -243,7 +263,7 @@ class TestFailingEndpoint:
         environment_id, ref = _endpoint(sessions, receiver)
         now = next_change = disabled_at = self.START
         changes = 0
-        with httpx.Client() as client:
+        with _worker(sessions) as deliveries:
             while _endpoint_read(sessions, environment_id, ref).is_enabled:
                 limit = self.START + delivery.DISABLE_AFTER + self.CHANGES_EVERY
                 assert now < limit, f"still enabled at {now}, after failing since {self.START}"
@@ -251,7 +271,7 @@ class TestFailingEndpoint:
                     _owe(sessions, environment_id, ns=range(changes, changes + 1), now=now)
                     changes += 1
                     next_change += self.CHANGES_EVERY
-                assert delivery.deliver_due(sessions, now, client=client) == 0
+                assert deliveries.run_once(now) == 0
                 disabled_at = now
                 now = min(next_change, _next_attempt(sessions, environment_id, ref, after=now))
             read = _endpoint_read(sessions, environment_id, ref)
@@ -263,7 +283,7 @@ class TestFailingEndpoint:
             sent = len(receiver.received)
             assert sent > len(delivery.RETRY_DELAYS)  # it was retried for days first
             for later in (timedelta(hours=1), timedelta(days=1), timedelta(days=30)):
-                assert delivery.deliver_due(sessions, disabled_at + later, client=client) == 0
+                assert deliveries.run_once(disabled_at + later) == 0
         assert len(receiver.received) == sent  # nothing more to a disabled endpoint
         with unit_of_work(sessions) as session:
             event = outbox.Event("test", {"n": changes}, ordering_key="customer-0")

@@ -1,9 +1,10 @@
 """The receiver helper against real deliveries."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from standardwebhooks import Webhook
 
 from tests.e2e.conftest import Clocked
 from tests.webhooks.conftest import Receiver, endpoint
@@ -56,3 +57,25 @@ class TestReceiver:
         secret, body, _ = delivered
         with pytest.raises(WebhookRejected, match="missing"):
             WebhookReceiver(secret).verify(body, {})
+
+    def test_refuses_a_body_that_is_not_utf8(
+        self, delivered: tuple[str, bytes, dict[str, str]]
+    ) -> None:
+        secret, _, headers = delivered
+        with pytest.raises(WebhookRejected, match="not UTF-8"):
+            WebhookReceiver(secret).verify(b'{"type": "\xff\xfe"}', headers)
+
+    @pytest.mark.parametrize("body", ["[1, 2]", '"customer.created"', "{not json"])
+    def test_refuses_a_signed_body_that_is_not_a_json_object(
+        self, delivered: tuple[str, bytes, dict[str, str]], body: str
+    ) -> None:
+        secret, _, headers = delivered
+        signed_at = datetime.now(UTC)
+        signature = Webhook(secret).sign(headers["webhook-id"], signed_at, body)
+        signed = {**headers, "webhook-signature": signature}
+        signed["webhook-timestamp"] = str(int(signed_at.timestamp()))
+        receiver = WebhookReceiver(secret)
+        with pytest.raises(WebhookRejected, match="JSON"):
+            receiver.verify(body.encode(), signed)
+        # Refused, it was not taken as accepted: the genuine delivery still is.
+        assert receiver.verify(*delivered[1:])["type"] == "customer.created"

@@ -1,47 +1,38 @@
-"""Delivering owed messages: leased, signed, retried with backoff, in order per customer.
+"""Delivery's database side: leasing owed messages, recording what their attempts did.
 
-Each pass leases the messages that may go now — due, not leased by a live worker, their
+A worker leases the messages that may go now (due, not leased by a live worker, their
 endpoint enabled, and no earlier message of the same ordering key still owed to the same
-endpoint — with `FOR UPDATE SKIP LOCKED`, so several workers never take the same message.
-The lease is committed before sending and the batch's outcomes after it; a worker killed
-mid-batch loses nothing: its lease expires and another worker sends the batch's messages
-again, with the same `webhook-id`s, so receivers can drop the duplicates."""
+endpoint) with `FOR UPDATE SKIP LOCKED`, so several workers never take the same message.
+The lease is committed before sending and each outcome after it, in the lease's name; a
+worker killed mid-delivery loses nothing: its lease expires and another worker sends the
+message again, with the same `webhook-id`, so receivers can drop the duplicate. Sending is
+`webhooks.dispatcher`'s part."""
 
 import logging
-import math
-import random
-import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from secrets import token_hex
+from typing import Any
 
-import httpx
-import orjson
-from sqlalchemy import bindparam, exists, insert, or_, select, update
+from sqlalchemy import Row, Select, bindparam, exists, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 from sqlalchemy.sql.elements import BindParameter
 from standardwebhooks import Webhook
 
 from tollgate.db.engine import unit_of_work
-from tollgate.jobs.runner import Job
 from tollgate.webhooks.models import (
     MessageStatus,
     WebhookAttempt,
     WebhookEndpoint,
     WebhookMessage,
 )
+from tollgate.webhooks.sender import Outcome
 
 log = logging.getLogger("tollgate.webhooks")
 
-TIMEOUT_SECONDS = 10.0
-BATCH = 100
-SENDERS = 16  # requests in flight at once, each to a different customer or endpoint
-# A lease outlasts sending its whole batch even if every receiver times out, so a live
-# worker's messages are never taken over; a dead worker's wait this long.
-LEASE = timedelta(seconds=math.ceil(BATCH / SENDERS) * TIMEOUT_SECONDS + 60)
-MAX_BATCHES_PER_PASS = 20
+CANDIDATES = 100  # owed messages looked at per lease
 # Waits after each failed attempt: 4.2 days in all (3.3 at the least, with jitter), then
 # the message is given up.
 RETRY_DELAYS = [
@@ -65,7 +56,7 @@ PENDING: BindParameter[str] = bindparam(
 
 
 @dataclass(frozen=True, slots=True)
-class _Leased:
+class Leased:
     message_id: int
     ref_id: str
     payload: dict[str, object]
@@ -73,112 +64,90 @@ class _Leased:
     url: str
     secrets: tuple[str, ...]
     stigg_secret: str | None
+    lease_token: str  # marks the leased row, so only this lease may record its outcome
 
 
 @dataclass(frozen=True, slots=True)
-class _Lease:
-    token: str  # marks the leased rows, so only this lease may record their outcomes
-    messages: list[_Leased]
+class Attempt:
+    message: Leased
+    outcome: Outcome
+    at: datetime  # when it began; its retry is counted from then
 
 
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    status_code: int | None
-    error: str | None
-    duration_ms: int
-
-    @property
-    def delivered(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
-
-
-def deliver_due(
+def lease(
     sessions: sessionmaker[Session],
     now: datetime,
     *,
-    client: httpx.Client,
-    jitter: Callable[[], float] = random.random,
-    wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> int:
-    """Send every message that may go now; returns how many were delivered.
-
-    `now` schedules (leases, retries); signatures carry `wall_clock`'s moment of sending,
-    which receivers compare with their own clocks."""
-    delivered = 0
-    started = time.monotonic()
-    with ThreadPoolExecutor(SENDERS, thread_name_prefix="tollgate-webhook") as senders:
-        # A delivery can unblock the next message of its customer, so lease again until
-        # nothing may go; bounded, so the other jobs of the pass get their turn.
-        for _ in range(MAX_BATCHES_PER_PASS):
-            # `now` was read when the pass began; a long pass must not lease, or schedule
-            # retries, as if no time had gone by.
-            now += timedelta(seconds=time.monotonic() - started)
-            started = time.monotonic()
-            lease = _lease(sessions, now)
-            if not lease.messages:
-                break
-            # A batch holds at most one message per endpoint and ordering key (the head of
-            # each), so its messages may go at once without breaking any order.
-            outcomes = list(
-                senders.map(lambda message: _send(client, message, wall_clock()), lease.messages)
-            )
-            _record(sessions, lease, outcomes, now, jitter)
-            delivered += sum(outcome.delivered for outcome in outcomes)
-    return delivered
-
-
-def delivery_job(client: httpx.Client) -> Job:
-    def run(sessions: sessionmaker[Session], now: datetime) -> int:
-        return deliver_due(sessions, now, client=client)
-
-    return Job("webhooks.deliver", run)
+    duration: timedelta,
+    room: Callable[[int], int],
+    skip: Collection[int] = (),
+    exclude: Collection[int] = (),
+    limit: int = CANDIDATES,
+) -> list[Leased]:
+    """Lease up to `limit` messages that may go now, at most `room(endpoint id)` of each
+    endpoint, none of the endpoints in `skip` nor the messages in `exclude`; each is
+    leased for `duration`."""
+    with unit_of_work(sessions) as session:
+        rows = session.execute(_owed_heads(now, skip, exclude)).all()
+        taken: Counter[int] = Counter()
+        kept: list[Row[Any]] = []
+        for row in rows:
+            endpoint_id = row[3]
+            if len(kept) < limit and taken[endpoint_id] < room(endpoint_id):
+                taken[endpoint_id] += 1
+                kept.append(row)
+        if not kept:
+            return []
+        token = token_hex(16)
+        session.execute(
+            update(WebhookMessage)
+            .where(WebhookMessage.id.in_([row[0] for row in kept]))
+            .values(lease_until=now + duration, lease_token=token)
+            .execution_options(synchronize_session=False)
+        )
+        return [_leased(*row, token=token, now=now) for row in kept]
 
 
-def _lease(sessions: sessionmaker[Session], now: datetime) -> _Lease:
+def _owed_heads(now: datetime, skip: Collection[int], exclude: Collection[int]) -> Select[Any]:
+    """The messages that may go now, oldest first, locked (others' locks skipped)."""
     m = WebhookMessage
     earlier = aliased(WebhookMessage)
     endpoint = WebhookEndpoint
-    token = token_hex(16)
-    with unit_of_work(sessions) as session:
-        blocked = exists().where(
-            earlier.endpoint_id == m.endpoint_id,
-            earlier.ordering_key == m.ordering_key,
-            earlier.status == PENDING,
-            earlier.id < m.id,
+    blocked = exists().where(
+        earlier.endpoint_id == m.endpoint_id,
+        earlier.ordering_key == m.ordering_key,
+        earlier.status == PENDING,
+        earlier.id < m.id,
+    )
+    query = (
+        select(
+            m.id,
+            m.ref_id,
+            m.payload,
+            endpoint.id,
+            endpoint.url,
+            endpoint.secret,
+            endpoint.previous_secret,
+            endpoint.previous_secret_until,
+            endpoint.send_stigg_secret,
         )
-        rows = session.execute(
-            select(
-                m.id,
-                m.ref_id,
-                m.payload,
-                endpoint.id,
-                endpoint.url,
-                endpoint.secret,
-                endpoint.previous_secret,
-                endpoint.previous_secret_until,
-                endpoint.send_stigg_secret,
-            )
-            .join(endpoint, endpoint.id == m.endpoint_id)
-            .where(
-                m.status == PENDING,
-                m.next_attempt_at <= now,
-                or_(m.lease_until.is_(None), m.lease_until < now),
-                endpoint.is_enabled,
-                ~blocked,
-            )
-            .order_by(m.id)
-            .limit(BATCH)
-            .with_for_update(of=m, skip_locked=True)
-        ).all()
-        if not rows:
-            return _Lease(token, [])
-        session.execute(
-            update(m)
-            .where(m.id.in_([row[0] for row in rows]))
-            .values(lease_until=now + LEASE, lease_token=token)
-            .execution_options(synchronize_session=False)
+        .join(endpoint, endpoint.id == m.endpoint_id)
+        .where(
+            m.status == PENDING,
+            m.next_attempt_at <= now,
+            or_(m.lease_until.is_(None), m.lease_until < now),
+            endpoint.is_enabled,
+            ~blocked,
         )
-        return _Lease(token, [_leased(*row, now=now) for row in rows])
+        .order_by(m.id)
+        .limit(CANDIDATES)
+        .with_for_update(of=m, skip_locked=True)
+    )
+    if skip:
+        query = query.where(m.endpoint_id.not_in(list(skip)))
+    if exclude:
+        query = query.where(m.id.not_in(list(exclude)))
+    return query
 
 
 def _leased(
@@ -192,12 +161,13 @@ def _leased(
     previous_secret_until: datetime | None,
     send_stigg_secret: bool,
     *,
+    token: str,
     now: datetime,
-) -> _Leased:
+) -> Leased:
     signing = [secret]
     if previous_secret and (previous_secret_until or now) > now:
         signing.append(previous_secret)
-    return _Leased(
+    return Leased(
         message_id=message_id,
         ref_id=ref_id,
         payload=payload,
@@ -205,6 +175,7 @@ def _leased(
         url=url,
         secrets=tuple(signing),
         stigg_secret=secret if send_stigg_secret else None,
+        lease_token=token,
     )
 
 
@@ -222,56 +193,39 @@ def signed_headers(
     }
 
 
-def _send(client: httpx.Client, message: _Leased, sent_at: datetime) -> _Outcome:
-    body = orjson.dumps(message.payload)
-    headers = signed_headers(message.ref_id, body, message.secrets, sent_at)
-    if message.stigg_secret:
-        headers["stigg-webhooks-secret"] = message.stigg_secret
-    started = time.monotonic()
-    try:
-        response = client.post(message.url, content=body, headers=headers, timeout=TIMEOUT_SECONDS)
-    except httpx.HTTPError as exc:
-        elapsed = int((time.monotonic() - started) * 1000)
-        return _Outcome(None, f"{type(exc).__name__}: {exc}"[:500], elapsed)
-    elapsed = int((time.monotonic() - started) * 1000)
-    error = None if 200 <= response.status_code < 300 else response.text[:500]
-    return _Outcome(response.status_code, error, elapsed)
-
-
-def _record(
+def record(
     sessions: sessionmaker[Session],
-    lease: _Lease,
-    outcomes: list[_Outcome],
+    attempts: list[Attempt],
     now: datetime,
     jitter: Callable[[], float],
-) -> None:
-    """Record a batch's attempts in one transaction. A message whose lease was lost (it
-    expired and another worker took the message over) is left to that worker."""
-    sent = {
-        message.message_id: outcome
-        for message, outcome in zip(lease.messages, outcomes, strict=True)
-    }
+) -> int:
+    """Record attempts in one transaction; how many delivered. A message whose lease was
+    lost (it expired and another worker took the message over) is left to that worker."""
+    if not attempts:
+        return 0
+    by_id = {attempt.message.message_id: attempt for attempt in attempts}
     m = WebhookMessage
     with unit_of_work(sessions) as session:
         # Endpoints before messages, the order in which deleting an endpoint locks them.
         endpoints = session.scalars(
             select(WebhookEndpoint)
-            .where(WebhookEndpoint.id.in_({message.endpoint_id for message in lease.messages}))
+            .where(WebhookEndpoint.id.in_({a.message.endpoint_id for a in attempts}))
             .order_by(WebhookEndpoint.id)
             .with_for_update()
         ).all()
-        owned = session.execute(
-            select(m.id, m.endpoint_id, m.attempts, m.next_attempt_at)
-            .where(m.id.in_(sent), m.lease_token == lease.token)
+        rows = session.execute(
+            select(m.id, m.endpoint_id, m.attempts, m.next_attempt_at, m.lease_token)
+            .where(m.id.in_(by_id))
             .order_by(m.id)
             .with_for_update()
         ).all()
+        owned = [row for row in rows if row.lease_token == by_id[row.id].message.lease_token]
         if not owned:
-            return
+            return 0
         session.execute(
             update(m),
             [
-                _settled(row.id, row.attempts, row.next_attempt_at, sent[row.id], now, jitter)
+                _settled(row.id, row.attempts, row.next_attempt_at, by_id[row.id], jitter)
                 for row in owned
             ],
         )
@@ -280,27 +234,60 @@ def _record(
             [
                 {
                     "message_id": row.id,
-                    "attempted_at": now,
-                    "status_code": sent[row.id].status_code,
-                    "error": sent[row.id].error,
-                    "duration_ms": sent[row.id].duration_ms,
+                    "attempted_at": by_id[row.id].at,
+                    "status_code": by_id[row.id].outcome.status_code,
+                    "error": by_id[row.id].outcome.error,
+                    "duration_ms": by_id[row.id].outcome.duration_ms,
                 }
                 for row in owned
             ],
         )
         for endpoint in endpoints:
-            _judge(endpoint, [sent[row.id] for row in owned if row.endpoint_id == endpoint.id], now)
+            mine = [by_id[row.id].outcome for row in owned if row.endpoint_id == endpoint.id]
+            _judge(endpoint, mine, now)
+    return sum(by_id[row.id].outcome.delivered for row in owned)
+
+
+def renew(sessions: sessionmaker[Session], messages: list[Leased], until: datetime) -> None:
+    """Extend the leases of messages still held (waiting their turn, or out)."""
+    _set_leases(sessions, messages, until)
+
+
+def release(sessions: sessionmaker[Session], messages: list[Leased]) -> None:
+    """Give up leases whose messages were not sent, or whose sending was interrupted, so
+    they may go at once (an interrupted one perhaps twice: same `webhook-id`)."""
+    _set_leases(sessions, messages, None)
+
+
+def _set_leases(
+    sessions: sessionmaker[Session], messages: list[Leased], until: datetime | None
+) -> None:
+    """Set the leases of these messages that are still theirs (a lease's token)."""
+    if not messages:
+        return
+    by_token: dict[str, list[int]] = {}
+    for message in messages:
+        by_token.setdefault(message.lease_token, []).append(message.message_id)
+    m = WebhookMessage
+    with unit_of_work(sessions) as session:
+        for token, ids in by_token.items():
+            session.execute(
+                update(m)
+                .where(m.id.in_(ids), m.lease_token == token)
+                .values(lease_until=until, lease_token=token if until else None)
+                .execution_options(synchronize_session=False)
+            )
 
 
 def _settled(
     message_id: int,
     attempts: int,
     next_attempt_at: datetime,
-    outcome: _Outcome,
-    now: datetime,
+    attempt: Attempt,
     jitter: Callable[[], float],
 ) -> dict[str, object]:
     """The message's columns after one more attempt: delivered, retried later, or given up."""
+    outcome = attempt.outcome
     attempts += 1
     status = MessageStatus.PENDING
     if outcome.delivered:
@@ -308,21 +295,21 @@ def _settled(
     elif outcome.status_code == 410 or attempts > len(RETRY_DELAYS):
         status = MessageStatus.FAILED
     else:
-        next_attempt_at = now + RETRY_DELAYS[attempts - 1] * (0.8 + 0.4 * jitter())
+        next_attempt_at = attempt.at + RETRY_DELAYS[attempts - 1] * (0.8 + 0.4 * jitter())
     return {
         "id": message_id,
         "attempts": attempts,
         "status": status,
         "next_attempt_at": next_attempt_at,
-        "delivered_at": now if outcome.delivered else None,
+        "delivered_at": attempt.at if outcome.delivered else None,
         "last_error": None if outcome.delivered else outcome.error or f"HTTP {outcome.status_code}",
         "lease_until": None,
         "lease_token": None,
     }
 
 
-def _judge(endpoint: WebhookEndpoint, outcomes: list[_Outcome], now: datetime) -> None:
-    """The endpoint after a batch: 410 Gone, or days without a success, disable it."""
+def _judge(endpoint: WebhookEndpoint, outcomes: list[Outcome], now: datetime) -> None:
+    """The endpoint after some attempts: 410 Gone, or days without a success, disable it."""
     if any(outcome.status_code == 410 for outcome in outcomes):
         _disable(endpoint, "the endpoint answered 410 Gone")
     elif any(outcome.delivered for outcome in outcomes):

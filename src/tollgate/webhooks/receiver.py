@@ -53,7 +53,8 @@ class WebhookReceiver:
         self._lock = threading.Lock()
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
-        """The event, once its signature, age and uniqueness are checked."""
+        """The event, once its signature, age and uniqueness are checked. Anything else,
+        a body that is not a UTF-8 JSON object included, raises WebhookRejected."""
         lowered = {name.lower(): value for name, value in headers.items()}
         message_id = lowered.get("webhook-id")
         stamp = lowered.get("webhook-timestamp")
@@ -68,14 +69,17 @@ class WebhookReceiver:
             raise WebhookRejected("webhook-timestamp is too far from this clock")
         moment = datetime.fromtimestamp(sent_at, tz=UTC)
         given = [part.split(",", 1)[-1] for part in signatures.split()]
-        text = body.decode()
+        try:
+            text = body.decode()
+        except UnicodeDecodeError:
+            raise WebhookRejected("the body is not UTF-8") from None
         expected = [
             signer.sign(message_id, moment, text).split(",", 1)[-1] for signer in self._signers
         ]
         if not any(hmac.compare_digest(e, g) for e in expected for g in given):
             raise WebhookRejected("no signature matches these secrets")
+        event = _event(body)
         self._accept_once(message_id)
-        event: dict[str, Any] = orjson.loads(body)
         return event
 
     def _accept_once(self, message_id: str) -> None:
@@ -91,3 +95,14 @@ class WebhookReceiver:
             self._seen[message_id] = now
             if len(self._seen) > self._remember:
                 self._seen.popitem(last=False)
+
+
+def _event(body: bytes) -> dict[str, Any]:
+    """The body as an event: a JSON object."""
+    try:
+        event = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise WebhookRejected("the body is not JSON") from None
+    if not isinstance(event, dict):
+        raise WebhookRejected("the body is not a JSON object")
+    return event

@@ -4,7 +4,7 @@ endpoint's secret is shown when it is created or rotated."""
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Query, status
+from fastapi import Depends, Query, Request, status
 
 from tollgate.http.deps import DbSession, Now, WritePrincipal
 from tollgate.http.params import in_range, page_request
@@ -22,17 +22,28 @@ from tollgate.webhooks.schemas import (
     MessageRead,
     Redelivered,
 )
+from tollgate.webhooks.targets import TargetRules
 
 router = api_router(prefix="/api/v1/webhooks", tags=["webhooks"])
 
 
+def _target_rules(request: Request) -> TargetRules:
+    rules: TargetRules = request.app.state.webhook_targets
+    return rules
+
+
+Targets = Annotated[TargetRules, Depends(_target_rules)]
+
+
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_webhook_endpoint(
-    body: EndpointCreate, session: DbSession, principal: WritePrincipal, now: Now
+    body: EndpointCreate, session: DbSession, principal: WritePrincipal, now: Now, targets: Targets
 ) -> Envelope[EndpointWithSecret]:
-    """Send events to a URL, signed with a secret shown once, here."""
+    """Send events to a URL, signed with a secret shown once, here. The URL's host must be
+    publicly routable (`422` on `url` otherwise), unless the installation allows private
+    targets."""
     endpoint = service.create_endpoint(
-        session, environment_id=principal.environment_id, data=body, now=now
+        session, environment_id=principal.environment_id, data=body, now=now, targets=targets
     )
     read = service.to_read(endpoint)
     return Envelope(data=EndpointWithSecret(**read.model_dump(), secret=endpoint.secret))
@@ -58,11 +69,22 @@ def get_webhook_endpoint(
 
 @router.patch("/{endpoint_id}")
 def update_webhook_endpoint(
-    endpoint_id: str, body: EndpointUpdate, session: DbSession, principal: WritePrincipal, now: Now
+    endpoint_id: str,
+    body: EndpointUpdate,
+    session: DbSession,
+    principal: WritePrincipal,
+    now: Now,
+    targets: Targets,
 ) -> Envelope[EndpointRead]:
-    """Change the URL, description or events; `isEnabled` disables or re-enables it."""
+    """Change the URL (checked as on creation), description or events; `isEnabled`
+    disables or re-enables it."""
     endpoint = service.update_endpoint(
-        session, environment_id=principal.environment_id, ref_id=endpoint_id, data=body, now=now
+        session,
+        environment_id=principal.environment_id,
+        ref_id=endpoint_id,
+        data=body,
+        now=now,
+        targets=targets,
     )
     return Envelope(data=service.to_read(endpoint))
 

@@ -14,6 +14,7 @@ from tollgate.webhooks import delivery, outbox
 from tollgate.webhooks.events import EventType
 from tollgate.webhooks.models import MessageStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from tollgate.webhooks.schemas import EndpointCreate, EndpointRead, EndpointUpdate, MessageRead
+from tollgate.webhooks.targets import TargetRules
 
 ROTATION_GRACE = timedelta(hours=24)  # the old secret keeps signing this long
 
@@ -23,8 +24,14 @@ def new_secret() -> str:
 
 
 def create_endpoint(
-    session: Session, *, environment_id: int, data: EndpointCreate, now: datetime
+    session: Session,
+    *,
+    environment_id: int,
+    data: EndpointCreate,
+    now: datetime,
+    targets: TargetRules,
 ) -> WebhookEndpoint:
+    targets.check_url(str(data.url))
     endpoint = WebhookEndpoint(
         environment_id=environment_id,
         ref_id=f"we_{secrets.token_hex(10)}",
@@ -86,11 +93,18 @@ def endpoint_summaries(
 
 
 def update_endpoint(
-    session: Session, *, environment_id: int, ref_id: str, data: EndpointUpdate, now: datetime
+    session: Session,
+    *,
+    environment_id: int,
+    ref_id: str,
+    data: EndpointUpdate,
+    now: datetime,
+    targets: TargetRules,
 ) -> WebhookEndpoint:
     endpoint = get_endpoint(session, environment_id=environment_id, ref_id=ref_id)
     given = data.model_fields_set
     if "url" in given and data.url is not None:
+        targets.check_url(str(data.url))
         endpoint.url = str(data.url)
     if "description" in given:
         endpoint.description = data.description
