@@ -19,6 +19,18 @@ from tollgate.environments import service as environments
 from tollgate.environments.tokens import customer_token, verified_customer
 from tollgate.errors import AuthenticationFailed
 
+GLOBEX_READS = (
+    "/api/v1/customers/globex",
+    "/api/v1/customers/globex/entitlements",
+    "/api/v1/customers/globex/entitlements/check?featureId=feature-seats",
+    "/api/v1/customers/globex/promotional-entitlements",
+    "/api/v1/customers/globex/resources",
+    "/api/v1/usage/globex/history/feature-api-calls?startDate=2026-01-01T00:00:00Z",
+    "/api/v1/subscriptions?customerId=globex",
+    "/api/v1/sdk/customers/globex/state",
+)
+"""Every read of one customer's data (globex's), for the token rules."""
+
 
 @pytest.fixture
 def secret(engine: Engine, demo_tenant: Tenant) -> str:
@@ -62,17 +74,7 @@ class TestCustomerTokens:
             assert as_acme.get(path).status_code == 200, path
 
     def test_cannot_read_another_customer(self, as_acme: httpx.Client) -> None:
-        for path in (
-            "/api/v1/customers/globex",
-            "/api/v1/customers/globex/entitlements",
-            "/api/v1/customers/globex/entitlements/check?featureId=feature-seats",
-            "/api/v1/customers/globex/promotional-entitlements",
-            "/api/v1/customers/globex/resources",
-            "/api/v1/usage/globex/history/feature-api-calls?startDate=2026-01-01T00:00:00Z",
-            "/api/v1/subscriptions?customerId=globex",
-            "/api/v1/subscriptions",
-            "/api/v1/customers",
-        ):
+        for path in (*GLOBEX_READS, "/api/v1/subscriptions", "/api/v1/customers"):
             response = as_acme.get(path)
             assert response.status_code == 403, path
             assert "acme" in response.json()["error"]["message"], path
@@ -109,18 +111,6 @@ class TestCustomerTokens:
                 response = http.get("/api/v1/customers/globex", headers={"X-CUSTOMER-TOKEN": token})
                 assert response.status_code == 401, token
                 assert "X-CUSTOMER-TOKEN" in response.json()["error"]["message"]
-
-
-GLOBEX_READS = (
-    "/api/v1/customers/globex",
-    "/api/v1/customers/globex/entitlements",
-    "/api/v1/customers/globex/entitlements/check?featureId=feature-seats",
-    "/api/v1/customers/globex/promotional-entitlements",
-    "/api/v1/customers/globex/resources",
-    "/api/v1/usage/globex/history/feature-api-calls?startDate=2026-01-01T00:00:00Z",
-    "/api/v1/subscriptions?customerId=globex",
-    "/api/v1/sdk/customers/globex/state",
-)
 
 
 @pytest.fixture
