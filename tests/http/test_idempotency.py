@@ -287,3 +287,14 @@ class TestWhichRoutes:
         }
         assert len(posts) > 25
         assert taking == set(posts) - self.READ_ONLY_POSTS
+
+
+class TestLongPaths:
+    def test_a_path_longer_than_what_is_kept_is_answered_by_its_route(
+        self, http: httpx.Client
+    ) -> None:
+        """Only the first 1,024 characters of a path are kept (to name it in a conflict);
+        a longer one still reaches its route, which answers it."""
+        path = f"/api/v1/customers/{'c' * 2000}/archive"
+        response = http.post(path, headers={"Idempotency-Key": "long-path"})
+        assert response.status_code == 404, response.text

@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tollgate.db.engine import unit_of_work
 from tollgate.errors import Conflict
-from tollgate.http.models import IdempotentRequest
+from tollgate.http.models import OPERATION_LENGTH, IdempotentRequest
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -34,7 +34,7 @@ _CLAIM = "tollgate.idempotency_claim"
 _ANSWER = "tollgate.answer"
 
 
-class IdempotencyKeyReused(Conflict):
+class RequestKeyReused(Conflict):
     code = "idempotency_key_reused"
 
     def __init__(self, key: str, operation: str, same_operation: bool) -> None:
@@ -74,11 +74,12 @@ async def claim(
 
     Called for requests that change something, after their API key is authenticated."""
     body = await request.body()
+    operation = f"{request.method} {request.url.path}"
     wanted = _Request(
         environment_id,
         key,
-        f"{request.method} {request.url.path}",
-        _fingerprint(request.url.query, body),
+        operation[:OPERATION_LENGTH],  # kept to name it; the fingerprint has all of it
+        _fingerprint(operation, request.url.query, body),
     )
     setattr(request.state, _CLAIM, await run_in_threadpool(_claim, session, wanted, now))
 
@@ -152,17 +153,17 @@ def _find(session: Session, wanted: _Request) -> IdempotentRequest | None:
 
 def _replay(found: IdempotentRequest, wanted: _Request) -> None:
     if found.operation != wanted.operation or found.fingerprint != wanted.fingerprint:
-        raise IdempotencyKeyReused(
+        raise RequestKeyReused(
             wanted.key, found.operation, same_operation=found.operation == wanted.operation
         )
     raise IdempotentReplay(found)
 
 
-def _fingerprint(query: str, body: bytes) -> str:
+def _fingerprint(operation: str, query: str, body: bytes) -> str:
     """A digest of what the request asks; JSON bodies compare by content, not by spacing or
     key order."""
     try:
         canonical = orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS) if body else b""
     except orjson.JSONDecodeError:
         canonical = body
-    return hashlib.sha256(query.encode() + b"\n" + canonical).hexdigest()
+    return hashlib.sha256(b"\n".join([operation.encode(), query.encode(), canonical])).hexdigest()

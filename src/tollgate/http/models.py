@@ -7,6 +7,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from tollgate.db.base import Base, BigIntPK, UTCDateTime
 
+OPERATION_LENGTH = 1024
+
 
 class IdempotentRequest(Base):
     """A POST with an `Idempotency-Key`, claimed in the transaction of the work it did and
@@ -20,7 +22,7 @@ class IdempotentRequest(Base):
     key: Mapped[str] = mapped_column(String(255))
     # What the request was (method and path) and a digest of its query and body: the same
     # key with anything else is a conflict, not a retry.
-    operation: Mapped[str] = mapped_column(String(1024))
+    operation: Mapped[str] = mapped_column(String(OPERATION_LENGTH))
     fingerprint: Mapped[str] = mapped_column(String(64))
     # The answer; written in the same transaction as the claim, so a committed claim
     # always has one.
