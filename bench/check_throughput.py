@@ -66,18 +66,18 @@ from tollgate.catalog import demo
 from tollgate.config import normalize_database_url
 from tollgate.customers.schemas import CustomerCreate
 from tollgate.customers.service import provision_customer
-from tollgate.db import migrate
 from tollgate.db.engine import make_engine, make_session_factory, unit_of_work
-from tollgate.db.models import Base, Customer, Subscription
 from tollgate.entitlements import holdings
-from tollgate.entitlements.service import entitlement_list
+from tollgate.entitlements.service import describe_entitlements
 from tollgate.entitlements.snapshots import SnapshotStore
+from tollgate.entitlements.usage_store import NO_USAGE
 from tollgate.environments.models import KeyKind
 from tollgate.environments.service import create_key, ensure_environment
 from tollgate.kit.clock import SystemClock
+from tollgate.schema import migrate
+from tollgate.schema.tables import Base, Customer, Subscription
 from tollgate.subscriptions.schemas import SubscriptionProvision
 from tollgate.subscriptions.service import provision
-from tollgate.usage.cache import NO_USAGE
 
 BENCH_DIR = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
@@ -306,7 +306,7 @@ def _verify_copies(sessions: sessionmaker[Session], environment_id: int, custome
             if copy == template:
                 continue
             answers = [
-                entitlement_list(
+                describe_entitlements(
                     store.compute(session, environment_id, ref, None), features, NO_USAGE
                 )
                 for ref in (customer_id(template), customer_id(copy))

@@ -73,8 +73,8 @@ from usage_common import (
     usage_totals,
 )
 
+from tollgate.entitlements.periods import usage_period
 from tollgate.usage.models import UpdateBehavior, UsageRecord
-from tollgate.usage.periods import usage_period
 
 FEATURE = "feature-active-users"
 PLAN = "plan-enterprise"  # unlimited active users

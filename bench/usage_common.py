@@ -49,8 +49,8 @@ from tollgate.db.engine import make_engine, make_session_factory
 from tollgate.entitlements.engine import Effective
 from tollgate.entitlements.snapshots import SnapshotStore
 from tollgate.environments.models import Environment
+from tollgate.kit.amounts import SCALE
 from tollgate.kit.clock import SystemClock
-from tollgate.usage.amounts import SCALE
 from tollgate.usage.models import UsageCounter, UsageRecord
 
 __all__ = [

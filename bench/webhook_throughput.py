@@ -89,13 +89,13 @@ from usage_common import (
 )
 
 from tollgate.config import Settings
-from tollgate.db import migrate
 from tollgate.db.engine import make_engine, make_session_factory, unit_of_work
 from tollgate.environments.service import ensure_environment
 from tollgate.kit.clock import SystemClock
+from tollgate.schema import migrate
 from tollgate.webhooks import outbox
 from tollgate.webhooks.dispatcher import Dispatcher
-from tollgate.webhooks.events import EventType
+from tollgate.webhooks.event_types import EventType
 from tollgate.webhooks.models import MessageStatus, WebhookAttempt, WebhookMessage
 from tollgate.webhooks.schemas import EndpointCreate
 from tollgate.webhooks.service import create_endpoint

@@ -22,8 +22,8 @@ from tests.support import (
 )
 from tollgate.app import create_app
 from tollgate.config import Settings
-from tollgate.db import migrate
 from tollgate.db.engine import make_engine
+from tollgate.schema import migrate
 
 BACKENDS = ["sqlite", "postgres"]
 

@@ -8,9 +8,9 @@ from tests.support import serving
 from tollgate.catalog.enums import FeatureType
 from tollgate.catalog.features.schemas import FeatureCreate
 from tollgate.catalog.features.service import create_feature
-from tollgate.db import migrate
 from tollgate.db.engine import make_engine, make_session_factory, unit_of_work
 from tollgate.environments.service import ensure_environment
+from tollgate.schema import migrate
 
 
 def _catalog(base_url: str, key: str) -> dict[str, list[str]]:

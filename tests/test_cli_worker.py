@@ -12,9 +12,9 @@ from tests.support import start_worker
 from tollgate.catalog import demo
 from tollgate.customers import service as customers
 from tollgate.customers.schemas import CustomerCreate
-from tollgate.db import migrate
 from tollgate.db.engine import make_engine, make_session_factory, unit_of_work
 from tollgate.environments.service import ensure_environment
+from tollgate.schema import migrate
 from tollgate.subscriptions import service as subscriptions
 from tollgate.subscriptions.enums import SubscriptionStatus
 from tollgate.subscriptions.models import Subscription

@@ -18,12 +18,12 @@ from tollgate.catalog.packages.routes import addons_router, plans_router
 from tollgate.catalog.products.routes import router as products_router
 from tollgate.config import Settings
 from tollgate.customers.routes import router as customers_router
-from tollgate.db import migrate
 from tollgate.db.changes import ChangeFeed
 from tollgate.db.engine import POOL_SIZE, make_engine, make_session_factory, unit_of_work
 from tollgate.entitlements.routes import router as entitlements_router
 from tollgate.entitlements.routes import sdk_router
 from tollgate.entitlements.snapshots import SnapshotStore
+from tollgate.entitlements.usage_store import UsageStore
 from tollgate.entitlements.warm import WarmEntitlementReads
 from tollgate.environments import service as environments
 from tollgate.environments.cache import KeyCache
@@ -31,10 +31,10 @@ from tollgate.http.errors import error_response, install_error_handlers
 from tollgate.http.gate import KeyBeforeBody
 from tollgate.http.schemas import ERROR_RESPONSES
 from tollgate.kit.clock import Clock, SystemClock
+from tollgate.schema import migrate
 from tollgate.streams.follower import LogFollower
 from tollgate.streams.routes import router as streams_router
 from tollgate.subscriptions.routes import router as subscriptions_router
-from tollgate.usage.cache import UsageStore
 from tollgate.usage.routes import events_router, usage_router, usage_v2_router
 from tollgate.webhooks.routes import router as webhooks_router
 from tollgate.webhooks.targets import Resolver
@@ -157,7 +157,7 @@ def _warn_of_relaxed_environments(sessions: sessionmaker[Session]) -> None:
     """Say at start-up which environments let client keys read customers without a token."""
     try:
         with unit_of_work(sessions) as session:
-            relaxed = environments.token_optional_environments(session)
+            relaxed = environments.list_token_optional_environments(session)
     except SQLAlchemyError:
         log.exception("could not read which environments relax customer tokens")
         return

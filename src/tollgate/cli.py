@@ -19,7 +19,6 @@ from tollgate.app import create_app
 from tollgate.background import dispatcher, job_runner, target_rules
 from tollgate.catalog import demo
 from tollgate.config import Settings
-from tollgate.db import migrate
 from tollgate.db.base import utcnow
 from tollgate.db.changes import ChangeFeed
 from tollgate.db.engine import make_engine, make_session_factory, unit_of_work
@@ -29,8 +28,9 @@ from tollgate.errors import TollgateError
 from tollgate.http.server import uvicorn_options
 from tollgate.kit.clock import SystemClock
 from tollgate.logs import configure_logging
+from tollgate.schema import migrate
 from tollgate.webhooks import service as webhooks
-from tollgate.webhooks.events import EventType
+from tollgate.webhooks.event_types import EventType
 from tollgate.webhooks.schemas import EndpointCreate
 
 app = typer.Typer(help="Tollgate: pricing, packaging and entitlements.", no_args_is_help=True)
@@ -81,7 +81,7 @@ def _seed_demo(engine: Engine) -> None:
             environment.demo_key_secret = secrets.token_hex(32)
         keys = (
             {
-                kind: environments.demo_key(session, environment=environment, kind=kind)
+                kind: environments.create_demo_key(session, environment=environment, kind=kind)
                 for kind in KeyKind
             }
             if environment.demo_key_secret
@@ -276,7 +276,7 @@ def delete_webhook(
 
 
 @webhooks_app.command("redeliver-failed")
-def redeliver_failed(
+def redeliver_failed_messages(
     environment: EnvironmentOption,
     endpoint: Annotated[str, typer.Argument(help="The endpoint's id (we_...)")],
     hours: Annotated[float, typer.Option(help="Failed within the last this many hours")] = 72,
@@ -285,7 +285,7 @@ def redeliver_failed(
     now = utcnow()
     with _session() as session:
         environment_id = environments.get_environment(session, name=environment).id
-        count = webhooks.redeliver_failed(
+        count = webhooks.redeliver_failed_messages(
             session,
             environment_id=environment_id,
             ref_id=endpoint,

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, inspect, text
 
-import tollgate.db.migrate as migrate
+import tollgate.schema.migrate as migrate
 from tollgate.db.engine import make_engine
-from tollgate.db.models import Base
+from tollgate.schema.tables import Base
 
 
 @pytest.fixture

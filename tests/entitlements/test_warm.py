@@ -12,11 +12,11 @@ from tests.entitlements.test_checks import catalog  # noqa: F401 (fixture)
 from tests.support import Tenant
 from tollgate.db.engine import make_session_factory, unit_of_work
 from tollgate.entitlements.snapshots import SnapshotStore
+from tollgate.entitlements.usage_store import UsageStore
 from tollgate.entitlements.warm import WarmEntitlementReads
 from tollgate.environments.cache import KeyCache
 from tollgate.environments.service import authenticate
 from tollgate.kit.clock import SystemClock
-from tollgate.usage.cache import UsageStore
 
 pytestmark = pytest.mark.usefixtures("catalog")
 HANDED_ON = 599

@@ -16,9 +16,9 @@ from tests.catalog import factories
 from tests.support import Tenant, live_server, make_tenant
 from tollgate.app import create_app
 from tollgate.config import Settings
-from tollgate.db import migrate
 from tollgate.db.engine import make_engine, make_session_factory, unit_of_work
 from tollgate.environments import service as environments
+from tollgate.schema import migrate
 
 
 class TestAuthentication:

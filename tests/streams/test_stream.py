@@ -34,11 +34,11 @@ from tollgate.entitlements.snapshots import SnapshotStore
 from tollgate.environments import service as environments
 from tollgate.environments.models import KeyKind
 from tollgate.environments.tokens import customer_token as server_customer_token
+from tollgate.kit.amounts import to_units
 from tollgate.kit.clock import SystemClock
 from tollgate.subscriptions import service as subscriptions
 from tollgate.subscriptions.schemas import SubscriptionProvision
 from tollgate.usage import reports
-from tollgate.usage.amounts import to_units
 
 PATH = "/api/v1/sdk/stream"
 SSO = "feature-sso"

@@ -26,10 +26,10 @@ from tollgate.config import Settings
 from tollgate.customers.models import Customer
 from tollgate.customers.schemas import CustomerCreate
 from tollgate.customers.service import provision_customer
-from tollgate.db import migrate
 from tollgate.db.engine import make_engine, make_session_factory, unit_of_work
 from tollgate.environments.service import ensure_environment
 from tollgate.kit.clock import ManualClock
+from tollgate.schema import migrate
 from tollgate.subscriptions import service as subscriptions
 from tollgate.subscriptions.enums import SubscriptionStatus
 from tollgate.subscriptions.jobs import advance_due_subscriptions

@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
+from tollgate.kit.amounts import to_units
 from tollgate.usage import meters
-from tollgate.usage.amounts import to_units
 
 EVENT = meters.Event(
     name="api_call",

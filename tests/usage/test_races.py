@@ -22,8 +22,8 @@ from tests.e2e.conftest import Clocked
 from tests.support import Tenant
 from tests.usage.conftest import check, customer, usage
 from tollgate.db.engine import unit_of_work
+from tollgate.kit.amounts import to_units
 from tollgate.usage import events, reports
-from tollgate.usage.amounts import to_units
 
 pytestmark = pytest.mark.usefixtures("acme")
 USERS = "feature-active-users"

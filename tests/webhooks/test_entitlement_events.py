@@ -16,7 +16,7 @@ from tollgate.customers import service as customers
 from tollgate.customers.models import Customer
 from tollgate.customers.schemas import CustomerCreate, PromotionGrants
 from tollgate.db.engine import make_session_factory, unit_of_work
-from tollgate.entitlements.announce import Trigger
+from tollgate.entitlements.announcements import Trigger
 from tollgate.entitlements.invalidation import customer_changed
 from tollgate.environments import service as environments
 

@@ -21,10 +21,10 @@ from tests.support import Served, launch, start_worker
 from tests.webhooks.conftest import Received, Receiver
 from tollgate.background import dispatcher
 from tollgate.config import Settings
-from tollgate.db import migrate
 from tollgate.db.engine import make_engine, make_session_factory, unit_of_work
 from tollgate.environments import service as environments
 from tollgate.kit.clock import SystemClock
+from tollgate.schema import migrate
 from tollgate.webhooks import delivery, outbox, service
 from tollgate.webhooks.dispatcher import Dispatcher
 from tollgate.webhooks.models import MessageStatus, WebhookMessage

@@ -182,7 +182,7 @@ def _package(
             ref_id=data.id,
             data=PlanUpdate(compatible_addon_ids=list(addon_ids)),
         )
-    service.publish(
+    service.publish_package(
         session,
         environment_id=environment_id,
         kind=kind,

@@ -3,7 +3,7 @@
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from tollgate.catalog.events import Change
+from tollgate.catalog.announcements import Change
 from tollgate.catalog.models import Package, PackageEntitlement, PackageVersion, Product
 from tollgate.catalog.packages.service import announce_package, copy_version
 from tollgate.catalog.products.schemas import ProductDuplicate

@@ -1,31 +1,19 @@
 """Finding customers; shared by every domain that gives customers something."""
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tollgate.customers.errors import CustomerArchived
 from tollgate.customers.models import Customer
-from tollgate.errors import Conflict, NotFound
-
-
-class CustomerArchived(Conflict):
-    code = "customer_archived"
-
-    def __init__(self, ref_id: str) -> None:
-        super().__init__(f"customer '{ref_id}' is archived; unarchive it first")
-        self.ref_id = ref_id
+from tollgate.db.lookup import get_by_ref
 
 
 def get_customer(
     session: Session, *, environment_id: int, ref_id: str, lock: bool = False
 ) -> Customer:
     """Find a customer; `lock` makes changes to one customer's holdings take turns."""
-    query = select(Customer).where(
-        Customer.environment_id == environment_id, Customer.ref_id == ref_id
+    return get_by_ref(
+        session, Customer, environment_id=environment_id, ref_id=ref_id, noun="customer", lock=lock
     )
-    customer = session.scalar(query.with_for_update() if lock else query)
-    if customer is None:
-        raise NotFound("customer", ref_id)
-    return customer
 
 
 def live_customer(session: Session, *, environment_id: int, ref_id: str) -> Customer:

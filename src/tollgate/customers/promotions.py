@@ -17,6 +17,7 @@ from tollgate.catalog.packages.entitlements import (
     usable_feature,
 )
 from tollgate.catalog.packages.schemas import ResetAnchor
+from tollgate.customers.announcements import announce_promotions
 from tollgate.customers.lookup import get_customer, live_customer
 from tollgate.customers.models import (
     Customer,
@@ -25,13 +26,12 @@ from tollgate.customers.models import (
     PromotionStatus,
 )
 from tollgate.customers.schemas import PromotionGrant, PromotionGrants, PromotionRead
-from tollgate.entitlements.announce import Trigger
+from tollgate.entitlements.announcements import Trigger
 from tollgate.entitlements.invalidation import customer_changed
 from tollgate.errors import InvalidValue, NotFound
 from tollgate.kit.filters import CreatedAtRange, range_conditions
 from tollgate.kit.pagination import Cursors, PageRequest, paginate
-from tollgate.webhooks import outbox
-from tollgate.webhooks.events import EventType
+from tollgate.webhooks.event_types import EventType
 
 PROMOTIONS = Trigger.PROMOTIONAL_ENTITLEMENT_CHANGED
 _LENGTHS = {
@@ -86,7 +86,7 @@ def grant_promotions(
         for index, grant in enumerate(data.promotional_entitlements)
     ]
     session.flush()
-    _announce(session, customer.environment_id, changes, now)
+    announce_promotions(session, customer.environment_id, changes, now)
     customer_changed(session, customer, trigger=PROMOTIONS, now=now)
     return [promotion for _, promotion in changes]
 
@@ -171,7 +171,7 @@ def revoke_promotion(
     if promotion is None:
         raise NotFound(f"active promotional entitlement of customer '{customer_ref}'", feature_ref)
     _expire(promotion, now)
-    _announce(session, environment_id, [(EventType.PROMOTION_REVOKED, promotion)], now)
+    announce_promotions(session, environment_id, [(EventType.PROMOTION_REVOKED, promotion)], now)
     customer_changed(session, customer, trigger=PROMOTIONS, now=now)
     return promotion
 
@@ -183,7 +183,7 @@ def _expire(promotion: PromotionalEntitlement, now: datetime) -> None:
         promotion.end_date = now
 
 
-def expire_due(session: Session, *, now: datetime, limit: int = 100) -> int:
+def expire_due_promotions(session: Session, *, now: datetime, limit: int = 100) -> int:
     """Mark grants whose end has passed as Expired (the lifecycle job calls this). Rows
     another worker holds are skipped, so several workers never expire one grant twice."""
     due = session.scalars(
@@ -202,56 +202,12 @@ def expire_due(session: Session, *, now: datetime, limit: int = 100) -> int:
         customers.add(promotion.customer_id)
     for environment_id in {promotion.environment_id for promotion in due}:
         expired = [p for p in due if p.environment_id == environment_id]
-        _announce(session, environment_id, [(EventType.PROMOTION_EXPIRED, p) for p in expired], now)
+        announce_promotions(
+            session, environment_id, [(EventType.PROMOTION_EXPIRED, p) for p in expired], now
+        )
     for customer in session.scalars(select(Customer).where(Customer.id.in_(customers))):
         customer_changed(session, customer, trigger=PROMOTIONS, now=now)
     return len(due)
-
-
-def _announce(
-    session: Session,
-    environment_id: int,
-    changes: list[tuple[EventType, PromotionalEntitlement]],
-    now: datetime,
-) -> None:
-    """Owe a `promotionalEntitlement.*` webhook for each change, in this transaction."""
-    if not changes:
-        return
-    session.flush()
-    ids = {promotion.id for _, promotion in changes}
-    refs = {
-        row.id: (row.customer_ref, row.feature_ref)
-        for row in session.execute(
-            select(
-                PromotionalEntitlement.id,
-                Customer.ref_id.label("customer_ref"),
-                Feature.ref_id.label("feature_ref"),
-            )
-            .join(Customer, Customer.id == PromotionalEntitlement.customer_id)
-            .join(Feature, Feature.id == PromotionalEntitlement.feature_id)
-            .where(PromotionalEntitlement.id.in_(ids))
-        )
-    }
-    events = []
-    for event_type, promotion in changes:
-        customer_ref, feature_ref = refs[promotion.id]
-        entity = {
-            "entityId": str(promotion.id),
-            "id": str(promotion.id),
-            "customer": {"id": customer_ref},
-            "feature": {"id": feature_ref},
-            "status": promotion.status.value,
-            "period": promotion.period.value if promotion.period else None,
-            "startDate": promotion.start_date,
-            "endDate": promotion.end_date,
-            "usageLimit": promotion.usage_limit,
-            "hasUnlimitedUsage": promotion.has_unlimited_usage,
-            "hasSoftLimit": promotion.has_soft_limit,
-            "resetPeriod": promotion.reset_period,
-            "enumValues": promotion.enum_values,
-        }
-        events.append(outbox.Event(event_type, entity, customer_ref))
-    outbox.emit_many(session, environment_id=environment_id, events=events, now=now)
 
 
 def to_read(promotion: PromotionalEntitlement, *, environment_name: str) -> PromotionRead:

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tollgate.customers.announcements import announce_customers
 from tollgate.customers.lookup import get_customer
 from tollgate.customers.models import Customer, CustomerResource
 from tollgate.customers.schemas import (
@@ -20,14 +21,13 @@ from tollgate.customers.schemas import (
 )
 from tollgate.db.changes import Change, ChangeKind, record
 from tollgate.db.errors import flush_unique
-from tollgate.entitlements.announce import Trigger
+from tollgate.entitlements.announcements import Trigger
 from tollgate.entitlements.invalidation import customer_changed
 from tollgate.errors import InvalidValue, NotImplementedYet
 from tollgate.kit.filters import CreatedAtRange, range_conditions
 from tollgate.kit.pagination import Cursors, PageRequest, paginate
 from tollgate.subscriptions import lifecycle
-from tollgate.webhooks import outbox
-from tollgate.webhooks.events import EventType
+from tollgate.webhooks.event_types import EventType
 
 
 def list_customers(
@@ -67,7 +67,7 @@ def provision_customer(
     flush_unique(session, kind="customer", ref_id=data.id)
     # A process may hold a "not found" snapshot of this id (version 0): it is now stale.
     record(session, Change(ChangeKind.CUSTOMER, environment_id, data.id, 1))
-    announce(session, [(EventType.CUSTOMER_CREATED, customer)], now=now)
+    announce_customers(session, [(EventType.CUSTOMER_CREATED, customer)], now=now)
     return customer
 
 
@@ -77,7 +77,7 @@ def update_customer(
     customer = get_customer(session, environment_id=environment_id, ref_id=ref_id, lock=True)
     _apply(customer, data, data.model_fields_set)
     customer.updated_at = now
-    announce(session, [(EventType.CUSTOMER_UPDATED, customer)], now=now)
+    announce_customers(session, [(EventType.CUSTOMER_UPDATED, customer)], now=now)
     return customer
 
 
@@ -113,7 +113,7 @@ def archive_customer(
     if customer.archived_at is None:
         lifecycle.end_for_archived_customer(session, customer=customer, now=now)
         customer.archived_at = customer.updated_at = now
-        announce(session, [(EventType.CUSTOMER_DELETED, customer)], now=now)
+        announce_customers(session, [(EventType.CUSTOMER_DELETED, customer)], now=now)
         customer_changed(session, customer, trigger=Trigger.CUSTOMER_ARCHIVED, now=now)
     return customer
 
@@ -125,7 +125,7 @@ def unarchive_customer(
     if customer.archived_at is not None:
         customer.archived_at = None
         customer.updated_at = now
-        announce(session, [(EventType.CUSTOMER_UPDATED, customer)], now=now)
+        announce_customers(session, [(EventType.CUSTOMER_UPDATED, customer)], now=now)
         customer_changed(session, customer, trigger=Trigger.CUSTOMER_UNARCHIVED, now=now)
     return customer
 
@@ -178,39 +178,8 @@ def import_customers(
             customer.updated_at = now
             changes.append((EventType.CUSTOMER_UPDATED, customer))
     flush_unique(session, kind="customer", ref_id=", ".join(created[:5]))
-    announce(session, changes, now=now)
+    announce_customers(session, changes, now=now)
     return ImportResult(new_customers=created)
-
-
-def announce(session: Session, changes: list[tuple[EventType, Customer]], *, now: datetime) -> None:
-    """Owe webhooks for these customer changes, in this transaction."""
-    if not changes:
-        return
-    session.flush()  # row ids, for `entityId`
-    outbox.emit_many(
-        session,
-        environment_id=changes[0][1].environment_id,
-        events=[
-            outbox.Event(event_type, customer_entity(customer), customer.ref_id)
-            for event_type, customer in changes
-        ],
-        now=now,
-    )
-
-
-def customer_entity(customer: Customer) -> dict[str, Any]:
-    """A customer's fields as Stigg's webhooks carry them."""
-    return {
-        "entityId": str(customer.id),
-        "id": customer.ref_id,
-        "name": customer.name,
-        "email": customer.email,
-        "billingId": customer.billing_id,
-        "metadata": customer.metadata_,
-        "isArchived": customer.archived_at is not None,
-        "createdAt": customer.created_at,  # the outbox writes moments as the wire does
-        "updatedAt": customer.updated_at,
-    }
 
 
 def list_resources(

@@ -9,11 +9,11 @@ from typing import Any
 
 from tollgate.entitlements import engine
 from tollgate.entitlements.engine import FeatureInfo, Snapshot
-from tollgate.entitlements.service import current_usage, entitlement_list, is_metered
+from tollgate.entitlements.service import current_usage, describe_entitlements, is_metered
+from tollgate.entitlements.usage_store import CustomerUsage
 from tollgate.entitlements.wire import decision_wire
 from tollgate.errors import InvalidValue, NotImplementedYet
 from tollgate.http.params import flag
-from tollgate.usage.cache import CustomerUsage
 
 MAX_REQUESTED_USAGE = 2**53  # beyond this a JSON number loses integer precision
 UNSUPPORTED = (
@@ -107,6 +107,6 @@ def list_answer(
     """The `data` of a reply listing every entitlement."""
     reason = engine.customer_reason(snapshot)
     return {
-        "entitlements": entitlement_list(snapshot, features, customer_usage, explain=explain),
+        "entitlements": describe_entitlements(snapshot, features, customer_usage, explain=explain),
         "accessDeniedReason": reason.value if reason else None,
     }

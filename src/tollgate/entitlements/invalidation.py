@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tollgate.customers.models import Customer
 from tollgate.db.changes import Change, ChangeKind, record
-from tollgate.entitlements.announce import Trigger, announce
+from tollgate.entitlements.announcements import Trigger, announce
 
 
 def customer_changed(

@@ -24,6 +24,7 @@ from tollgate.entitlements.schemas import (
 )
 from tollgate.entitlements.service import current_usage
 from tollgate.entitlements.snapshots import SnapshotStore
+from tollgate.entitlements.usage_store import CustomerUsage, UsageStore
 from tollgate.entitlements.wire import sdk_feature_wire, state_wire
 from tollgate.environments.service import Principal
 from tollgate.environments.tokens import HEADER as TOKEN_HEADER
@@ -31,7 +32,6 @@ from tollgate.errors import PermissionDenied
 from tollgate.http.gate import cached_principal
 from tollgate.http.params import flag, whole_number
 from tollgate.http.routing import api_router
-from tollgate.usage.cache import CustomerUsage, UsageStore
 
 router = api_router(prefix="/api/v1/customers", tags=["entitlements"])
 # Tollgate's own: what the SDK (tollgate-sdk) loads to answer checks from memory.

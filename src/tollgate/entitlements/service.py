@@ -7,18 +7,17 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tollgate.customers.models import Customer
-from tollgate.entitlements import engine, holdings
+from tollgate.entitlements import engine, holdings, usage_store
 from tollgate.entitlements.engine import (
     CustomerHoldings,
     FeatureInfo,
     Snapshot,
     SubscriptionPhase,
 )
+from tollgate.entitlements.periods import current_period_start
 from tollgate.entitlements.snapshots import SnapshotStore
+from tollgate.entitlements.usage_store import CustomerUsage
 from tollgate.entitlements.wire import decision_wire
-from tollgate.usage import cache as usage_cache
-from tollgate.usage.cache import CustomerUsage
-from tollgate.usage.periods import current_period_start
 
 
 def is_metered(feature: FeatureInfo) -> bool:
@@ -34,7 +33,7 @@ def current_usage(snapshot: Snapshot, feature: FeatureInfo, usage: CustomerUsage
     return usage.of(feature.ref_id, snapshot.resource_ref, period_start)
 
 
-def entitlement_list(
+def describe_entitlements(
     snapshot: Snapshot,
     features: Mapping[str, FeatureInfo],
     usage: CustomerUsage,
@@ -54,7 +53,7 @@ def entitlement_list(
     return answers
 
 
-def entitlements_in(
+def read_entitlements(
     session: Session,
     store: SnapshotStore,
     *,
@@ -65,8 +64,8 @@ def entitlements_in(
 ) -> list[dict[str, Any]]:
     """What the customer is entitled to as `session` sees it, before it commits."""
     snapshot = store.compute(session, environment_id, customer_ref, resource_ref, now=now)
-    usage = usage_cache.load(session, environment_id, customer_ref, now)
-    return entitlement_list(snapshot, holdings.load_features(session, environment_id), usage)
+    usage = usage_store.load(session, environment_id, customer_ref, now)
+    return describe_entitlements(snapshot, holdings.load_features(session, environment_id), usage)
 
 
 def preview_entitlements(
@@ -101,6 +100,6 @@ def preview_entitlements(
         promotions=tuple(holdings.load_promotions(session, customer_id=customer.id)),
     )
     snapshot = engine.compute(held, resource_ref=resource_ref, version=0, now=max(now, start))
-    usage = usage_cache.load(session, customer.environment_id, customer.ref_id, now)
+    usage = usage_store.load(session, customer.environment_id, customer.ref_id, now)
     features = holdings.load_features(session, customer.environment_id)
-    return entitlement_list(snapshot, features, usage)
+    return describe_entitlements(snapshot, features, usage)

@@ -21,9 +21,9 @@ from tollgate.entitlements.checks import (
     parse_check_query,
 )
 from tollgate.entitlements.snapshots import SnapshotStore
+from tollgate.entitlements.usage_store import NO_USAGE, UsageStore
 from tollgate.environments.cache import KeyCache
 from tollgate.errors import TollgateError
-from tollgate.usage.cache import NO_USAGE, UsageStore
 
 PREFIX = "/api/v1/customers/"
 CHECK = "entitlements/check"

@@ -140,7 +140,7 @@ def _key_row(environment: Environment, kind: KeyKind, secret: str) -> ApiKey:
     )
 
 
-def demo_key(session: Session, *, environment: Environment, kind: KeyKind) -> str | None:
+def create_demo_key(session: Session, *, environment: Environment, kind: KeyKind) -> str | None:
     """The environment's demo key of `kind`, the same on every call; None once revoked.
 
     Only for environments seeded by `serve --demo` (they have a demo_key_secret)."""
@@ -204,13 +204,13 @@ def set_customer_token_optional(session: Session, *, name: str, optional: bool) 
     return environment
 
 
-def token_optional_environments(session: Session) -> list[str]:
+def list_token_optional_environments(session: Session) -> list[str]:
     """The environments whose client keys read customers without a token."""
     query = select(Environment.name).where(Environment.is_customer_token_optional)
     return list(session.scalars(query.order_by(Environment.name)))
 
 
-def live_key_hashes(session: Session, key_hashes: set[str]) -> set[str]:
+def list_live_key_hashes(session: Session, key_hashes: set[str]) -> set[str]:
     """Those of the keys (by hash) that exist and are not revoked."""
     if not key_hashes:
         return set()

@@ -175,7 +175,7 @@ class LogFollower:
 
     def _live_keys(self, key_hashes: set[str]) -> set[str]:
         with unit_of_work(self._sessions) as session:
-            return environments.live_key_hashes(session, key_hashes)
+            return environments.list_live_key_hashes(session, key_hashes)
 
     def _start_reading(self) -> None:
         """Start from the newest entry; ids missing among the entries just before it may

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 from tollgate.catalog.enums import PackageKind
 from tollgate.catalog.models import Package, PackageVersion
 from tollgate.catalog.packages import versions
-from tollgate.entitlements.announce import Trigger
+from tollgate.entitlements.announcements import Trigger
 from tollgate.errors import InvalidValue, NotImplementedYet
 from tollgate.subscriptions import lifecycle, offer
 from tollgate.subscriptions.enums import (

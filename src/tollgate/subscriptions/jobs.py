@@ -60,7 +60,7 @@ def expire_due_promotions(sessions: sessionmaker[Session], now: datetime) -> int
     expired = 0
     while True:
         with unit_of_work(sessions) as session:
-            count = promotions.expire_due(session, now=now, limit=BATCH)
+            count = promotions.expire_due_promotions(session, now=now, limit=BATCH)
         expired += count
         if count < BATCH:
             return expired

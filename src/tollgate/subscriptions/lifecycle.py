@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session, selectinload
 from tollgate.catalog.models import PackageVersion, Product
 from tollgate.customers.models import Customer, CustomerResource
 from tollgate.db.errors import flush_unique
-from tollgate.entitlements.announce import Trigger
+from tollgate.entitlements.announcements import Trigger
 from tollgate.entitlements.invalidation import customer_changed
-from tollgate.errors import Conflict, InvalidValue
+from tollgate.errors import InvalidValue
 from tollgate.kit.periods import Period, bounds
-from tollgate.subscriptions import events, offer
+from tollgate.subscriptions import announcements, offer
 from tollgate.subscriptions.enums import (
     LIVE_STATUSES,
     BillingPeriod,
@@ -29,20 +29,10 @@ from tollgate.subscriptions.enums import (
     SubscriptionStatus,
     TrialEndBehavior,
 )
+from tollgate.subscriptions.errors import SubscriptionEnded
 from tollgate.subscriptions.models import Subscription, SubscriptionAddon, SubscriptionSchedule
 
 _PERIODS = {BillingPeriod.MONTHLY: Period.MONTH, BillingPeriod.ANNUALLY: Period.YEAR}
-
-
-class SubscriptionEnded(Conflict):
-    code = "subscription_ended"
-
-    def __init__(self, subscription: Subscription) -> None:
-        super().__init__(
-            f"subscription '{subscription.ref_id}' is {subscription.status.value}; it can no "
-            "longer change"
-        )
-        self.ref_id = subscription.ref_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +104,7 @@ def create(session: Session, new: NewSubscription, *, now: datetime) -> Subscrip
     subscription.next_transition_at = next_transition(subscription)
     session.add(subscription)
     flush_unique(session, kind="subscription", ref_id=subscription.ref_id)
-    events.announce_created(session, subscription, now=now)
+    announcements.announce_created(session, subscription, now=now)
     customer_changed(session, new.customer, trigger=Trigger.SUBSCRIPTION_CREATED, now=now)
     return subscription
 
@@ -151,9 +141,9 @@ def refresh(
     """After any change: stamp it, recompute when it is next due, tell the caches."""
     subscription.updated_at = now
     subscription.next_transition_at = next_transition(subscription)
-    before, changed = events.pending_change(subscription)
+    before, changed = announcements.pending_change(subscription)
     session.flush()
-    events.announce_change(session, subscription, before=before, changed=changed, now=now)
+    announcements.announce_change(session, subscription, before=before, changed=changed, now=now)
     customer_changed(session, _customer(session, subscription), trigger=trigger, now=now)
 
 

@@ -5,7 +5,7 @@ from sqlalchemy.orm import Session
 
 from tollgate.catalog.enums import PricingType
 from tollgate.entitlements.schemas import EntitlementRead
-from tollgate.entitlements.service import entitlements_in, preview_entitlements
+from tollgate.entitlements.service import preview_entitlements, read_entitlements
 from tollgate.errors import NotFound
 from tollgate.http.deps import DbSession, Now, ReadPrincipal, WritePrincipal
 from tollgate.http.params import created_at_range, enum_list, enum_query, page_request
@@ -55,7 +55,7 @@ def provision_subscription(
         session, environment_id=principal.environment_id, data=body, now=now
     )
     subscription = service.reload(session, subscription)
-    entitlements = entitlements_in(
+    entitlements = read_entitlements(
         session,
         request.app.state.snapshots,
         environment_id=principal.environment_id,

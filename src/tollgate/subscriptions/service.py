@@ -6,14 +6,15 @@ from typing import Any
 
 from dateutil.relativedelta import relativedelta
 from pydantic.alias_generators import to_camel
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from tollgate.catalog.enums import PricingType
 from tollgate.catalog.models import Package, PackageVersion
 from tollgate.customers.lookup import get_customer, live_customer
 from tollgate.customers.models import Customer, CustomerResource
-from tollgate.errors import InvalidValue, NotFound, NotImplementedYet
+from tollgate.db.lookup import get_by_ref
+from tollgate.errors import InvalidValue, NotImplementedYet
 from tollgate.kit.filters import CreatedAtRange, range_conditions
 from tollgate.kit.pagination import Cursors, PageRequest, paginate
 from tollgate.subscriptions import lifecycle, offer
@@ -42,30 +43,31 @@ from tollgate.subscriptions.schemas import (
 _UNSUPPORTED_DETAIL = "prices, coupons, budgets and custom entitlements arrive with checkout"
 
 
-def _with_relations(query: Select[tuple[Subscription]]) -> Select[tuple[Subscription]]:
-    return query.options(
-        selectinload(Subscription.customer),
-        selectinload(Subscription.resource),
-        selectinload(Subscription.plan_version).selectinload(PackageVersion.package),
-        selectinload(Subscription.addons)
-        .selectinload(SubscriptionAddon.addon_version)
-        .selectinload(PackageVersion.package),
-        selectinload(Subscription.schedules),
-    )
+# What reading a subscription's wire shape needs, loaded up front.
+_RELATIONS = (
+    selectinload(Subscription.customer),
+    selectinload(Subscription.resource),
+    selectinload(Subscription.plan_version).selectinload(PackageVersion.package),
+    selectinload(Subscription.addons)
+    .selectinload(SubscriptionAddon.addon_version)
+    .selectinload(PackageVersion.package),
+    selectinload(Subscription.schedules),
+)
 
 
 def get_subscription(
     session: Session, *, environment_id: int, ref_id: str, lock: bool = False
 ) -> Subscription:
-    query = _with_relations(
-        select(Subscription).where(
-            Subscription.environment_id == environment_id, Subscription.ref_id == ref_id
-        )
-    ).execution_options(populate_existing=True)
-    subscription = session.scalar(query.with_for_update(of=Subscription) if lock else query)
-    if subscription is None:
-        raise NotFound("subscription", ref_id)
-    return subscription
+    return get_by_ref(
+        session,
+        Subscription,
+        environment_id=environment_id,
+        ref_id=ref_id,
+        noun="subscription",
+        lock=lock,
+        options=_RELATIONS,
+        reload=True,
+    )
 
 
 def subscription_to_change(
@@ -102,8 +104,10 @@ def list_subscriptions(
     statuses: list[SubscriptionStatus] | None = None,
     pricing_types: list[PricingType] | None = None,
 ) -> tuple[Sequence[Subscription], Cursors]:
-    query = _with_relations(
-        select(Subscription).where(
+    query = (
+        select(Subscription)
+        .options(*_RELATIONS)
+        .where(
             Subscription.environment_id == environment_id,
             *range_conditions(Subscription.created_at, created_at),
         )

@@ -20,13 +20,13 @@ from tollgate.customers.models import Customer
 from tollgate.db.changes import Change, ChangeKind, record
 from tollgate.db.errors import run_again_on_duplicate
 from tollgate.db.sets import where_among
+from tollgate.entitlements.periods import usage_period
 from tollgate.entitlements.snapshots import SnapshotStore
 from tollgate.usage import counters, meters, thresholds
 from tollgate.usage.counters import CounterKey
 from tollgate.usage.errors import UsageRefused
 from tollgate.usage.idempotency import FirstUses, Use, comparable
 from tollgate.usage.models import UsageEvent
-from tollgate.usage.periods import usage_period
 from tollgate.usage.reports import FUTURE_TOLERANCE
 from tollgate.usage.subjects import (
     EVENT_WINDOW_DAYS,

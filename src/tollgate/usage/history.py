@@ -11,12 +11,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tollgate.entitlements.periods import usage_period
 from tollgate.entitlements.snapshots import SnapshotStore
 from tollgate.errors import InvalidValue, NotFound
+from tollgate.kit.amounts import from_units
 from tollgate.usage import meters
-from tollgate.usage.amounts import from_units
 from tollgate.usage.models import UsageEvent, UsageRecord
-from tollgate.usage.periods import usage_period
 from tollgate.usage.subjects import MeteredFeature, customers_of, features_of
 
 

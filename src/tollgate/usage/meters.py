@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tollgate.usage.amounts import SCALE, AmountOutOfRange, to_units, transform
+from tollgate.kit.amounts import SCALE, AmountOutOfRange, to_units, transform
 
 Scalar = str | int | float | bool | None
 

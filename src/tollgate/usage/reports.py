@@ -25,14 +25,15 @@ from tollgate.db.changes import Change, ChangeKind, record
 from tollgate.db.errors import run_again_on_duplicate
 from tollgate.db.sets import where_among
 from tollgate.entitlements import engine
+from tollgate.entitlements.periods import usage_period
 from tollgate.entitlements.snapshots import SnapshotStore
+from tollgate.kit.amounts import from_units
 from tollgate.usage import counters, thresholds
-from tollgate.usage.amounts import from_units
+from tollgate.usage.announcements import announce_measurements
 from tollgate.usage.counters import CounterKey
 from tollgate.usage.errors import UsageLimitExceeded, UsageRefused
 from tollgate.usage.idempotency import FirstUses, Use, comparable
 from tollgate.usage.models import UpdateBehavior, UsageRecord
-from tollgate.usage.periods import usage_period
 from tollgate.usage.subjects import (
     EVENT_WINDOW_DAYS,
     CustomerRow,
@@ -41,8 +42,6 @@ from tollgate.usage.subjects import (
     customers_of,
     features_of,
 )
-from tollgate.webhooks import outbox
-from tollgate.webhooks.events import EventType
 
 FUTURE_TOLERANCE = timedelta(minutes=5)  # clocks of reporting hosts drift a little
 
@@ -158,7 +157,7 @@ def _write(
     else:
         rows, counter_ids = _decide(session, snapshots, environment_id, fresh, now)
     applied = _insert(session, fresh, rows)
-    _announce(session, environment_id, rows, applied, now)
+    announce_measurements(session, environment_id, rows, applied, now)
     thresholds.announce_crossings(
         session,
         snapshots,
@@ -175,29 +174,6 @@ def _write(
         now=now,
     )
     return applied
-
-
-def _announce(
-    session: Session,
-    environment_id: int,
-    rows: list[dict[str, Any]],
-    applied: list[Measurement],
-    now: datetime,
-) -> None:
-    """A `measurement.reported` webhook for every report counted."""
-    outbox.emit_many(
-        session,
-        environment_id=environment_id,
-        events=[
-            outbox.Event(
-                EventType.MEASUREMENT_REPORTED,
-                {**measurement.as_wire(), "currentChange": from_units(row["change"])},
-                measurement.customer_ref,
-            )
-            for row, measurement in zip(rows, applied, strict=True)
-        ],
-        now=now,
-    )
 
 
 def _checked(

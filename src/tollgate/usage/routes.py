@@ -10,8 +10,8 @@ from tollgate.http.deps import CustomerReadPrincipal, DbSession, Now, WritePrinc
 from tollgate.http.params import in_range
 from tollgate.http.routing import api_router
 from tollgate.http.types import MAX_BATCH_BODY_BYTES
+from tollgate.kit.amounts import AmountOutOfRange, to_units
 from tollgate.usage import events, history, reports
-from tollgate.usage.amounts import AmountOutOfRange, to_units
 from tollgate.usage.errors import UsageRefused
 from tollgate.usage.schemas import (
     EventBatch,

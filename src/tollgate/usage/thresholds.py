@@ -9,10 +9,9 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from tollgate.entitlements.snapshots import SnapshotStore
+from tollgate.kit.amounts import SCALE
 from tollgate.usage import counters
-from tollgate.usage.amounts import SCALE, from_units
-from tollgate.webhooks import outbox
-from tollgate.webhooks.events import EventType
+from tollgate.usage.announcements import Crossing, announce_exceeded
 
 
 class Measured(Protocol):
@@ -56,22 +55,22 @@ def announce_crossings(
     if not crossed:
         return
     first_time = counters.claim_limit_reached(session, set(crossed), now=now)
-    events = []
+    crossings = []
     for counter_id in sorted(first_time):
         move, limit = crossed[counter_id]
         measured = move.measured
-        entity = {
-            "customer": {"id": measured.customer_ref},
-            "feature": {"id": measured.feature_ref},
-            "resource": {"id": measured.resource_ref} if measured.resource_ref else None,
-            "usageLimit": limit,
-            "currentUsage": from_units(move.after),
-            "thresholdPercentage": 100,
-            "usagePeriodStart": measured.period_start if measured.period_end else None,
-            "usagePeriodEnd": measured.period_end,
-        }
-        events.append(outbox.Event(EventType.USAGE_EXCEEDED, entity, measured.customer_ref))
-    outbox.emit_many(session, environment_id=environment_id, events=events, now=now)
+        crossings.append(
+            Crossing(
+                customer_ref=measured.customer_ref,
+                feature_ref=measured.feature_ref,
+                resource_ref=measured.resource_ref,
+                usage_limit=limit,
+                usage_units=move.after,
+                period_start=measured.period_start,
+                period_end=measured.period_end,
+            )
+        )
+    announce_exceeded(session, environment_id, crossings, now)
 
 
 def _limit(snapshots: SnapshotStore, environment_id: int, measured: Measured) -> int | None:

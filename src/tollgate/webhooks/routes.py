@@ -114,7 +114,9 @@ def send_test_event(
     endpoint_id: str, session: DbSession, principal: WritePrincipal, now: Now
 ) -> None:
     """Owe the endpoint a `test` event, delivered like any other."""
-    service.send_test(session, environment_id=principal.environment_id, ref_id=endpoint_id, now=now)
+    service.send_test_event(
+        session, environment_id=principal.environment_id, ref_id=endpoint_id, now=now
+    )
 
 
 @router.get("/{endpoint_id}/messages")
@@ -180,7 +182,7 @@ def redeliver_failed_messages(
 ) -> Envelope[Redelivered]:
     """Send again every message that failed since a time."""
     since = in_range(since, field="since")
-    count = service.redeliver_failed(
+    count = service.redeliver_failed_messages(
         session, environment_id=principal.environment_id, ref_id=endpoint_id, since=since, now=now
     )
     return Envelope(data=Redelivered(redelivered=count))

@@ -7,7 +7,7 @@ from pydantic import AnyHttpUrl, Field, UrlConstraints
 
 from tollgate.http.schemas import RequestModel, WireModel
 from tollgate.http.types import Description, JsonBool
-from tollgate.webhooks.events import EventType
+from tollgate.webhooks.event_types import EventType
 from tollgate.webhooks.models import MessageStatus
 
 Url = Annotated[AnyHttpUrl, UrlConstraints(max_length=2_048)]

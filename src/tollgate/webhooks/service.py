@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tollgate.db.lookup import get_by_ref
 from tollgate.errors import NotFound
 from tollgate.kit.pagination import Cursors, PageRequest, paginate
 from tollgate.webhooks import delivery, outbox
-from tollgate.webhooks.events import EventType
+from tollgate.webhooks.event_types import EventType
 from tollgate.webhooks.models import MessageStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from tollgate.webhooks.schemas import EndpointCreate, EndpointRead, EndpointUpdate, MessageRead
 from tollgate.webhooks.targets import TargetRules
@@ -50,14 +51,14 @@ def create_endpoint(
 
 
 def get_endpoint(session: Session, *, environment_id: int, ref_id: str) -> WebhookEndpoint:
-    endpoint = session.scalar(
-        select(WebhookEndpoint).where(
-            WebhookEndpoint.environment_id == environment_id, WebhookEndpoint.ref_id == ref_id
-        )
+    return get_by_ref(
+        session,
+        WebhookEndpoint,
+        environment_id=environment_id,
+        ref_id=ref_id,
+        noun="webhook endpoint",
+        field="id",
     )
-    if endpoint is None:
-        raise NotFound("webhook endpoint", ref_id, field="id")
-    return endpoint
 
 
 def list_endpoints(session: Session, *, environment_id: int) -> list[WebhookEndpoint]:
@@ -139,7 +140,7 @@ def rotate_secret(
     return endpoint
 
 
-def send_test(session: Session, *, environment_id: int, ref_id: str, now: datetime) -> None:
+def send_test_event(session: Session, *, environment_id: int, ref_id: str, now: datetime) -> None:
     endpoint = get_endpoint(session, environment_id=environment_id, ref_id=ref_id)
     outbox.emit(
         session,
@@ -192,7 +193,7 @@ def list_attempts(session: Session, *, message: WebhookMessage) -> list[WebhookA
     )
 
 
-def redeliver_failed(
+def redeliver_failed_messages(
     session: Session, *, environment_id: int, ref_id: str, since: datetime, now: datetime
 ) -> int:
     endpoint = get_endpoint(session, environment_id=environment_id, ref_id=ref_id)

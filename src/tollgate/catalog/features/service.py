@@ -6,9 +6,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tollgate.catalog import references
+from tollgate.catalog.announcements import Change, announce
 from tollgate.catalog.enums import FeatureStatus, FeatureType, MeterType
 from tollgate.catalog.errors import StillInUse
-from tollgate.catalog.events import Change, announce
 from tollgate.catalog.features.schemas import (
     EnumValue,
     FeatureCreate,
@@ -20,8 +20,9 @@ from tollgate.catalog.features.schemas import (
 )
 from tollgate.catalog.models import Feature
 from tollgate.db.errors import flush_unique
+from tollgate.db.lookup import get_by_ref
 from tollgate.entitlements.invalidation import catalog_changed
-from tollgate.errors import InvalidValue, NotFound
+from tollgate.errors import InvalidValue
 from tollgate.kit.filters import CreatedAtRange, range_conditions
 from tollgate.kit.pagination import Cursors, PageRequest, paginate
 
@@ -33,13 +34,9 @@ def get_feature(
     session: Session, *, environment_id: int, ref_id: str, lock: bool = False
 ) -> Feature:
     """Find a feature; `lock` holds its row so archiving and granting it take turns."""
-    query = select(Feature).where(
-        Feature.environment_id == environment_id, Feature.ref_id == ref_id
+    return get_by_ref(
+        session, Feature, environment_id=environment_id, ref_id=ref_id, noun="feature", lock=lock
     )
-    feature = session.scalar(query.with_for_update() if lock else query)
-    if feature is None:
-        raise NotFound("feature", ref_id)
-    return feature
 
 
 def list_features(

@@ -116,7 +116,7 @@ def _add_lifecycle_routes(router: APIRouter, kind: PackageKind, read_model: type
     def publish(
         ref_id: str, body: PublishRequest, session: DbSession, principal: WritePrincipal, now: Now
     ) -> object:
-        result = service.publish(
+        result = service.publish_package(
             session,
             environment_id=principal.environment_id,
             kind=kind,
@@ -130,7 +130,7 @@ def _add_lifecycle_routes(router: APIRouter, kind: PackageKind, read_model: type
 
     @router.post("/{ref_id}/archive", operation_id=f"archive_{name}", response_model=envelope)
     def archive(ref_id: str, session: DbSession, principal: WritePrincipal) -> object:
-        version = service.archive(
+        version = service.archive_package(
             session, environment_id=principal.environment_id, kind=kind, ref_id=ref_id
         )
         return envelope(data=_read(session, version))

@@ -8,9 +8,9 @@ from pydantic.alias_generators import to_camel
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from tollgate.catalog.announcements import Change, announce, package_kind
 from tollgate.catalog.enums import MigrationType, PackageKind, PackageStatus
 from tollgate.catalog.errors import Archived
-from tollgate.catalog.events import Change, announce, package_kind
 from tollgate.catalog.models import Package, PackageEntitlement, PackageVersion, Product
 from tollgate.catalog.packages import checks, versions
 from tollgate.catalog.packages.schemas import (
@@ -31,7 +31,7 @@ from tollgate.catalog.packages.schemas import (
 from tollgate.catalog.packages.versions import noun
 from tollgate.db.base import utcnow
 from tollgate.db.errors import flush_unique
-from tollgate.entitlements.announce import announce_below
+from tollgate.entitlements.announcements import announce_below
 from tollgate.entitlements.invalidation import catalog_changed
 from tollgate.errors import InvalidValue, NotFound, NotImplementedYet
 from tollgate.kit.filters import CreatedAtRange, range_conditions
@@ -83,7 +83,7 @@ def create_package(
     session.flush()
     announce_package(session, package, Change.CREATED)
     if data.status is PackageStatus.PUBLISHED:
-        publish(
+        publish_package(
             session,
             environment_id=environment_id,
             kind=kind,
@@ -202,7 +202,7 @@ def remove_draft(
     return RemovedDraft(id=ref_id)
 
 
-def publish(
+def publish_package(
     session: Session,
     *,
     environment_id: int,
@@ -238,7 +238,7 @@ def publish(
     return PublishResult(task_id=None)
 
 
-def archive(
+def archive_package(
     session: Session, *, environment_id: int, kind: PackageKind, ref_id: str
 ) -> PackageVersion:
     package = versions.get_package(

@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session, selectinload
 from tollgate.catalog.enums import PackageKind, PackageStatus
 from tollgate.catalog.errors import Archived, DraftRequired
 from tollgate.catalog.models import Package, PackageEntitlement, PackageVersion
-from tollgate.errors import NotFound
+from tollgate.db.lookup import get_by_ref
 
 
 def noun(kind: PackageKind) -> str:
@@ -22,19 +22,16 @@ def get_package(
 ) -> Package:
     """Find a package; `lock` holds its row until commit, so concurrent edits, publishes
     and archives of one package take turns (SELECT ... FOR UPDATE on PostgreSQL)."""
-    query = (
-        select(Package)
-        .options(selectinload(Package.product))
-        .where(
-            Package.environment_id == environment_id,
-            Package.ref_id == ref_id,
-            Package.kind == kind,
-        )
+    return get_by_ref(
+        session,
+        Package,
+        environment_id=environment_id,
+        ref_id=ref_id,
+        noun=noun(kind),
+        lock=lock,
+        where=[Package.kind == kind],
+        options=[selectinload(Package.product)],
     )
-    package = session.scalar(query.with_for_update(of=Package) if lock else query)
-    if package is None:
-        raise NotFound(noun(kind), ref_id)
-    return package
 
 
 def _newest_version(

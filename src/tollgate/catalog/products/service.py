@@ -5,9 +5,9 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tollgate.catalog.announcements import Change, announce
 from tollgate.catalog.enums import PackageKind, ProductStatus
 from tollgate.catalog.errors import StillInUse
-from tollgate.catalog.events import Change, announce
 from tollgate.catalog.models import Package, Product
 from tollgate.catalog.packages import versions
 from tollgate.catalog.products.schemas import (
@@ -18,7 +18,8 @@ from tollgate.catalog.products.schemas import (
 )
 from tollgate.db.base import utcnow
 from tollgate.db.errors import flush_unique
-from tollgate.errors import InvalidValue, NotFound
+from tollgate.db.lookup import get_by_ref
+from tollgate.errors import InvalidValue
 from tollgate.kit.filters import CreatedAtRange, range_conditions
 from tollgate.kit.pagination import Cursors, PageRequest, paginate
 
@@ -27,13 +28,9 @@ def get_product(
     session: Session, *, environment_id: int, ref_id: str, lock: bool = False
 ) -> Product:
     """Find a product; `lock` holds its row so archiving it and adding to it take turns."""
-    query = select(Product).where(
-        Product.environment_id == environment_id, Product.ref_id == ref_id
+    return get_by_ref(
+        session, Product, environment_id=environment_id, ref_id=ref_id, noun="product", lock=lock
     )
-    product = session.scalar(query.with_for_update() if lock else query)
-    if product is None:
-        raise NotFound("product", ref_id)
-    return product
 
 
 def list_products(

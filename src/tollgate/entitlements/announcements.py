@@ -18,14 +18,13 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from tollgate.catalog.models import PackageVersion
 from tollgate.customers.models import Customer
-from tollgate.entitlements import engine, holdings
+from tollgate.entitlements import engine, holdings, usage_store
 from tollgate.entitlements.engine import Effective, Snapshot
-from tollgate.entitlements.service import entitlement_list
+from tollgate.entitlements.service import describe_entitlements
 from tollgate.subscriptions.enums import LIVE_STATUSES
 from tollgate.subscriptions.models import Subscription
-from tollgate.usage import cache as usage_cache
 from tollgate.webhooks import outbox
-from tollgate.webhooks.events import EventType
+from tollgate.webhooks.event_types import EventType
 
 _CUSTOMER_SCOPE = ""  # the key, among announced digests, of the customer's own entitlements
 
@@ -76,7 +75,7 @@ def announce(session: Session, customer: Customer, *, trigger: Trigger, now: dat
     # with the digests from before this one and announce the same terms again.
     set_committed_value(customer, "announced_entitlements", announced)
     features = holdings.load_features(session, environment_id)
-    usage = usage_cache.load(session, environment_id, customer.ref_id, now)
+    usage = usage_store.load(session, environment_id, customer.ref_id, now)
     events = [
         outbox.Event(
             EventType.ENTITLEMENTS_UPDATED,
@@ -84,7 +83,7 @@ def announce(session: Session, customer: Customer, *, trigger: Trigger, now: dat
                 "trigger": trigger.value,
                 "customer": {"id": customer.ref_id},
                 "resource": {"id": s.resource_ref} if s.resource_ref else None,
-                "entitlements": entitlement_list(s, features, usage),
+                "entitlements": describe_entitlements(s, features, usage),
             },
             ordering_key=customer.ref_id,
         )

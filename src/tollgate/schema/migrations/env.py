@@ -1,9 +1,9 @@
-"""Alembic environment: always run with an engine handed over by tollgate.db.migrate."""
+"""Alembic environment: always run with an engine handed over by tollgate.schema.migrate."""
 
 from alembic import context
 from sqlalchemy import Engine
 
-from tollgate.db.models import Base
+from tollgate.schema.tables import Base
 
 engine = context.config.attributes.get("engine")
 if not isinstance(engine, Engine):

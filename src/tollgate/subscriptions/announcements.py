@@ -15,7 +15,7 @@ from tollgate.customers.models import Customer, CustomerResource
 from tollgate.subscriptions.enums import SubscriptionStatus
 from tollgate.subscriptions.models import Subscription, SubscriptionAddon
 from tollgate.webhooks import outbox
-from tollgate.webhooks.events import EventType
+from tollgate.webhooks.event_types import EventType
 
 _BOOKKEEPING = {"updated_at", "next_transition_at", "current_period_start", "current_period_end"}
 Status = SubscriptionStatus

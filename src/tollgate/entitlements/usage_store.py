@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from tollgate.catalog.models import Feature
 from tollgate.customers.models import Customer
 from tollgate.db.changes import Change, ChangeFeed, ChangeKind
+from tollgate.kit.amounts import from_units
 from tollgate.kit.clock import Clock
-from tollgate.usage.amounts import from_units
 from tollgate.usage.models import UsageCounter
 
 CustomerKey = tuple[int, str]
