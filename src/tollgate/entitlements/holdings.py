@@ -184,9 +184,9 @@ def subscription_phases(
         if end is not None and schedule.scheduled_at >= end:
             break
         segments.append((plan_version_id, addons, start, schedule.scheduled_at))
-        plan_version_id = schedule.target.get("planVersionId") or plan_version_id
-        if schedule.target.get("addons") is not None:
-            addons = [(a["addonVersionId"], a["quantity"]) for a in schedule.target["addons"]]
+        plan_version_id = schedule.target.plan_version_id or plan_version_id
+        if schedule.target.addons is not None:
+            addons = [(a.version_id, a.quantity) for a in schedule.target.addons]
         start = schedule.scheduled_at
     segments.append((plan_version_id, addons, start, end))
     return [

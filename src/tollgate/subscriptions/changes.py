@@ -28,6 +28,7 @@ from tollgate.subscriptions.enums import (
 from tollgate.subscriptions.models import Subscription, SubscriptionAddon, SubscriptionSchedule
 from tollgate.subscriptions.schemas import AddonQuantity, SubscriptionUpdate
 from tollgate.subscriptions.service import refuse_unsupported, subscription_to_change
+from tollgate.subscriptions.targets import AddonTarget, ScheduleTarget
 
 
 def update(
@@ -88,7 +89,7 @@ def _change_billing_period(
             subscription,
             schedule_type=ScheduleType.BILLING_PERIOD,
             at=subscription.current_period_end,
-            target={"billingPeriod": period.value},
+            target=ScheduleTarget(billing_period=period),
             now=now,
         )
         return
@@ -126,7 +127,7 @@ def _change_addons(
         subscription,
         schedule_type=ScheduleType.ADDON,
         at=subscription.current_period_end,
-        target={"addons": [{"addonVersionId": v, "quantity": q} for v, q in final]},
+        target=ScheduleTarget(addons=tuple(AddonTarget(v, q) for v, q in final)),
         now=now,
     )
 
@@ -181,10 +182,9 @@ def migrate(
             subscription,
             schedule_type=ScheduleType.MIGRATE_TO_LATEST,
             at=subscription.current_period_end,
-            target={
-                "planVersionId": plan.id,
-                "addons": [{"addonVersionId": v, "quantity": q} for v, q in addons],
-            },
+            target=ScheduleTarget(
+                plan_version_id=plan.id, addons=tuple(AddonTarget(v, q) for v, q in addons)
+            ),
             now=now,
         )
     else:
@@ -253,14 +253,7 @@ def _migrate_pending_targets(
         )
     )
     for schedule in pending:
-        target = dict(schedule.target)
-        if target.get("planVersionId") in older:
-            target["planVersionId"] = latest.id
-        if target.get("addons"):
-            target["addons"] = [
-                {**a, "addonVersionId": latest.id} if a["addonVersionId"] in older else a
-                for a in target["addons"]
-            ]
+        target = schedule.target.with_versions_moved(older, latest.id)
         if target != schedule.target:
             schedule.target = target
             schedule.updated_at = now

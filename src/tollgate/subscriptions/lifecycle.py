@@ -31,6 +31,7 @@ from tollgate.subscriptions.enums import (
 )
 from tollgate.subscriptions.errors import SubscriptionEnded
 from tollgate.subscriptions.models import Subscription, SubscriptionAddon, SubscriptionSchedule
+from tollgate.subscriptions.targets import ScheduleTarget
 
 _PERIODS = {BillingPeriod.MONTHLY: Period.MONTH, BillingPeriod.ANNUALLY: Period.YEAR}
 
@@ -391,14 +392,14 @@ def apply_schedule(
 ) -> None:
     """Make the subscription what a scheduled update says, from the update's moment."""
     target = schedule.target
-    if target.get("planVersionId"):
-        version = session.get_one(PackageVersion, target["planVersionId"])
+    if target.plan_version_id is not None:
+        version = session.get_one(PackageVersion, target.plan_version_id)
         subscription.plan_version_id = version.id
         subscription.pricing_type = offer.pricing_type(version)
-    if target.get("addons") is not None:
-        set_addons(subscription, [(a["addonVersionId"], a["quantity"]) for a in target["addons"]])
-    if target.get("billingPeriod"):
-        subscription.billing_period = BillingPeriod(target["billingPeriod"])
+    if target.addons is not None:
+        set_addons(subscription, [(a.version_id, a.quantity) for a in target.addons])
+    if target.billing_period is not None:
+        subscription.billing_period = target.billing_period
         subscription.billing_cycle_anchor = schedule.scheduled_at
     subscription.current_period_start, subscription.current_period_end = billing_bounds(
         subscription.billing_cycle_anchor, subscription.billing_period, schedule.scheduled_at
@@ -433,7 +434,7 @@ def schedule_update(
     *,
     schedule_type: ScheduleType,
     at: datetime,
-    target: dict[str, object],
+    target: ScheduleTarget,
     now: datetime,
 ) -> SubscriptionSchedule:
     """Replace any pending update of the same kind with this one."""

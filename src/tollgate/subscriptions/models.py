@@ -6,7 +6,6 @@ earliest moment something is due (start, trial end, period end, cancellation, a 
 update); the lifecycle job picks rows by it."""
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -23,8 +22,7 @@ from tollgate.subscriptions.enums import (
     SubscriptionStatus,
     TrialEndBehavior,
 )
-
-Json = dict[str, Any]
+from tollgate.subscriptions.targets import ScheduleTarget, ScheduleTargetJson
 
 
 class Subscription(TimestampMixin, Base):
@@ -101,6 +99,5 @@ class SubscriptionSchedule(TimestampMixin, Base):
     schedule_type: Mapped[ScheduleType] = mapped_column(enum_column(ScheduleType))
     status: Mapped[ScheduleStatus] = mapped_column(enum_column(ScheduleStatus))
     scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # What the subscription becomes: {"planVersionId": int | None, "billingPeriod": str | None,
-    # "addons": [{"addonVersionId": int, "quantity": int}] | None}
-    target: Mapped[Json] = mapped_column(JSON)
+    # What the subscription becomes (stored as JSON; see targets.py).
+    target: Mapped[ScheduleTarget] = mapped_column(ScheduleTargetJson)

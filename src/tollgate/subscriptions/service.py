@@ -39,6 +39,7 @@ from tollgate.subscriptions.schemas import (
     TrialRead,
     Unsupported,
 )
+from tollgate.subscriptions.targets import AddonTarget, ScheduleTarget
 
 _UNSUPPORTED_DETAIL = "prices, coupons, budgets and custom entitlements arrive with checkout"
 
@@ -275,13 +276,13 @@ def _schedule_plan_change(
         subscription,
         schedule_type=ScheduleType.DOWNGRADE,
         at=at,
-        target={
-            "planVersionId": plan.version.id,
-            "addons": [{"addonVersionId": a.version.id, "quantity": a.quantity} for a in addons],
-            "billingPeriod": billing_period.value
+        target=ScheduleTarget(
+            plan_version_id=plan.version.id,
+            addons=tuple(AddonTarget(a.version.id, a.quantity) for a in addons),
+            billing_period=billing_period
             if billing_period is not subscription.billing_period
             else None,
-        },
+        ),
         now=now,
     )
     lifecycle.refresh(session, subscription, now=now)
@@ -412,7 +413,7 @@ def to_read(session: Session, subscription: Subscription) -> SubscriptionRead:
 
 def _future_updates(session: Session, subscription: Subscription) -> list[FutureUpdate]:
     pending = lifecycle.pending_schedules(subscription)
-    version_ids = [s.target["planVersionId"] for s in pending if s.target.get("planVersionId")]
+    version_ids = [s.target.plan_version_id for s in pending if s.target.plan_version_id]
     rows = session.execute(
         select(PackageVersion.id, Package.ref_id)
         .join(Package, Package.id == PackageVersion.package_id)
@@ -424,8 +425,8 @@ def _future_updates(session: Session, subscription: Subscription) -> list[Future
             scheduled_execution_time=schedule.scheduled_at,
             schedule_status=schedule.status,
             subscription_schedule_type=schedule.schedule_type,
-            target_package=TargetPackage(id=plan_refs[schedule.target["planVersionId"]])
-            if schedule.target.get("planVersionId")
+            target_package=TargetPackage(id=plan_refs[schedule.target.plan_version_id])
+            if schedule.target.plan_version_id
             else None,
         )
         for schedule in pending
