@@ -23,10 +23,11 @@ someone else's busy core). Each measurement says how much CPU the server, the lo
 and every other process used meanwhile, and warns when other processes used enough to skew it.
 
 Seeding: the first customer of each plan is provisioned through Tollgate's own services
-(`provision_customer`, `subscriptions.service.provision`, with a fixed `now`); every other
-customer is a copy of its plan's template rows, inserted in bulk 1,000 per transaction with
-only the ids changed. The seeder refuses to run if provisioning ever writes rows to a table
-it does not copy, and checks that a copy is entitled to exactly what its template is.
+(`provision_customer`, `subscriptions.service.provision_subscription`, with a fixed `now`);
+every other customer is a copy of its plan's template rows, inserted in bulk 1,000 per
+transaction with only the ids changed. The seeder refuses to run if provisioning ever
+writes rows to a table it does not copy, and checks that a copy is entitled to exactly what
+its template is.
 """
 
 import argparse
@@ -77,7 +78,7 @@ from tollgate.kit.clock import SystemClock
 from tollgate.schema import migrate
 from tollgate.schema.tables import Base, Customer, Subscription
 from tollgate.subscriptions.schemas import SubscriptionProvision
-from tollgate.subscriptions.service import provision
+from tollgate.subscriptions.service import provision_subscription
 
 BENCH_DIR = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
@@ -224,7 +225,7 @@ def _provision_templates(
             customer = CustomerCreate(id=ref)
             provision_customer(session, environment_id=environment_id, data=customer, now=now)
             data = SubscriptionProvision(customer_id=ref, plan_id=plan)
-            provision(session, environment_id=environment_id, data=data, now=now)
+            provision_subscription(session, environment_id=environment_id, data=data, now=now)
     with sessions() as session:
         return [_template(session, environment_id, index) for index in range(len(PLANS))]
 

@@ -39,7 +39,7 @@ class TestWorker:
                     data=CustomerCreate(id="acme"),
                     now=fifteen_days_ago,
                 )
-                subscription, _ = subscriptions.provision(
+                subscription, _ = subscriptions.provision_subscription(
                     session,
                     environment_id=environment.id,
                     data=SubscriptionProvision(customer_id="acme", plan_id="plan-pro"),

@@ -518,7 +518,9 @@ class TestStateFromAProcessThatHasNotHeard:
 
         with unit_of_work(sessions) as session:
             data = SubscriptionProvision.model_validate({"customerId": "c1", "planId": "plan-pro"})
-            subscriptions.provision(session, environment_id=environment_id, data=data, now=now)
+            subscriptions.provision_subscription(
+                session, environment_id=environment_id, data=data, now=now
+            )
         with unit_of_work(sessions) as session:
             version = session.scalars(
                 select(Customer.entitlements_version).where(

@@ -68,7 +68,7 @@ def _seed_trials(sessions: sessionmaker[Session]) -> None:
                 data=CustomerCreate.model_validate({"id": ref}),
                 now=START,
             )
-            subscriptions.provision(
+            subscriptions.provision_subscription(
                 session,
                 environment_id=environment_id,
                 data=SubscriptionProvision.model_validate(

@@ -1,8 +1,11 @@
-"""Changing a live subscription: add-ons, billing period, trial end, migration.
+"""Changing a live subscription: add-ons, billing period, trial end, cancellation,
+migration to the latest versions. Part of the service layer, behind `service`: each
+function takes the subscription already locked and caught up, checks what the request asks
+for (raising request errors by field) and leaves the transitions to `lifecycle`.
 
-Upgrades (more add-ons, a longer billing period) take effect at once; downgrades (fewer
-add-ons, a shorter period) at the end of the billing period, as a scheduled update that
-can be cancelled, unless the caller asks for IMMEDIATE."""
+When a change takes effect (now, or at the end of the billing period as a scheduled
+update that can be cancelled) is `timing`'s to say. `migrate_package` moves every holder
+of a package to a newly published version."""
 
 from datetime import datetime
 
@@ -10,11 +13,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from tollgate.catalog.enums import PackageKind
-from tollgate.catalog.models import Package, PackageVersion
+from tollgate.catalog.models import Package, PackageVersion, Product
 from tollgate.catalog.packages import versions
 from tollgate.entitlements.announcements import Trigger
-from tollgate.errors import InvalidValue, NotImplementedYet
-from tollgate.subscriptions import lifecycle, offer
+from tollgate.errors import InvalidValue
+from tollgate.subscriptions import lifecycle, offer, timing
 from tollgate.subscriptions.enums import (
     LIVE_STATUSES,
     BillingPeriod,
@@ -27,22 +30,15 @@ from tollgate.subscriptions.enums import (
 )
 from tollgate.subscriptions.models import Subscription, SubscriptionAddon, SubscriptionSchedule
 from tollgate.subscriptions.schemas import AddonQuantity, SubscriptionUpdate
-from tollgate.subscriptions.service import refuse_unsupported, subscription_to_change
 from tollgate.subscriptions.targets import AddonTarget, ScheduleTarget
 
 
 def update(
-    session: Session, *, environment_id: int, ref_id: str, data: SubscriptionUpdate, now: datetime
-) -> Subscription:
-    refuse_unsupported(data)
-    if data.promotion_code is not None:
-        raise NotImplementedYet("promotionCode", "coupons arrive with checkout")
-    subscription = subscription_to_change(
-        session, environment_id=environment_id, ref_id=ref_id, now=now
-    )
+    session: Session, subscription: Subscription, data: SubscriptionUpdate, *, now: datetime
+) -> None:
     lifecycle.require_live(subscription)
     given = data.model_fields_set
-    strategy = data.schedule_strategy or ScheduleStrategy.END_OF_BILLING_PERIOD
+    strategy = data.schedule_strategy
     if "metadata" in given:
         subscription.metadata_ = data.metadata or {}
     if data.trial_end_date is not None:
@@ -57,7 +53,6 @@ def update(
     if "cancellation_date" in given:
         _change_cancellation(session, subscription, data.cancellation_date, now)
     lifecycle.refresh(session, subscription, now=now)
-    return subscription
 
 
 def _move_trial_end(subscription: Subscription, trial_end: datetime, now: datetime) -> None:
@@ -81,14 +76,23 @@ def _restart_period(subscription: Subscription, now: datetime) -> None:
 
 
 def _change_billing_period(
-    subscription: Subscription, period: BillingPeriod, strategy: ScheduleStrategy, now: datetime
+    subscription: Subscription,
+    period: BillingPeriod,
+    strategy: ScheduleStrategy | None,
+    now: datetime,
 ) -> None:
-    shorter = period is BillingPeriod.MONTHLY
-    if shorter and strategy is not ScheduleStrategy.IMMEDIATE:
+    at = timing.scheduled_for(
+        subscription,
+        change=ScheduleType.BILLING_PERIOD,
+        decrease=period is BillingPeriod.MONTHLY,
+        strategy=strategy,
+        now=now,
+    )
+    if at is not None:
         lifecycle.schedule_update(
             subscription,
             schedule_type=ScheduleType.BILLING_PERIOD,
-            at=subscription.current_period_end,
+            at=at,
             target=ScheduleTarget(billing_period=period),
             now=now,
         )
@@ -102,7 +106,7 @@ def _change_addons(
     session: Session,
     subscription: Subscription,
     requested: list[AddonQuantity],
-    strategy: ScheduleStrategy,
+    strategy: ScheduleStrategy | None,
     now: datetime,
 ) -> None:
     held = offer.Offered(subscription.plan_version.package, subscription.plan_version)
@@ -113,12 +117,15 @@ def _change_addons(
         for a in subscription.addons
     )
     final = [(w.version.id, w.quantity) for w in wanted]
-    if not decreases or strategy is ScheduleStrategy.IMMEDIATE:
+    at = timing.scheduled_for(
+        subscription, change=ScheduleType.ADDON, decrease=decreases, strategy=strategy, now=now
+    )
+    if at is None:
         # The list is the whole new set of add-ons: a decrease still waiting is superseded.
         lifecycle.cancel_pending(subscription, ScheduleType.ADDON, now=now)
         lifecycle.set_addons(subscription, final)
         return
-    # Increases now; the decreases wait for the end of the period.
+    # Increases now; the decreases wait.
     now_held = {a.addon_version_id: a.quantity for a in subscription.addons}
     for version_id, quantity in final:
         now_held[version_id] = max(quantity, now_held.get(version_id, 0))
@@ -126,7 +133,7 @@ def _change_addons(
     lifecycle.schedule_update(
         subscription,
         schedule_type=ScheduleType.ADDON,
-        at=subscription.current_period_end,
+        at=at,
         target=ScheduleTarget(addons=tuple(AddonTarget(v, q) for v, q in final)),
         now=now,
     )
@@ -136,7 +143,7 @@ def _change_cancellation(
     session: Session, subscription: Subscription, moment: datetime | None, now: datetime
 ) -> None:
     if moment is not None:
-        lifecycle.cancel(
+        cancel(
             session,
             subscription,
             time=CancellationTime.SPECIFIC_DATE,
@@ -151,37 +158,77 @@ def _change_cancellation(
         subscription.end_date = subscription.cancellation_date = subscription.cancel_reason = None
 
 
-def cancel_schedules(
-    session: Session, *, environment_id: int, ref_id: str, now: datetime
-) -> Subscription:
+def cancel(
+    session: Session,
+    subscription: Subscription,
+    *,
+    time: CancellationTime | None,
+    end_date: datetime | None,
+    revoke_now: bool,
+    now: datetime,
+    field: str = "endDate",
+) -> None:
+    """Cancel now, at the end of the billing period, or on a date (by default, when the
+    product's settings say); `field` names the date in the request."""
+    lifecycle.require_live(subscription)
+    if time is None:
+        settings = session.get_one(Product, subscription.product_id).settings or {}
+        time = CancellationTime(
+            settings.get("subscriptionCancellationTime", "END_OF_BILLING_PERIOD")
+        )
+    if end_date is not None and time is not CancellationTime.SPECIFIC_DATE:
+        raise InvalidValue("endDate goes with cancellationTime SPECIFIC_DATE", field="endDate")
+    at = _cancellation_moment(subscription, time, end_date, now, field)
+    lifecycle.cancel(session, subscription, at=at, revoke_now=revoke_now, now=now)
+
+
+def _cancellation_moment(
+    subscription: Subscription,
+    time: CancellationTime,
+    end_date: datetime | None,
+    now: datetime,
+    field: str,
+) -> datetime:
+    if time is CancellationTime.IMMEDIATE:
+        return now
+    if time is CancellationTime.END_OF_BILLING_PERIOD:
+        return subscription.current_period_end
+    if end_date is None:
+        raise InvalidValue(f"cancellationTime SPECIFIC_DATE needs an {field}", field=field)
+    if end_date < now:
+        raise InvalidValue(f"{field} is in the past", field=field)
+    return end_date
+
+
+def cancel_schedules(session: Session, subscription: Subscription, *, now: datetime) -> None:
     """Drop every update still waiting to happen (a scheduled downgrade, say)."""
-    subscription = subscription_to_change(
-        session, environment_id=environment_id, ref_id=ref_id, now=now
-    )
     for schedule in lifecycle.pending_schedules(subscription):
         schedule.status = ScheduleStatus.CANCELED
         schedule.updated_at = now
     lifecycle.refresh(session, subscription, now=now)
-    return subscription
 
 
 def migrate(
-    session: Session, *, environment_id: int, ref_id: str, at_period_end: bool, now: datetime
-) -> Subscription:
+    session: Session, subscription: Subscription, *, strategy: ScheduleStrategy, now: datetime
+) -> None:
     """Move the subscription to the latest published versions of its plan and add-ons."""
-    subscription = subscription_to_change(
-        session, environment_id=environment_id, ref_id=ref_id, now=now
-    )
     lifecycle.require_live(subscription)
     plan = offer.latest_version(session, subscription.plan_version)
     addons = [
         (offer.latest_version(session, a.addon_version).id, a.quantity) for a in subscription.addons
     ]
-    if at_period_end:
+    at = timing.scheduled_for(
+        subscription,
+        change=ScheduleType.MIGRATE_TO_LATEST,
+        decrease=True,
+        strategy=strategy,
+        now=now,
+    )
+    if at is not None:
         lifecycle.schedule_update(
             subscription,
             schedule_type=ScheduleType.MIGRATE_TO_LATEST,
-            at=subscription.current_period_end,
+            at=at,
             target=ScheduleTarget(
                 plan_version_id=plan.id, addons=tuple(AddonTarget(v, q) for v, q in addons)
             ),
@@ -190,7 +237,6 @@ def migrate(
     else:
         _move_to(subscription, plan, addons)
     lifecycle.refresh(session, subscription, now=now)
-    return subscription
 
 
 def _move_to(

@@ -16,13 +16,11 @@ from tollgate.customers.models import Customer, CustomerResource
 from tollgate.db.errors import flush_unique
 from tollgate.entitlements.announcements import Trigger
 from tollgate.entitlements.invalidation import customer_changed
-from tollgate.errors import InvalidValue
 from tollgate.kit.periods import Period, bounds
 from tollgate.subscriptions import announcements, offer
 from tollgate.subscriptions.enums import (
     LIVE_STATUSES,
     BillingPeriod,
-    CancellationTime,
     CancelReason,
     ScheduleStatus,
     ScheduleType,
@@ -196,28 +194,11 @@ def end_at(
 
 
 def cancel(
-    session: Session,
-    subscription: Subscription,
-    *,
-    time: CancellationTime | None,
-    end_date: datetime | None,
-    revoke_now: bool,
-    now: datetime,
-    field: str = "endDate",
+    session: Session, subscription: Subscription, *, at: datetime, revoke_now: bool, now: datetime
 ) -> None:
-    """Cancel now, at the end of the billing period, or on a date (by default, when the
-    product's settings say). When the cancellation takes effect, the product's downgrade
-    plan (if it has one) starts, unless the entitlements are revoked: then access ends now
-    and nothing replaces it."""
-    require_live(subscription)
-    if time is None:
-        settings = session.get_one(Product, subscription.product_id).settings or {}
-        time = CancellationTime(
-            settings.get("subscriptionCancellationTime", "END_OF_BILLING_PERIOD")
-        )
-    if end_date is not None and time is not CancellationTime.SPECIFIC_DATE:
-        raise InvalidValue("endDate goes with cancellationTime SPECIFIC_DATE", field="endDate")
-    at = _cancellation_moment(subscription, time, end_date, now, field)
+    """Cancel at `at` (now, if that has come). When the cancellation takes effect, the
+    product's downgrade plan (if it has one) starts, unless the entitlements are revoked:
+    then access ends now and nothing replaces it."""
     if revoke_now:
         end_now(session, subscription, at=now, reason=CancelReason.IMMEDIATE)
     elif at <= now or subscription.status is SubscriptionStatus.NOT_STARTED:
@@ -227,24 +208,6 @@ def cancel(
         end_at(session, subscription, at=at, reason=CancelReason.SCHEDULED, now=now)
         return
     refresh(session, subscription, now=now)
-
-
-def _cancellation_moment(
-    subscription: Subscription,
-    time: CancellationTime,
-    end_date: datetime | None,
-    now: datetime,
-    field: str,
-) -> datetime:
-    if time is CancellationTime.IMMEDIATE:
-        return now
-    if time is CancellationTime.END_OF_BILLING_PERIOD:
-        return subscription.current_period_end
-    if end_date is None:
-        raise InvalidValue(f"cancellationTime SPECIFIC_DATE needs an {field}", field=field)
-    if end_date < now:
-        raise InvalidValue(f"{field} is in the past", field=field)
-    return end_date
 
 
 def start_downgrade_plan(

@@ -13,8 +13,8 @@ from tollgate.http.routing import api_router
 from tollgate.http.schemas import Envelope, Page, page_of
 from tollgate.kit.filters import CreatedAtRange
 from tollgate.kit.pagination import PageRequest
-from tollgate.subscriptions import changes, lifecycle, service
-from tollgate.subscriptions.enums import BillingPeriod, SubscriptionStatus
+from tollgate.subscriptions import service
+from tollgate.subscriptions.enums import SubscriptionStatus
 from tollgate.subscriptions.models import Subscription
 from tollgate.subscriptions.schemas import (
     Invoice,
@@ -36,7 +36,7 @@ SubscriptionEnvelope = Envelope[SubscriptionRead]
 
 def _read(session: Session, subscription: Subscription) -> SubscriptionEnvelope:
     return SubscriptionEnvelope(
-        data=service.to_read(session, service.reload(session, subscription))
+        data=service.to_read(session, service.reload_subscription(session, subscription))
     )
 
 
@@ -51,10 +51,10 @@ def provision_subscription(
     """Subscribe a customer to a plan, with add-ons. In a product that allows one
     subscription, an upgrade replaces the current one now and a downgrade is scheduled for
     the end of its billing period (`isScheduled`)."""
-    subscription, scheduled = service.provision(
+    subscription, scheduled = service.provision_subscription(
         session, environment_id=principal.environment_id, data=body, now=now
     )
-    subscription = service.reload(session, subscription)
+    subscription = service.reload_subscription(session, subscription)
     entitlements = read_entitlements(
         session,
         request.app.state.snapshots,
@@ -115,29 +115,25 @@ def preview_subscription(
     scheduled), the billing period, and the entitlements the customer would hold. Amounts
     are zero until prices exist."""
     principal.require_customer(body.customer_id)
-    customer, plan, addons, downgrade, scheduled = service.preview(
+    preview = service.preview_subscription(
         session, environment_id=principal.environment_id, data=body, now=now
     )
-    start = body.start_date or now
     entitlements = preview_entitlements(
         session,
         request.app.state.snapshots,
-        customer=customer,
-        plan_version_id=plan.version.id,
-        addons=[(a.version.id, a.quantity) for a in addons],
-        start=start,
+        customer=preview.customer,
+        plan_version_id=preview.plan.version.id,
+        addons=[(a.version.id, a.quantity) for a in preview.addons],
+        start=preview.start,
         resource_ref=body.resource_id,
         now=now,
-    )
-    period = lifecycle.billing_bounds(
-        start, body.billing_period or BillingPeriod.MONTHLY, max(now, start)
     )
     result = PreviewResult(
         immediate_invoice=Invoice(),
         recurring_invoice=None,
-        billing_period_range=PeriodRange(start=period[0], end=period[1]),
-        is_plan_downgrade=downgrade,
-        has_scheduled_updates=scheduled,
+        billing_period_range=PeriodRange(start=preview.period[0], end=preview.period[1]),
+        is_plan_downgrade=preview.is_downgrade,
+        has_scheduled_updates=preview.is_scheduled,
         entitlements=[EntitlementRead.model_validate(e) for e in entitlements],
     )
     return Envelope[PreviewResult](data=result)
@@ -168,7 +164,7 @@ def update_subscription(
     """Change add-ons, billing period, trial end, metadata or the cancellation date.
     Increases apply now; decreases wait for the end of the billing period unless
     `scheduleStrategy` is IMMEDIATE."""
-    subscription = changes.update(
+    subscription = service.update_subscription(
         session, environment_id=principal.environment_id, ref_id=subscription_id, data=body, now=now
     )
     return _read(session, subscription)
@@ -184,16 +180,8 @@ def cancel_subscription(
 ) -> SubscriptionEnvelope:
     """Cancel now, at the end of the billing period (the product's default), or on a date.
     When it takes effect, the product's downgrade plan starts, if it has one."""
-    subscription = service.subscription_to_change(
-        session, environment_id=principal.environment_id, ref_id=subscription_id, now=now
-    )
-    lifecycle.cancel(
-        session,
-        subscription,
-        time=body.cancellation_time,
-        end_date=body.end_date,
-        revoke_now=body.cancellation_action == "REVOKE_ENTITLEMENTS",
-        now=now,
+    subscription = service.cancel_subscription(
+        session, environment_id=principal.environment_id, ref_id=subscription_id, data=body, now=now
     )
     return _read(session, subscription)
 
@@ -208,12 +196,8 @@ def migrate_subscription(
 ) -> SubscriptionEnvelope:
     """Move the subscription to the latest published versions of its plan and add-ons,
     now (the default) or at the end of the billing period."""
-    subscription = changes.migrate(
-        session,
-        environment_id=principal.environment_id,
-        ref_id=subscription_id,
-        at_period_end=body.subscription_migration_time == "END_OF_BILLING_PERIOD",
-        now=now,
+    subscription = service.migrate_subscription(
+        session, environment_id=principal.environment_id, ref_id=subscription_id, data=body, now=now
     )
     return _read(session, subscription)
 
@@ -223,7 +207,7 @@ def cancel_scheduled_update(
     subscription_id: str, session: DbSession, principal: WritePrincipal, now: Now
 ) -> Envelope[SubscriptionId]:
     """Cancel the updates waiting for the end of the billing period (a downgrade, say)."""
-    subscription = changes.cancel_schedules(
+    subscription = service.cancel_scheduled_updates(
         session, environment_id=principal.environment_id, ref_id=subscription_id, now=now
     )
     return Envelope[SubscriptionId](data=SubscriptionId(id=subscription.ref_id))

@@ -1,10 +1,13 @@
-"""Subscriptions: provisioning (with upgrades and scheduled downgrades), reads, previews."""
+"""The subscriptions domain's one face: every route calls these, and only these.
+
+Provisioning (with upgrades now and downgrades scheduled), previews, reads, changes,
+cancellation and migration. The request is checked here and in the modules behind this
+one (`provisioning`, `changes`, `offer`); `lifecycle` then carries out the transitions."""
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
 
-from dateutil.relativedelta import relativedelta
 from pydantic.alias_generators import to_camel
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -17,29 +20,29 @@ from tollgate.db.lookup import get_by_ref
 from tollgate.errors import InvalidValue, NotImplementedYet
 from tollgate.kit.filters import CreatedAtRange, range_conditions
 from tollgate.kit.pagination import Cursors, PageRequest, paginate
-from tollgate.subscriptions import lifecycle, offer
+from tollgate.subscriptions import changes, lifecycle, offer, provisioning, timing
 from tollgate.subscriptions.enums import (
     BillingPeriod,
     CancelReason,
     ScheduleStrategy,
     ScheduleType,
     SubscriptionStatus,
-    TrialEndBehavior,
 )
 from tollgate.subscriptions.models import Subscription, SubscriptionAddon
 from tollgate.subscriptions.schemas import (
     AddonRead,
     FutureUpdate,
+    SubscriptionCancel,
+    SubscriptionMigrate,
     SubscriptionPreview,
     SubscriptionProvision,
     SubscriptionRead,
     SubscriptionTerms,
+    SubscriptionUpdate,
     TargetPackage,
-    TrialOverride,
     TrialRead,
     Unsupported,
 )
-from tollgate.subscriptions.targets import AddonTarget, ScheduleTarget
 
 _UNSUPPORTED_DETAIL = "prices, coupons, budgets and custom entitlements arrive with checkout"
 
@@ -71,7 +74,7 @@ def get_subscription(
     )
 
 
-def subscription_to_change(
+def _subscription_to_change(
     session: Session, *, environment_id: int, ref_id: str, now: datetime
 ) -> Subscription:
     """The subscription, locked, with whatever was due by `now` already carried out, so a
@@ -81,11 +84,11 @@ def subscription_to_change(
     )
     if subscription.next_transition_at is not None and subscription.next_transition_at <= now:
         lifecycle.advance(session, subscription, now=now)
-        subscription = reload(session, subscription)
+        subscription = reload_subscription(session, subscription)
     return subscription
 
 
-def reload(session: Session, subscription: Subscription) -> Subscription:
+def reload_subscription(session: Session, subscription: Subscription) -> Subscription:
     """The subscription with every relation loaded again, after changes."""
     session.flush()
     return get_subscription(
@@ -137,7 +140,7 @@ def list_subscriptions(
 # -- provisioning ------------------------------------------------------------------------
 
 
-def refuse_unsupported(data: Unsupported) -> None:
+def _refuse_unsupported(data: Unsupported) -> None:
     for field in Unsupported.model_fields:
         value = getattr(data, field)
         if value is not None and value is not False and value != []:
@@ -145,14 +148,14 @@ def refuse_unsupported(data: Unsupported) -> None:
 
 
 def _refuse_terms(data: SubscriptionTerms) -> None:
-    refuse_unsupported(data)
+    _refuse_unsupported(data)
     if data.paying_customer_id is not None:
         raise NotImplementedYet("payingCustomerId", "another customer paying arrives with checkout")
     if data.unit_quantity is not None:
         raise NotImplementedYet("unitQuantity", "per-unit prices arrive with checkout")
 
 
-def provision(
+def provision_subscription(
     session: Session, *, environment_id: int, data: SubscriptionProvision, now: datetime
 ) -> tuple[Subscription, bool]:
     """Start a subscription. In a product that holds one subscription per customer (and
@@ -169,15 +172,28 @@ def provision(
     end = data.cancellation_date
     if end is not None and end <= max(start, now):
         raise InvalidValue("cancellationDate must be after the start", field="cancellationDate")
-    resource = _resource(session, customer, data.resource_id, now)
+    resource = provisioning.resource(session, customer, data.resource_id, now)
     billing_period = data.billing_period or BillingPeriod.MONTHLY
-    current = _replaced(session, customer, plan, resource, now)
+    current = provisioning.replaced(session, customer, plan, resource, now)
     if current:
-        strategy = data.schedule_strategy or ScheduleStrategy.END_OF_BILLING_PERIOD
         latest = current[-1]
-        downgrade = offer.is_downgrade(session, current=latest.plan_version, new=plan.version)
-        if downgrade and strategy is not ScheduleStrategy.IMMEDIATE:
-            _schedule_plan_change(session, latest, plan, addons, billing_period, strategy, now)
+        at = timing.scheduled_for(
+            latest,
+            change=ScheduleType.DOWNGRADE,
+            decrease=offer.is_downgrade(session, current=latest.plan_version, new=plan.version),
+            strategy=data.schedule_strategy,
+            now=now,
+        )
+        if at is not None:
+            provisioning.schedule_plan_change(
+                session,
+                latest,
+                plan=plan,
+                addons=addons,
+                billing_period=billing_period,
+                at=at,
+                now=now,
+            )
             return latest, True
         for subscription in current:
             # Replaced when the new one starts, so a future start leaves no gap.
@@ -188,13 +204,14 @@ def provision(
                 reason=CancelReason.UPGRADE_OR_DOWNGRADE,
                 now=now,
             )
+    trial = provisioning.trial(session, customer, plan, data.trial_override_configuration, start)
     new = lifecycle.NewSubscription(
         customer=customer,
         plan=plan,
         addons=addons,
         billing_period=billing_period,
         start=start,
-        trial=_trial(session, customer, plan, data.trial_override_configuration, start),
+        trial=trial,
         resource=resource,
         ref_id=data.id,
         metadata=data.metadata,
@@ -204,149 +221,24 @@ def provision(
     return lifecycle.create(session, new, now=now), False
 
 
-def _resource(
-    session: Session, customer: Customer, ref_id: str | None, now: datetime
-) -> CustomerResource | None:
-    if ref_id is None:
-        return None
-    resource = session.scalar(
-        select(CustomerResource).where(
-            CustomerResource.customer_id == customer.id, CustomerResource.ref_id == ref_id
-        )
-    )
-    if resource is None:
-        resource = CustomerResource(
-            customer_id=customer.id, ref_id=ref_id, created_at=now, updated_at=now
-        )
-        session.add(resource)
-        session.flush()
-    return resource
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What provisioning would do: who would hold what, from when, and whether it would
+    replace the current plan as a downgrade (`is_scheduled` when that waits)."""
+
+    customer: Customer
+    plan: offer.Offered
+    addons: list[offer.OfferedAddon]
+    start: datetime
+    period: tuple[datetime, datetime]
+    is_downgrade: bool
+    is_scheduled: bool
 
 
-def _replaced(
-    session: Session,
-    customer: Customer,
-    plan: offer.Offered,
-    resource: CustomerResource | None,
-    now: datetime,
-    *,
-    catch_up: bool = True,
-) -> list[Subscription]:
-    """The live subscriptions a new one in this product replaces (none if it allows many)."""
-    if plan.package.product.is_multiple_subscriptions:
-        return []
-
-    def live() -> list[Subscription]:
-        return lifecycle.live_in_product(
-            session,
-            customer_id=customer.id,
-            product_id=plan.package.product_id,
-            resource_id=resource.id if resource else None,
-        )
-
-    found = live()
-    due = [s for s in found if s.next_transition_at is not None and s.next_transition_at <= now]
-    if not catch_up:
-        return found
-    for subscription in due:
-        lifecycle.advance(session, subscription, now=now)
-    return live() if due else found
-
-
-def _schedule_plan_change(
-    session: Session,
-    subscription: Subscription,
-    plan: offer.Offered,
-    addons: list[offer.OfferedAddon],
-    billing_period: BillingPeriod,
-    strategy: ScheduleStrategy,
-    now: datetime,
-) -> None:
-    at = subscription.current_period_end
-    if strategy is ScheduleStrategy.END_OF_BILLING_MONTH:
-        at = lifecycle.billing_bounds(
-            subscription.billing_cycle_anchor, BillingPeriod.MONTHLY, now
-        )[1]
-    if subscription.end_date is not None and subscription.end_date <= at:
-        raise InvalidValue(
-            f"subscription '{subscription.ref_id}' ends before the downgrade would take effect",
-            field="planId",
-        )
-    lifecycle.schedule_update(
-        subscription,
-        schedule_type=ScheduleType.DOWNGRADE,
-        at=at,
-        target=ScheduleTarget(
-            plan_version_id=plan.version.id,
-            addons=tuple(AddonTarget(a.version.id, a.quantity) for a in addons),
-            billing_period=billing_period
-            if billing_period is not subscription.billing_period
-            else None,
-        ),
-        now=now,
-    )
-    lifecycle.refresh(session, subscription, now=now)
-
-
-def _trial(
-    session: Session,
-    customer: Customer,
-    plan: offer.Offered,
-    override: TrialOverride | None,
-    start: datetime,
-) -> lifecycle.Trial | None:
-    """The plan's default trial, once per customer and product, unless overridden."""
-    config: dict[str, Any] = plan.version.default_trial_config or {}
-    default_behavior = TrialEndBehavior(config.get("trialEndBehavior") or "CONVERT_TO_PAID")
-    if override is not None:
-        if not override.is_trial:
-            return None
-        end = override.trial_end_date
-        if end is None:
-            if not config:
-                raise InvalidValue(
-                    f"plan '{plan.package.ref_id}' has no default trial; give a trialEndDate",
-                    field="trialOverrideConfiguration.trialEndDate",
-                )
-            end = _trial_end(start, config)
-        if end <= start:
-            raise InvalidValue(
-                "the trial must end after the subscription starts",
-                field="trialOverrideConfiguration.trialEndDate",
-            )
-        return lifecycle.Trial(end, override.trial_end_behavior or default_behavior)
-    if not config or _had_trial(session, customer, plan):
-        return None
-    return lifecycle.Trial(_trial_end(start, config), default_behavior)
-
-
-def _trial_end(start: datetime, config: dict[str, Any]) -> datetime:
-    duration = float(config["duration"])
-    if config.get("units") == "MONTH":
-        return start + relativedelta(months=round(duration))
-    return start + timedelta(days=duration)
-
-
-def _had_trial(session: Session, customer: Customer, plan: offer.Offered) -> bool:
-    return (
-        session.scalar(
-            select(Subscription.id)
-            .where(
-                Subscription.customer_id == customer.id,
-                Subscription.product_id == plan.package.product_id,
-                Subscription.trial_end_date.is_not(None),
-            )
-            .limit(1)
-        )
-        is not None
-    )
-
-
-def preview(
+def preview_subscription(
     session: Session, *, environment_id: int, data: SubscriptionPreview, now: datetime
-) -> tuple[Customer, offer.Offered, list[offer.OfferedAddon], bool, bool]:
-    """Validate a provision without making it: the customer, plan and add-ons it would
-    hold, whether it is a downgrade, and whether it would be scheduled."""
+) -> Preview:
+    """Check a provision as `provision_subscription` would, without making it."""
     _refuse_terms(data)
     if data.billable_features is not None:
         raise NotImplementedYet("billableFeatures", "prices arrive with checkout")
@@ -355,28 +247,93 @@ def preview(
     addons = offer.addons(session, plan=plan, requested=data.addons or [])
     current = []
     if not plan.package.product.is_multiple_subscriptions:
-        resource = (
-            session.scalar(
-                select(CustomerResource).where(
-                    CustomerResource.customer_id == customer.id,
-                    CustomerResource.ref_id == data.resource_id,
-                )
-            )
-            if data.resource_id
-            else None
-        )
-        current = _replaced(session, customer, plan, resource, now, catch_up=False)
+        resource = provisioning.existing_resource(session, customer, data.resource_id)
+        current = provisioning.replaced(session, customer, plan, resource, now, catch_up=False)
     downgrade = bool(current) and offer.is_downgrade(
         session, current=current[-1].plan_version, new=plan.version
     )
-    scheduled = downgrade and data.schedule_strategy is not ScheduleStrategy.IMMEDIATE
-    return customer, plan, addons, downgrade, scheduled
+    scheduled = bool(current) and (
+        timing.scheduled_for(
+            current[-1],
+            change=ScheduleType.DOWNGRADE,
+            decrease=downgrade,
+            strategy=data.schedule_strategy,
+            now=now,
+        )
+        is not None
+    )
+    start = data.start_date or now
+    period = lifecycle.billing_bounds(
+        start, data.billing_period or BillingPeriod.MONTHLY, max(now, start)
+    )
+    return Preview(customer, plan, addons, start, period, downgrade, scheduled)
+
+
+# -- changes -----------------------------------------------------------------------------
+
+
+def update_subscription(
+    session: Session, *, environment_id: int, ref_id: str, data: SubscriptionUpdate, now: datetime
+) -> Subscription:
+    """Change add-ons, billing period, trial end, metadata or the cancellation date."""
+    _refuse_unsupported(data)
+    if data.promotion_code is not None:
+        raise NotImplementedYet("promotionCode", "coupons arrive with checkout")
+    subscription = _subscription_to_change(
+        session, environment_id=environment_id, ref_id=ref_id, now=now
+    )
+    changes.update(session, subscription, data, now=now)
+    return subscription
+
+
+def cancel_subscription(
+    session: Session, *, environment_id: int, ref_id: str, data: SubscriptionCancel, now: datetime
+) -> Subscription:
+    """Cancel now, at the end of the billing period, or on a date (the product's default
+    when the request names no time)."""
+    subscription = _subscription_to_change(
+        session, environment_id=environment_id, ref_id=ref_id, now=now
+    )
+    changes.cancel(
+        session,
+        subscription,
+        time=data.cancellation_time,
+        end_date=data.end_date,
+        revoke_now=data.cancellation_action == "REVOKE_ENTITLEMENTS",
+        now=now,
+    )
+    return subscription
+
+
+def migrate_subscription(
+    session: Session, *, environment_id: int, ref_id: str, data: SubscriptionMigrate, now: datetime
+) -> Subscription:
+    """Move the subscription to the latest published versions of its plan and add-ons,
+    now (the default) or at the end of the billing period."""
+    subscription = _subscription_to_change(
+        session, environment_id=environment_id, ref_id=ref_id, now=now
+    )
+    strategy = ScheduleStrategy(data.subscription_migration_time or ScheduleStrategy.IMMEDIATE)
+    changes.migrate(session, subscription, strategy=strategy, now=now)
+    return subscription
+
+
+def cancel_scheduled_updates(
+    session: Session, *, environment_id: int, ref_id: str, now: datetime
+) -> Subscription:
+    """Drop every update still waiting to happen (a scheduled downgrade, say)."""
+    subscription = _subscription_to_change(
+        session, environment_id=environment_id, ref_id=ref_id, now=now
+    )
+    changes.cancel_schedules(session, subscription, now=now)
+    return subscription
 
 
 # -- reads -------------------------------------------------------------------------------
 
 
 def to_read(session: Session, subscription: Subscription) -> SubscriptionRead:
+    """The subscription's wire shape (its relations loaded, as `get_subscription` does)."""
     trial = None
     if subscription.trial_end_date is not None and subscription.trial_end_behavior is not None:
         trial = TrialRead(trial_end_behavior=subscription.trial_end_behavior)
