@@ -1,4 +1,6 @@
-"""A subscription's life: creation, periods, trial end, scheduled updates, cancellation.
+"""A subscription's life, as a state machine: creation, periods, trial end, scheduled
+updates, cancellation and ending. It takes decided values (moments, typed targets) and
+checks no request: the service layer does that before calling it.
 
 Every transition that is due happens through `advance`, which the lifecycle job calls for
 each subscription whose `next_transition_at` has passed. Checks do not wait for it: the

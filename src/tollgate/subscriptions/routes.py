@@ -1,3 +1,6 @@
+"""The subscriptions API (/api/v1/subscriptions): HTTP in and out, access checks, and
+calls to `service` (and to other domains' services, such as entitlements') only."""
+
 from typing import Annotated
 
 from fastapi import Depends, Query, Request

@@ -1,3 +1,6 @@
+"""The subscriptions API's wire shapes: request bodies (what Tollgate refuses included)
+and answers, in Stigg's camelCase."""
+
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
