@@ -4,15 +4,17 @@ Upgrades (more add-ons, a longer billing period) take effect at once; downgrades
 add-ons, a shorter period) at the end of the billing period, as a scheduled update that
 can be cancelled, unless the caller asks for IMMEDIATE."""
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from tollgate.catalog.enums import PackageKind
+from tollgate.catalog.enums import MigrationType, PackageKind
 from tollgate.catalog.models import Package, PackageVersion
 from tollgate.catalog.packages import versions
-from tollgate.entitlements.announcements import Trigger
+from tollgate.customers.feed import Trigger, record_holdings_change
+from tollgate.customers.models import Customer
 from tollgate.errors import InvalidValue, NotImplementedYet
 from tollgate.subscriptions import lifecycle, offer
 from tollgate.subscriptions.enums import (
@@ -264,3 +266,51 @@ def _migrate_pending_targets(
         if target != schedule.target:
             schedule.target = target
             schedule.updated_at = now
+
+
+# -- what other domains' changes mean for subscriptions (called from their routes) --------
+
+
+def follow_publish(
+    session: Session, *, package: Package, migration_type: MigrationType, now: datetime
+) -> None:
+    """After a package's publish: ALL_CUSTOMERS moves its subscribers to the new version;
+    a plan's publish also changes what customers of the plans below it hold (a plan
+    includes its parent's latest published version)."""
+    if migration_type is MigrationType.ALL_CUSTOMERS:
+        migrate_package(session, package=package, now=now)
+    if package.kind is PackageKind.PLAN:
+        for customer in _holders_of_plans_below(session, package.id):
+            record_holdings_change(session, customer, trigger=Trigger.PLAN_PUBLISHED)
+
+
+def _holders_of_plans_below(session: Session, package_id: int) -> Sequence[Customer]:
+    below: set[int] = set()
+    parents = {package_id}
+    while parents:
+        children = set(
+            session.scalars(
+                select(PackageVersion.package_id).where(
+                    PackageVersion.parent_package_id.in_(parents)
+                )
+            )
+        )
+        parents = children - below
+        below |= children
+    if not below:
+        return []
+    holders = (
+        select(Subscription.customer_id)
+        .join(PackageVersion, PackageVersion.id == Subscription.plan_version_id)
+        .where(PackageVersion.package_id.in_(below), Subscription.status.in_(LIVE_STATUSES))
+    )
+    return session.scalars(
+        select(Customer).where(Customer.id.in_(holders)).order_by(Customer.id)
+    ).all()
+
+
+def end_subscriptions_of_archived_customer(
+    session: Session, *, customer: Customer, now: datetime
+) -> None:
+    """A customer archived: its live subscriptions end at once."""
+    lifecycle.end_for_archived_customer(session, customer=customer, now=now)
