@@ -20,6 +20,7 @@ from tollgate.config import Settings
 from tollgate.customers.routes import router as customers_router
 from tollgate.db.changes import ChangeFeed
 from tollgate.db.engine import POOL_SIZE, make_engine, make_session_factory, unit_of_work
+from tollgate.entitlements.announcements import Announcer
 from tollgate.entitlements.routes import router as entitlements_router
 from tollgate.entitlements.routes import sdk_router
 from tollgate.entitlements.snapshots import SnapshotStore
@@ -45,6 +46,14 @@ DESCRIPTION = """Tollgate's API is Stigg's public REST API v1: send a key in `X-
 objects come wrapped in `{"data": ...}`; lists take `limit`, `after` and `before`."""
 
 
+def change_feed(clock: Clock) -> ChangeFeed:
+    """A process's change feed, with what must follow every writing transaction inside it:
+    the entitlement announcer. Every process that writes (server, worker, CLI) uses it."""
+    feed = ChangeFeed()
+    feed.follow_in_transaction(Announcer(clock))
+    return feed
+
+
 def create_app(
     settings: Settings,
     *,
@@ -55,7 +64,7 @@ def create_app(
     """The application. `resolver` answers for DNS in webhook targets (tests play DNS)."""
     engine = engine or make_engine(settings.database_url)
     clock = clock or SystemClock()
-    changes = ChangeFeed()
+    changes = change_feed(clock)
     write_sessions = make_session_factory(engine, write=True)
     read_sessions = make_session_factory(engine, write=False)
     snapshots = SnapshotStore(read_sessions, clock)

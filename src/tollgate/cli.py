@@ -15,12 +15,11 @@ from rich.table import Column, Table
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from tollgate.app import create_app
+from tollgate.app import change_feed, create_app
 from tollgate.background import dispatcher, job_runner, target_rules
 from tollgate.catalog import demo
 from tollgate.config import Settings
 from tollgate.db.base import utcnow
-from tollgate.db.changes import ChangeFeed
 from tollgate.db.engine import make_engine, make_session_factory, unit_of_work
 from tollgate.environments import service as environments
 from tollgate.environments.models import KeyKind
@@ -109,8 +108,8 @@ def worker() -> None:
     configure_logging(settings.log_level)
     engine = _engine(settings)
     sessions = make_session_factory(engine)
-    ChangeFeed().attach(sessions, engine)
     clock = SystemClock()
+    change_feed(clock).attach(sessions, engine)
     runner = job_runner(settings, sessions, clock)
     deliveries = dispatcher(settings, sessions, clock, target_rules(settings))
     signal.signal(signal.SIGTERM, lambda *_: runner.request_stop())
@@ -311,7 +310,7 @@ def _session() -> Iterator[Session]:
     engine = _engine(Settings())
     sessions = make_session_factory(engine)
     # Other processes (servers) learn at once of what this command changes, keys above all.
-    ChangeFeed().attach(sessions, engine)
+    change_feed(SystemClock()).attach(sessions, engine)
     try:
         with unit_of_work(sessions) as session:
             yield session

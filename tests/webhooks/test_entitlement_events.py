@@ -1,24 +1,30 @@
 """`entitlements.updated`: sent when a customer's terms change, and only then."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import stigg
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, event, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from tests.e2e.conftest import START, Clocked
 from tests.support import Tenant
 from tests.webhooks.conftest import Receiver, endpoint
+from tollgate.app import change_feed
 from tollgate.customers import promotions
 from tollgate.customers import service as customers
+from tollgate.customers.feed import Trigger, record_holdings_change
 from tollgate.customers.models import Customer
 from tollgate.customers.schemas import CustomerCreate, PromotionGrants
 from tollgate.db.engine import make_session_factory, unit_of_work
-from tollgate.entitlements.announcements import Trigger
-from tollgate.entitlements.invalidation import customer_changed
 from tollgate.environments import service as environments
+from tollgate.subscriptions import service as subscriptions
+from tollgate.subscriptions.schemas import SubscriptionProvision
+from tollgate.webhooks.models import WebhookMessage
 
 
 def updates(receiver: Receiver, clocked: Clocked) -> list[dict[str, Any]]:
@@ -156,7 +162,7 @@ class TestEntitlementsUpdated:
         grant = PromotionGrants.model_validate(
             {"promotionalEntitlements": [{"featureId": "feature-sso", "period": "1 week"}]}
         )
-        with unit_of_work(make_session_factory(engine)) as session:
+        with unit_of_work(writing_sessions(engine, clocked)) as session:
             environment_id = environments.get_environment(session, name=demo_tenant.name).id
             customers.provision_customer(
                 session, environment_id=environment_id, data=CustomerCreate(id="acme"), now=START
@@ -165,8 +171,111 @@ class TestEntitlementsUpdated:
                 session, environment_id=environment_id, customer_ref="acme", data=grant, now=START
             )
             # Another change of acme later in the same transaction (as a publish that moves
-            # two of its subscriptions does) finds the terms just announced: nothing new.
-            # The customer as `lifecycle.refresh` finds it: from the session's identity map.
+            # two of its subscriptions does): acme is announced once, at commit.
             customer = session.get_one(Customer, customer_id(session, environment_id, "acme"))
-            customer_changed(session, customer, trigger=Trigger.SUBSCRIPTION_CHANGED, now=START)
-        assert len(updates(receiver, clocked)) == 1
+            record_holdings_change(session, customer, trigger=Trigger.SUBSCRIPTION_CHANGED)
+        [event] = updates(receiver, clocked)
+        assert event["trigger"] == "SUBSCRIPTION_CHANGED"  # the last change says why
+
+    def test_an_upgrade_is_told_once_in_its_final_terms(
+        self, http: httpx.Client, demo_client: stigg.Stigg, receiver: Receiver, clocked: Clocked
+    ) -> None:
+        demo_client.v1.customers.provision(id="acme")
+        demo_client.v1.subscriptions.provision(customer_id="acme", plan_id="plan-free")
+        endpoint(http, receiver, eventTypes=["entitlements.updated"])
+        # Ends the free subscription and starts the pro one, in one transaction: never the
+        # moment between the two, when acme held nothing.
+        demo_client.v1.subscriptions.provision(customer_id="acme", plan_id="plan-pro")
+        [event] = updates(receiver, clocked)
+        assert event["trigger"] == "SUBSCRIPTION_CREATED"
+        assert limits(event)["feature-seats"] == 20  # plan-pro's, not nothing
+
+
+class TestOneRecomputePerCustomer:
+    CUSTOMERS = 250
+    RESOURCES = 4  # subscriptions per customer, one per resource
+
+    def test_a_publish_moving_1000_subscriptions_recomputes_each_customer_once(
+        self,
+        engine: Engine,
+        demo_tenant: Tenant,
+        http: httpx.Client,
+        receiver: Receiver,
+        clocked: Clocked,
+    ) -> None:
+        with unit_of_work(writing_sessions(engine, clocked)) as session:
+            environment_id = environments.get_environment(session, name=demo_tenant.name).id
+            for n in range(self.CUSTOMERS):
+                customers.provision_customer(
+                    session,
+                    environment_id=environment_id,
+                    data=CustomerCreate(id=f"c{n}"),
+                    now=START,
+                )
+                for r in range(self.RESOURCES):
+                    subscriptions.provision_subscription(
+                        session,
+                        environment_id=environment_id,
+                        data=SubscriptionProvision(
+                            customer_id=f"c{n}", plan_id="plan-free", resource_id=f"r{r}"
+                        ),
+                        now=START,
+                    )
+        listening = endpoint(http, receiver, eventTypes=["entitlements.updated"])
+        assert http.post("/api/v1/plans/plan-free/draft").status_code == 200
+        seats = {"type": "FEATURE", "usageLimit": 5}
+        changed = http.patch("/api/v1/plans/plan-free/entitlements/feature-seats", json=seats)
+        assert changed.status_code == 200, changed.text
+        with counting_holdings_reads(engine) as reads:
+            published = http.post(
+                "/api/v1/plans/plan-free/publish",
+                json={"migrationType": "ALL_CUSTOMERS"},
+                timeout=180,  # a thousand subscriptions move in this one request
+            )
+        assert published.status_code == 200, published.text
+        # One read of each customer's holdings, for all of its scopes (its own and four
+        # resources'), however many of its subscriptions moved.
+        assert reads.count == self.CUSTOMERS
+        with Session(engine) as session:
+            owed = session.scalars(
+                select(WebhookMessage.payload["customer"]["id"].as_string()).where(
+                    WebhookMessage.environment_id == environment_id,
+                    WebhookMessage.event_type == "entitlements.updated",
+                )
+            ).all()
+        # Deleting the endpoint drops what it is owed: workers of other tests lease from
+        # every environment.
+        assert http.delete(f"/api/v1/webhooks/{listening['id']}").status_code == 204
+        assert len(owed) == self.CUSTOMERS * self.RESOURCES  # each resource's terms moved
+        assert set(owed) == {f"c{n}" for n in range(self.CUSTOMERS)}
+
+
+def writing_sessions(engine: Engine, clocked: Clocked) -> sessionmaker[Session]:
+    """Sessions as every Tollgate process makes them: the change feed follows their writes."""
+    sessions = make_session_factory(engine)
+    change_feed(clocked.clock).attach(sessions, engine)
+    return sessions
+
+
+@dataclass
+class Reads:
+    count: int = 0
+
+
+@contextmanager
+def counting_holdings_reads(engine: Engine) -> Iterator[Reads]:
+    """Counts what the database is asked: each load of a customer's holdings reads all its
+    resources first (`entitlements.holdings.load_holdings`), by the customer's id."""
+    reads = Reads()
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "FROM customer_resources" in statement and (
+            "WHERE customer_resources.customer_id =" in statement
+        ):
+            reads.count += 1
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield reads
+    finally:
+        event.remove(engine, "before_cursor_execute", count)

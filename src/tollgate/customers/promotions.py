@@ -18,6 +18,7 @@ from tollgate.catalog.packages.entitlements import (
 )
 from tollgate.catalog.packages.schemas import ResetAnchor
 from tollgate.customers.announcements import announce_promotions
+from tollgate.customers.feed import Trigger, record_holdings_change
 from tollgate.customers.lookup import get_customer, live_customer
 from tollgate.customers.models import (
     Customer,
@@ -26,8 +27,6 @@ from tollgate.customers.models import (
     PromotionStatus,
 )
 from tollgate.customers.schemas import PromotionGrant, PromotionGrants, PromotionRead
-from tollgate.entitlements.announcements import Trigger
-from tollgate.entitlements.invalidation import customer_changed
 from tollgate.errors import InvalidValue, NotFound
 from tollgate.kit.filters import CreatedAtRange, range_conditions
 from tollgate.kit.pagination import Cursors, PageRequest, paginate
@@ -87,7 +86,7 @@ def grant_promotions(
     ]
     session.flush()
     announce_promotions(session, customer.environment_id, changes, now)
-    customer_changed(session, customer, trigger=PROMOTIONS, now=now)
+    record_holdings_change(session, customer, trigger=PROMOTIONS)
     return [promotion for _, promotion in changes]
 
 
@@ -172,7 +171,7 @@ def revoke_promotion(
         raise NotFound(f"active promotional entitlement of customer '{customer_ref}'", feature_ref)
     _expire(promotion, now)
     announce_promotions(session, environment_id, [(EventType.PROMOTION_REVOKED, promotion)], now)
-    customer_changed(session, customer, trigger=PROMOTIONS, now=now)
+    record_holdings_change(session, customer, trigger=PROMOTIONS)
     return promotion
 
 
@@ -206,7 +205,7 @@ def expire_due_promotions(session: Session, *, now: datetime, limit: int = 100) 
             session, environment_id, [(EventType.PROMOTION_EXPIRED, p) for p in expired], now
         )
     for customer in session.scalars(select(Customer).where(Customer.id.in_(customers))):
-        customer_changed(session, customer, trigger=PROMOTIONS, now=now)
+        record_holdings_change(session, customer, trigger=PROMOTIONS)
     return len(due)
 
 

@@ -27,6 +27,7 @@ from tollgate.http.schemas import Envelope, Page, page_of
 from tollgate.http.types import MAX_BATCH_BODY_BYTES
 from tollgate.kit.filters import CreatedAtRange
 from tollgate.kit.pagination import PageRequest
+from tollgate.subscriptions import service as subscriptions
 
 router = api_router(prefix="/api/v1/customers", tags=["customers"])
 CustomerEnvelope = Envelope[CustomerRead]
@@ -107,6 +108,7 @@ def archive_customer(
     customer = service.archive_customer(
         session, environment_id=principal.environment_id, ref_id=customer_id, now=now
     )
+    subscriptions.end_subscriptions_of_archived_customer(session, customer=customer, now=now)
     return CustomerEnvelope(data=service.to_read(customer))
 
 

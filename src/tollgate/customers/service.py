@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tollgate.customers.announcements import announce_customers
+from tollgate.customers.feed import Trigger, record_holdings_change, record_new_customer
 from tollgate.customers.lookup import get_customer
 from tollgate.customers.models import Customer, CustomerResource
 from tollgate.customers.schemas import (
@@ -19,14 +20,10 @@ from tollgate.customers.schemas import (
     ImportResult,
     IntegrationRead,
 )
-from tollgate.db.changes import Change, ChangeKind, record
 from tollgate.db.errors import flush_unique
-from tollgate.entitlements.announcements import Trigger
-from tollgate.entitlements.invalidation import customer_changed
 from tollgate.errors import InvalidValue, NotImplementedYet
 from tollgate.kit.filters import CreatedAtRange, range_conditions
 from tollgate.kit.pagination import Cursors, PageRequest, paginate
-from tollgate.subscriptions import lifecycle
 from tollgate.webhooks.event_types import EventType
 
 
@@ -65,8 +62,7 @@ def provision_customer(
     _apply(customer, data, data.model_fields_set)
     session.add(customer)
     flush_unique(session, kind="customer", ref_id=data.id)
-    # A process may hold a "not found" snapshot of this id (version 0): it is now stale.
-    record(session, Change(ChangeKind.CUSTOMER, environment_id, data.id, 1))
+    record_new_customer(session, customer)
     announce_customers(session, [(EventType.CUSTOMER_CREATED, customer)], now=now)
     return customer
 
@@ -108,13 +104,13 @@ def _apply(customer: Customer, data: CustomerFields, given: set[str]) -> None:
 def archive_customer(
     session: Session, *, environment_id: int, ref_id: str, now: datetime
 ) -> Customer:
-    """Archive a customer; its live subscriptions end at once."""
+    """Archive a customer (ending its subscriptions is the subscriptions domain's part: the
+    route calls it)."""
     customer = get_customer(session, environment_id=environment_id, ref_id=ref_id, lock=True)
     if customer.archived_at is None:
-        lifecycle.end_for_archived_customer(session, customer=customer, now=now)
         customer.archived_at = customer.updated_at = now
         announce_customers(session, [(EventType.CUSTOMER_DELETED, customer)], now=now)
-        customer_changed(session, customer, trigger=Trigger.CUSTOMER_ARCHIVED, now=now)
+        record_holdings_change(session, customer, trigger=Trigger.CUSTOMER_ARCHIVED)
     return customer
 
 
@@ -126,7 +122,7 @@ def unarchive_customer(
         customer.archived_at = None
         customer.updated_at = now
         announce_customers(session, [(EventType.CUSTOMER_UPDATED, customer)], now=now)
-        customer_changed(session, customer, trigger=Trigger.CUSTOMER_UNARCHIVED, now=now)
+        record_holdings_change(session, customer, trigger=Trigger.CUSTOMER_UNARCHIVED)
     return customer
 
 
@@ -169,7 +165,7 @@ def import_customers(
                 **{"metadata_": {}, **fields},
             )
             session.add(customer)
-            record(session, Change(ChangeKind.CUSTOMER, environment_id, item.id, 1))
+            record_new_customer(session, customer)
             created.append(item.id)
             changes.append((EventType.CUSTOMER_CREATED, customer))
         elif any(getattr(customer, name) != value for name, value in fields.items()):

@@ -1,7 +1,10 @@
 """The change feed: tells every Tollgate process what a committed transaction changed.
 
-Services record changes on their session (`record`). When the transaction commits, the
-changes reach this process's subscribers (caches) at once. On PostgreSQL they are also sent
+Services record changes on their session (`record`) and nothing more. Just before the
+transaction commits, the feed hands its changes to the followers that must act inside it
+(`follow_in_transaction`: the entitlement announcer, which owes webhooks in the same
+transaction), once per transaction. When the transaction commits, the changes reach this
+process's subscribers (caches) at once. On PostgreSQL they are also sent
 with NOTIFY inside the transaction itself, so PostgreSQL delivers them to every other
 process exactly when, and only if, the transaction commits; each process LISTENs on a
 thread of its own. A single SQLite process needs only the in-process path.
@@ -11,8 +14,8 @@ log (`db.changelog`) in the same transaction, for streams that must resume after
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 import psycopg
@@ -45,6 +48,9 @@ class Change:
     environment_id: int
     customer_ref: str = ""
     version: int = 0
+    # Why it changed, for followers that tell of it (a webhook's `trigger`); "" when there
+    # is nothing to tell. Not sent to other processes: caches only need to know *that*.
+    cause: str = field(default="", compare=False)
 
     def encode(self) -> str:
         return f"{self.kind.value}|{self.environment_id}|{self.version}|{self.customer_ref}"
@@ -61,6 +67,8 @@ def record(session: Session, change: Change) -> None:
 
 
 Subscriber = Callable[[list[Change]], None]
+# Runs inside the transaction, before it commits, with every change it recorded.
+InTransaction = Callable[[Session, Sequence[Change]], None]
 
 
 class ChangeFeed:
@@ -68,6 +76,7 @@ class ChangeFeed:
 
     def __init__(self) -> None:
         self._subscribers: list[Subscriber] = []
+        self._in_transaction: list[InTransaction] = []
         self._resets: list[Callable[[], None]] = []
         self._listener: _Listener | None = None
         self._channel: str | None = None
@@ -76,6 +85,11 @@ class ChangeFeed:
         """`on_reset` runs when changes may have been missed (the listener reconnected)."""
         self._subscribers.append(on_changes)
         self._resets.append(on_reset)
+
+    def follow_in_transaction(self, follower: InTransaction) -> None:
+        """`follower` runs once per transaction that recorded changes, just before it
+        commits, inside it: what it writes commits (or rolls back) with the changes."""
+        self._in_transaction.append(follower)
 
     def deliver(self, changes: list[Change]) -> None:
         for subscriber in self._subscribers:
@@ -87,11 +101,19 @@ class ChangeFeed:
 
     def attach(self, factory: sessionmaker[Session], engine: Engine) -> None:
         """Make sessions of `factory` announce what they commit."""
-        event.listen(factory, "before_commit", _log)
+        event.listen(factory, "before_commit", self._before_commit)
         if engine.dialect.name == "postgresql":
             event.listen(factory, "before_commit", self._notify)
         event.listen(factory, "after_commit", self._after_commit)
         event.listen(factory, "after_soft_rollback", _forget)
+
+    def _before_commit(self, session: Session) -> None:
+        changes = session.info.get(_PENDING)
+        if not changes:
+            return
+        for follower in self._in_transaction:
+            follower(session, tuple(changes))
+        _log(session)
 
     def _notify(self, session: Session) -> None:
         changes = session.info.get(_PENDING)

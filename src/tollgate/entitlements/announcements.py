@@ -1,14 +1,16 @@
 """`entitlements.updated`: said when what a customer may use changes, not on every write.
 
-Every change to what a customer holds goes through `invalidation.customer_changed`, which
-calls `announce` in the change's transaction. It recomputes the customer's entitlements
-(for the customer and for each of its resources) as the transaction sees them, and owes
-the event only for those whose terms moved since they were last announced. Usage and the
-rolling usage period are not terms: `measurement.reported` tells of those."""
+Writers only record that a customer's holdings changed (`customers.feed`). The announcer
+follows the change feed inside the transaction, just before it commits (wired in
+`create_app` and in every process that writes): once per customer per transaction, however
+many changes it made, it recomputes the customer's entitlements (for the customer and for
+each of its resources) as the transaction sees them, and owes the event only for those
+whose terms moved since they were last announced. Usage and the rolling usage period are
+not terms: `measurement.reported` tells of those."""
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -16,36 +18,54 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from tollgate.catalog.models import PackageVersion
+from tollgate.customers.feed import Trigger
 from tollgate.customers.models import Customer
+from tollgate.db.changes import Change, ChangeKind
 from tollgate.entitlements import engine, holdings, usage_store
 from tollgate.entitlements.engine import Effective, Snapshot
 from tollgate.entitlements.service import describe_entitlements
-from tollgate.subscriptions.enums import LIVE_STATUSES
-from tollgate.subscriptions.models import Subscription
+from tollgate.kit.clock import Clock
 from tollgate.webhooks import outbox
 from tollgate.webhooks.event_types import EventType
 
 _CUSTOMER_SCOPE = ""  # the key, among announced digests, of the customer's own entitlements
 
 
-class Trigger(StrEnum):
-    """Why a customer's entitlements changed (the event's `trigger`)."""
+class Announcer:
+    """Follows the change feed inside each transaction (`ChangeFeed.follow_in_transaction`)."""
 
-    SUBSCRIPTION_CREATED = "SUBSCRIPTION_CREATED"
-    SUBSCRIPTION_CHANGED = "SUBSCRIPTION_CHANGED"  # an update, a transition, an ending
-    # A publish moved its subscriptions to the new version, or changed a parent plan.
-    PLAN_PUBLISHED = "PLAN_PUBLISHED"
-    PROMOTIONAL_ENTITLEMENT_CHANGED = "PROMOTIONAL_ENTITLEMENT_CHANGED"
-    CUSTOMER_ARCHIVED = "CUSTOMER_ARCHIVED"
-    CUSTOMER_UNARCHIVED = "CUSTOMER_UNARCHIVED"
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def __call__(self, session: Session, changes: Sequence[Change]) -> None:
+        announce_changes(session, changes, now=self._clock.now())
+
+
+def announce_changes(session: Session, changes: Sequence[Change], *, now: datetime) -> None:
+    """Owe `entitlements.updated` for every customer whose holdings these changes moved:
+    once per customer, saying why by the last change's cause."""
+    triggers: dict[int, dict[str, str]] = {}  # environment -> customer -> trigger
+    for change in changes:
+        if change.kind is ChangeKind.CUSTOMER and change.cause:
+            triggers.setdefault(change.environment_id, {})[change.customer_ref] = change.cause
+    for environment_id, by_customer in triggers.items():
+        if not outbox.is_wanted(session, environment_id, EventType.ENTITLEMENTS_UPDATED):
+            continue  # nobody listens: computing entitlements would be wasted
+        customers = session.scalars(
+            select(Customer)
+            .where(
+                Customer.environment_id == environment_id,
+                Customer.ref_id.in_(by_customer),
+            )
+            .order_by(Customer.id)
+        )
+        for customer in customers:
+            announce(session, customer, trigger=Trigger(by_customer[customer.ref_id]), now=now)
 
 
 def announce(session: Session, customer: Customer, *, trigger: Trigger, now: datetime) -> None:
     """Owe `entitlements.updated` for each of the customer's scopes whose terms changed."""
     environment_id = customer.environment_id
-    if not outbox.is_wanted(session, environment_id, EventType.ENTITLEMENTS_UPDATED):
-        return  # nobody listens: computing entitlements would be wasted
     held = holdings.load_holdings(
         session,
         holdings.PackageGrantsCache(),  # this transaction may have published a version
@@ -90,38 +110,6 @@ def announce(session: Session, customer: Customer, *, trigger: Trigger, now: dat
         for s in changed
     ]
     outbox.emit_many(session, environment_id=environment_id, events=events, now=now)
-
-
-def announce_below(
-    session: Session, package_id: int, *, environment_id: int, now: datetime
-) -> None:
-    """After a plan's publish: a plan includes its parent's latest published version, so
-    customers of the plans below it (at any depth) may now hold other terms."""
-    if not outbox.is_wanted(session, environment_id, EventType.ENTITLEMENTS_UPDATED):
-        return
-    below: set[int] = set()
-    parents = {package_id}
-    while parents:
-        children = set(
-            session.scalars(
-                select(PackageVersion.package_id).where(
-                    PackageVersion.parent_package_id.in_(parents)
-                )
-            )
-        )
-        parents = children - below
-        below |= children
-    if not below:
-        return
-    holders = (
-        select(Subscription.customer_id)
-        .join(PackageVersion, PackageVersion.id == Subscription.plan_version_id)
-        .where(PackageVersion.package_id.in_(below), Subscription.status.in_(LIVE_STATUSES))
-    )
-    for customer in session.scalars(
-        select(Customer).where(Customer.id.in_(holders)).order_by(Customer.id)
-    ):
-        announce(session, customer, trigger=Trigger.PLAN_PUBLISHED, now=now)
 
 
 def _digest(snapshot: Snapshot) -> str:

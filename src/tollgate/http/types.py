@@ -78,6 +78,7 @@ FreeJson = Annotated[
 # Strict: pydantic's lax conversion would take "5", "1e3" and true for numbers, and "true"
 # or 1 for booleans.
 JsonInt = Annotated[int, Strict()]
+MAX_INT = 2**31 - 1  # counts and quantities: 32-bit, as the compatible API's clients expect
 """A whole number sent as a JSON number (5, not 5.0, "5" or true)."""
 
 JsonFloat = Annotated[float, Strict()]

@@ -7,6 +7,7 @@ When a change takes effect (now, or at the end of the billing period as a schedu
 update that can be cancelled) is `timing`'s to say. `migrate_package` moves every holder
 of a package to a newly published version."""
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import or_, select
@@ -15,7 +16,8 @@ from sqlalchemy.orm import Session, selectinload
 from tollgate.catalog.enums import PackageKind
 from tollgate.catalog.models import Package, PackageVersion, Product
 from tollgate.catalog.packages import versions
-from tollgate.entitlements.announcements import Trigger
+from tollgate.customers.feed import Trigger, record_holdings_change
+from tollgate.customers.models import Customer
 from tollgate.errors import InvalidValue
 from tollgate.subscriptions import lifecycle, offer, timing
 from tollgate.subscriptions.enums import (
@@ -303,3 +305,35 @@ def _migrate_pending_targets(
         if target != schedule.target:
             schedule.target = target
             schedule.updated_at = now
+
+
+def record_parent_published(session: Session, *, package: Package) -> None:
+    """A plan includes its parent's latest published version: after a plan's publish, the
+    customers of the plans below it (at any depth) may hold other terms."""
+    for customer in _holders_of_plans_below(session, package.id):
+        record_holdings_change(session, customer, trigger=Trigger.PLAN_PUBLISHED)
+
+
+def _holders_of_plans_below(session: Session, package_id: int) -> Sequence[Customer]:
+    below: set[int] = set()
+    parents = {package_id}
+    while parents:
+        children = set(
+            session.scalars(
+                select(PackageVersion.package_id).where(
+                    PackageVersion.parent_package_id.in_(parents)
+                )
+            )
+        )
+        parents = children - below
+        below |= children
+    if not below:
+        return []
+    holders = (
+        select(Subscription.customer_id)
+        .join(PackageVersion, PackageVersion.id == Subscription.plan_version_id)
+        .where(PackageVersion.package_id.in_(below), Subscription.status.in_(LIVE_STATUSES))
+    )
+    return session.scalars(
+        select(Customer).where(Customer.id.in_(holders)).order_by(Customer.id)
+    ).all()

@@ -14,10 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from tollgate.catalog.models import PackageVersion, Product
+from tollgate.customers.feed import Trigger, record_holdings_change
 from tollgate.customers.models import Customer, CustomerResource
 from tollgate.db.errors import flush_unique
-from tollgate.entitlements.announcements import Trigger
-from tollgate.entitlements.invalidation import customer_changed
 from tollgate.kit.periods import Period, bounds
 from tollgate.subscriptions import announcements, offer
 from tollgate.subscriptions.enums import (
@@ -106,7 +105,7 @@ def create(session: Session, new: NewSubscription, *, now: datetime) -> Subscrip
     session.add(subscription)
     flush_unique(session, kind="subscription", ref_id=subscription.ref_id)
     announcements.announce_created(session, subscription, now=now)
-    customer_changed(session, new.customer, trigger=Trigger.SUBSCRIPTION_CREATED, now=now)
+    record_holdings_change(session, new.customer, trigger=Trigger.SUBSCRIPTION_CREATED)
     return subscription
 
 
@@ -145,7 +144,7 @@ def refresh(
     before, changed = announcements.pending_change(subscription)
     session.flush()
     announcements.announce_change(session, subscription, before=before, changed=changed, now=now)
-    customer_changed(session, _customer(session, subscription), trigger=trigger, now=now)
+    record_holdings_change(session, _customer(session, subscription), trigger=trigger)
 
 
 def _customer(session: Session, subscription: Subscription) -> Customer:

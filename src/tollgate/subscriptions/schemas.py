@@ -7,10 +7,10 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from tollgate.catalog.enums import PricingType
-from tollgate.catalog.packages.schemas import MAX_INT
 from tollgate.entitlements.schemas import EntitlementRead
 from tollgate.http.schemas import RequestModel, WireModel
 from tollgate.http.types import (
+    MAX_INT,
     CustomerId,
     FreeJson,
     JsonBool,

@@ -12,7 +12,7 @@ from pydantic.alias_generators import to_camel
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from tollgate.catalog.enums import PricingType
+from tollgate.catalog.enums import MigrationType, PackageKind, PricingType
 from tollgate.catalog.models import Package, PackageVersion
 from tollgate.customers.lookup import get_customer, live_customer
 from tollgate.customers.models import Customer, CustomerResource
@@ -330,6 +330,25 @@ def cancel_scheduled_updates(
 
 
 # -- reads -------------------------------------------------------------------------------
+
+
+def follow_publish(
+    session: Session, *, package: Package, migration_type: MigrationType, now: datetime
+) -> None:
+    """The subscriptions' part of a package's publish (its route calls it): ALL_CUSTOMERS
+    moves every holder to the new version; a plan's publish reaches the plans below it."""
+    if migration_type is MigrationType.ALL_CUSTOMERS:
+        changes.migrate_package(session, package=package, now=now)
+    if package.kind is PackageKind.PLAN:
+        changes.record_parent_published(session, package=package)
+
+
+def end_subscriptions_of_archived_customer(
+    session: Session, *, customer: Customer, now: datetime
+) -> None:
+    """The subscriptions' part of a customer's archive (its route calls it): its live
+    subscriptions end at once."""
+    lifecycle.end_for_archived_customer(session, customer=customer, now=now)
 
 
 def to_read(session: Session, subscription: Subscription) -> SubscriptionRead:

@@ -4,9 +4,16 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from tollgate.catalog.enums import FeatureStatus, FeatureType, MeterType
-from tollgate.catalog.packages.schemas import MAX_INT
 from tollgate.http.schemas import RequestModel, WireModel
-from tollgate.http.types import Description, DisplayName, JsonInt, Metadata, RefId, ShortText
+from tollgate.http.types import (
+    MAX_INT,
+    Description,
+    DisplayName,
+    JsonInt,
+    Metadata,
+    RefId,
+    ShortText,
+)
 
 ConditionOperation = Literal[
     "EQUALS",

@@ -18,10 +18,10 @@ from tollgate.catalog.features.schemas import (
     MeterCondition,
     UnitTransformation,
 )
+from tollgate.catalog.feed import record_catalog_change
 from tollgate.catalog.models import Feature
 from tollgate.db.errors import flush_unique
 from tollgate.db.lookup import get_by_ref
-from tollgate.entitlements.invalidation import catalog_changed
 from tollgate.errors import InvalidValue
 from tollgate.kit.filters import CreatedAtRange, range_conditions
 from tollgate.kit.pagination import Cursors, PageRequest, paginate
@@ -93,7 +93,7 @@ def create_feature(session: Session, *, environment_id: int, data: FeatureCreate
     _store_configuration(feature, data.enum_configuration, data.meter, data.unit_transformation)
     session.add(feature)
     flush_unique(session, kind="feature", ref_id=data.id)
-    catalog_changed(session, environment_id)
+    record_catalog_change(session, environment_id)
     _announce(session, feature, Change.CREATED)
     return feature
 
@@ -135,7 +135,7 @@ def update_feature(
     _store_configuration(feature, enum_configuration, meter, transformation)
     # Flush now so the column's onupdate stamps updated_at before the reply is built.
     session.flush()
-    catalog_changed(session, environment_id)
+    record_catalog_change(session, environment_id)
     _announce(session, feature, Change.UPDATED)
     return feature
 
@@ -151,7 +151,7 @@ def archive_feature(session: Session, *, environment_id: int, ref_id: str) -> Fe
     if feature.status is not FeatureStatus.SUSPENDED:
         feature.status = FeatureStatus.SUSPENDED
         session.flush()
-        catalog_changed(session, environment_id)
+        record_catalog_change(session, environment_id)
         _announce(session, feature, Change.DELETED)
     return feature
 
@@ -161,7 +161,7 @@ def unarchive_feature(session: Session, *, environment_id: int, ref_id: str) -> 
     if feature.status is FeatureStatus.SUSPENDED:
         feature.status = FeatureStatus.NEW
         session.flush()
-        catalog_changed(session, environment_id)
+        record_catalog_change(session, environment_id)
         _announce(session, feature, Change.UPDATED)
     return feature
 

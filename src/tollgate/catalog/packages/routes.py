@@ -28,6 +28,7 @@ from tollgate.http.routing import api_router
 from tollgate.http.schemas import Envelope, Page, Pagination, page_of
 from tollgate.kit.filters import CreatedAtRange
 from tollgate.kit.pagination import PageRequest
+from tollgate.subscriptions import service as subscriptions
 
 plans_router = api_router(prefix="/api/v1/plans", tags=["plans"])
 addons_router = api_router(prefix="/api/v1/addons", tags=["add-ons"])
@@ -116,15 +117,18 @@ def _add_lifecycle_routes(router: APIRouter, kind: PackageKind, read_model: type
     def publish(
         ref_id: str, body: PublishRequest, session: DbSession, principal: WritePrincipal, now: Now
     ) -> object:
-        result = service.publish_package(
+        package = service.publish_package(
             session,
             environment_id=principal.environment_id,
             kind=kind,
             ref_id=ref_id,
             migration_type=body.migration_type,
-            now=now,
         )
-        return Envelope[PublishResult](data=result)
+        # The subscriptions' part of the publish, in the same transaction.
+        subscriptions.follow_publish(
+            session, package=package, migration_type=body.migration_type, now=now
+        )
+        return Envelope[PublishResult](data=PublishResult(task_id=None))
 
     publish.__doc__ = f"Publish the {noun}'s draft as its newest immutable version."
 

@@ -12,6 +12,7 @@ from tollgate.catalog.enums import (
 )
 from tollgate.http.schemas import RequestModel, WireModel
 from tollgate.http.types import (
+    MAX_INT,
     Description,
     DisplayName,
     JsonBool,
@@ -24,7 +25,6 @@ from tollgate.http.types import (
 )
 
 MAX_BIGINT = 2**63 - 1  # the widest integer both databases store
-MAX_INT = 2**31 - 1
 
 Widget = Literal["PAYWALL", "CUSTOMER_PORTAL", "CHECKOUT"]
 MonthlyAnchor = Literal["SubscriptionStart", "StartOfTheMonth"]

@@ -1,7 +1,6 @@
 """The lifecycle of plans and add-ons: create, edit the draft, publish, archive."""
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from pydantic.alias_generators import to_camel
@@ -11,6 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 from tollgate.catalog.announcements import Change, announce, package_kind
 from tollgate.catalog.enums import MigrationType, PackageKind, PackageStatus
 from tollgate.catalog.errors import Archived
+from tollgate.catalog.feed import record_catalog_change
 from tollgate.catalog.models import Package, PackageEntitlement, PackageVersion, Product
 from tollgate.catalog.packages import checks, versions
 from tollgate.catalog.packages.schemas import (
@@ -24,19 +24,15 @@ from tollgate.catalog.packages.schemas import (
     PlanCreate,
     PlanRead,
     PlanUpdate,
-    PublishResult,
     RemovedDraft,
     TrialConfig,
 )
 from tollgate.catalog.packages.versions import noun
 from tollgate.db.base import utcnow
 from tollgate.db.errors import flush_unique
-from tollgate.entitlements.announcements import announce_below
-from tollgate.entitlements.invalidation import catalog_changed
 from tollgate.errors import InvalidValue, NotFound, NotImplementedYet
 from tollgate.kit.filters import CreatedAtRange, range_conditions
 from tollgate.kit.pagination import Cursors, PageRequest, paginate
-from tollgate.subscriptions import changes as subscription_changes
 
 # Names, descriptions and metadata are not part of what a customer buys, so they may be
 # edited on a published version; everything else (the billing id included: it ties the
@@ -209,10 +205,9 @@ def publish_package(
     kind: PackageKind,
     ref_id: str,
     migration_type: MigrationType,
-    now: datetime | None = None,
-) -> PublishResult:
-    """Turn the draft into the newest immutable version. ALL_CUSTOMERS also moves every
-    live subscription holding an older version to it, in the same transaction."""
+) -> Package:
+    """Turn the draft into the newest immutable version. Moving subscribers to it
+    (ALL_CUSTOMERS) is the subscriptions domain's part of a publish: the route calls it."""
     package = versions.get_package(
         session, environment_id=environment_id, kind=kind, ref_id=ref_id, lock=True
     )
@@ -222,20 +217,13 @@ def publish_package(
     # Stamped here, under the package's lock, so it follows every edit of the draft (the
     # request's `now` was read before waiting for the lock).
     draft.published_at = utcnow()
-    # Existing subscriptions stay on their version; ALL_CUSTOMERS asks for them to move,
-    # which the subscriptions domain carries out from this record.
     draft.migration_type = migration_type
     session.flush()
     # A plan includes its parent's latest published version, so a publish can change what
     # customers of other plans hold: every snapshot of the environment is recomputed.
-    catalog_changed(session, environment_id)
+    record_catalog_change(session, environment_id)
     announce_package(session, package, Change.UPDATED)
-    now = now or utcnow()
-    if migration_type is MigrationType.ALL_CUSTOMERS:
-        subscription_changes.migrate_package(session, package=package, now=now)
-    if kind is PackageKind.PLAN:
-        announce_below(session, package.id, environment_id=environment_id, now=now)
-    return PublishResult(task_id=None)
+    return package
 
 
 def archive_package(

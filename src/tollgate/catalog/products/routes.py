@@ -2,9 +2,9 @@ from typing import Annotated
 
 from fastapi import Depends, Query, status
 
-from tollgate.catalog.duplication import duplicate_product as duplicate
 from tollgate.catalog.enums import ProductStatus
 from tollgate.catalog.products import service
+from tollgate.catalog.products.duplication import duplicate_product as duplicate
 from tollgate.catalog.products.schemas import (
     ProductCreate,
     ProductDuplicate,
