@@ -28,6 +28,8 @@ from tollgate.customers.schemas import CustomerCreate
 from tollgate.customers.service import provision_customer
 from tollgate.db.engine import make_engine, make_session_factory, unit_of_work
 from tollgate.environments.service import ensure_environment
+from tollgate.http.components import app_components
+from tollgate.jobs.runner import JobRunner
 from tollgate.kit.clock import ManualClock
 from tollgate.schema import migrate
 from tollgate.subscriptions import service as subscriptions
@@ -182,4 +184,4 @@ class TestServeRunsJobs:
                     assert time.monotonic() < deadline, f"still {current.status} after 10 s"
                     time.sleep(0.02)
                 assert current.current_billing_period_start == TRIAL_END
-                assert app.state.jobs.passes > 0
+                assert app_components(app).get(JobRunner).passes > 0

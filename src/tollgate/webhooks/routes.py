@@ -4,8 +4,9 @@ endpoint's secret is shown when it is created or rotated."""
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Query, Request, status
+from fastapi import Depends, Query, status
 
+from tollgate.http.components import component
 from tollgate.http.deps import DbSession, Now, WritePrincipal
 from tollgate.http.params import in_range, page_request
 from tollgate.http.routing import api_router
@@ -27,12 +28,7 @@ from tollgate.webhooks.targets import TargetRules
 router = api_router(prefix="/api/v1/webhooks", tags=["webhooks"])
 
 
-def _target_rules(request: Request) -> TargetRules:
-    rules: TargetRules = request.app.state.webhook_targets
-    return rules
-
-
-Targets = Annotated[TargetRules, Depends(_target_rules)]
+Targets = Annotated[TargetRules, Depends(component(TargetRules))]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
