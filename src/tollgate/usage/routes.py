@@ -9,9 +9,8 @@ from fastapi import Query, Response
 from tollgate.entitlements.deps import Snapshots
 from tollgate.entitlements.snapshots import SnapshotStore
 from tollgate.http.deps import CustomerReadPrincipal, DbSession, Now, WritePrincipal
-from tollgate.http.params import in_range
 from tollgate.http.routing import api_router
-from tollgate.http.types import MAX_BATCH_BODY_BYTES
+from tollgate.http.types import MAX_BATCH_BODY_BYTES, Moment
 from tollgate.kit.amounts import AmountOutOfRange, to_units
 from tollgate.usage import events, history, reports
 from tollgate.usage.errors import UsageRefused
@@ -101,8 +100,8 @@ def get_usage_history(
     session: DbSession,
     principal: CustomerReadPrincipal,
     now: Now,
-    start_date: Annotated[datetime, Query(alias="startDate")],
-    end_date: Annotated[datetime | None, Query(alias="endDate")] = None,
+    start_date: Annotated[Moment, Query(alias="startDate")],
+    end_date: Annotated[Moment | None, Query(alias="endDate")] = None,
     group_by: Annotated[str | None, Query(alias="groupBy")] = None,
     resource_id: Annotated[str | None, Query(alias="resourceId")] = None,
 ) -> Response:
@@ -114,8 +113,8 @@ def get_usage_history(
         environment_id=principal.environment_id,
         customer_ref=customer_id,
         feature_ref=feature_id,
-        start=in_range(start_date, field="startDate"),
-        end=in_range(end_date, field="endDate") if end_date else now,
+        start=start_date,
+        end=end_date or now,
         group_by=group_by or None,
         resource_ref=resource_id or None,
     )
