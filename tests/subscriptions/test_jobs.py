@@ -61,7 +61,7 @@ def _seed_trials(sessions: sessionmaker[Session]) -> None:
     """The demo catalog and CUSTOMERS customers, each on pro's 14-day trial from START."""
     with unit_of_work(sessions) as session:
         environment_id = ensure_environment(session, name="jobs").id
-        demo.seed(session, environment_id=environment_id)
+        demo.seed(session, environment_id=environment_id, now=datetime.now(UTC))
         for n in range(CUSTOMERS):
             ref = f"customer-{n:02d}"
             provision_customer(
@@ -172,7 +172,7 @@ class TestServeRunsJobs:
             tenant = make_tenant(engine, url)
             with unit_of_work(make_session_factory(engine)) as session:
                 environment = ensure_environment(session, name=tenant.name)
-                demo.seed(session, environment_id=environment.id)
+                demo.seed(session, environment_id=environment.id, now=datetime.now(UTC))
             with stigg.Stigg(api_key=tenant.server_key, base_url=url, max_retries=0) as client:
                 customer(client)
                 subscription = subscribe(client, plan_id="plan-pro")

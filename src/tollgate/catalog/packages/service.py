@@ -29,7 +29,6 @@ from tollgate.catalog.packages.schemas import (
     TrialConfig,
 )
 from tollgate.catalog.packages.versions import noun
-from tollgate.db.base import utcnow
 from tollgate.db.errors import flush_unique
 from tollgate.entitlements.announcements import announce_below
 from tollgate.entitlements.invalidation import catalog_changed
@@ -45,7 +44,12 @@ _COSMETIC_FIELDS = {"display_name", "description", "metadata"}
 
 
 def create_package(
-    session: Session, *, environment_id: int, kind: PackageKind, data: PackageCreate
+    session: Session,
+    *,
+    environment_id: int,
+    kind: PackageKind,
+    data: PackageCreate,
+    now: datetime,
 ) -> PackageVersion:
     product = _live_product(session, environment_id=environment_id, ref_id=data.product_id)
     if data.status is PackageStatus.ARCHIVED:
@@ -55,7 +59,7 @@ def create_package(
         ref_id=data.id,
         kind=kind,
         product_id=product.id,
-        created_at=utcnow(),
+        created_at=now,
     )
     session.add(package)
     flush_unique(session, kind=noun(kind), ref_id=data.id)
@@ -81,7 +85,7 @@ def create_package(
         version.max_quantity = data.max_quantity
     session.add(version)
     session.flush()
-    announce_package(session, package, Change.CREATED)
+    announce_package(session, package, Change.CREATED, now)
     if data.status is PackageStatus.PUBLISHED:
         publish_package(
             session,
@@ -89,12 +93,19 @@ def create_package(
             kind=kind,
             ref_id=data.id,
             migration_type=MigrationType.NEW_CUSTOMERS,
+            now=now,
         )
     return version
 
 
 def update_package(
-    session: Session, *, environment_id: int, kind: PackageKind, ref_id: str, data: PackageUpdate
+    session: Session,
+    *,
+    environment_id: int,
+    kind: PackageKind,
+    ref_id: str,
+    data: PackageUpdate,
+    now: datetime,
 ) -> PackageVersion:
     package = versions.get_package(
         session, environment_id=environment_id, kind=kind, ref_id=ref_id, lock=True
@@ -122,9 +133,9 @@ def update_package(
         _apply_plan_fields(session, package, version, data, given)
     if isinstance(data, AddonUpdate):
         _apply_addon_fields(session, package, version, data, given)
-    version.updated_at = utcnow()
+    version.updated_at = now
     if version.status is not PackageStatus.DRAFT:  # a draft's edits wait for its publish
-        announce_package(session, package, Change.UPDATED)
+        announce_package(session, package, Change.UPDATED, now)
     return version
 
 
@@ -179,7 +190,7 @@ def copy_entitlement(source: PackageEntitlement) -> PackageEntitlement:
 
 
 def remove_draft(
-    session: Session, *, environment_id: int, kind: PackageKind, ref_id: str
+    session: Session, *, environment_id: int, kind: PackageKind, ref_id: str, now: datetime
 ) -> RemovedDraft:
     """Drop the draft; a package that was never published goes with it."""
     package = versions.get_package(
@@ -192,7 +203,7 @@ def remove_draft(
         checks.not_referenced(
             session, package=package, action="remove its only draft", include_archived=True
         )
-        announce_package(session, package, Change.DELETED)
+        announce_package(session, package, Change.DELETED, now)
         session.delete(draft)
         session.flush()
         session.delete(package)
@@ -209,7 +220,7 @@ def publish_package(
     kind: PackageKind,
     ref_id: str,
     migration_type: MigrationType,
-    now: datetime | None = None,
+    now: datetime,
 ) -> PublishResult:
     """Turn the draft into the newest immutable version. ALL_CUSTOMERS also moves every
     live subscription holding an older version to it, in the same transaction."""
@@ -219,9 +230,10 @@ def publish_package(
     draft = versions.require_draft(session, package)
     checks.publishable(session, package=package, version=draft)
     draft.status = PackageStatus.PUBLISHED
-    # Stamped here, under the package's lock, so it follows every edit of the draft (the
-    # request's `now` was read before waiting for the lock).
-    draft.published_at = utcnow()
+    # Stamped under the package's lock, so it follows every edit of the draft: `now` was
+    # read before waiting for the lock, and an edit that held it may carry a later one.
+    # Every edit stamps the draft's `updated_at`, so the later of the two follows them all.
+    draft.published_at = max(now, draft.updated_at)
     # Existing subscriptions stay on their version; ALL_CUSTOMERS asks for them to move,
     # which the subscriptions domain carries out from this record.
     draft.migration_type = migration_type
@@ -229,8 +241,7 @@ def publish_package(
     # A plan includes its parent's latest published version, so a publish can change what
     # customers of other plans hold: every snapshot of the environment is recomputed.
     catalog_changed(session, environment_id)
-    announce_package(session, package, Change.UPDATED)
-    now = now or utcnow()
+    announce_package(session, package, Change.UPDATED, now)
     if migration_type is MigrationType.ALL_CUSTOMERS:
         subscription_changes.migrate_package(session, package=package, now=now)
     if kind is PackageKind.PLAN:
@@ -239,15 +250,15 @@ def publish_package(
 
 
 def archive_package(
-    session: Session, *, environment_id: int, kind: PackageKind, ref_id: str
+    session: Session, *, environment_id: int, kind: PackageKind, ref_id: str, now: datetime
 ) -> PackageVersion:
     package = versions.get_package(
         session, environment_id=environment_id, kind=kind, ref_id=ref_id, lock=True
     )
     if package.archived_at is None:
         checks.not_referenced(session, package=package, action="archive it")
-        package.archived_at = utcnow()
-        announce_package(session, package, Change.DELETED)
+        package.archived_at = now
+        announce_package(session, package, Change.DELETED, now)
     return versions.newest(session, package_id=package.id)
 
 
@@ -413,7 +424,7 @@ def _unique(ids: list[str], *, field: str) -> list[str]:
     return ids
 
 
-def announce_package(session: Session, package: Package, change: Change) -> None:
+def announce_package(session: Session, package: Package, change: Change, now: datetime) -> None:
     """`plan.*` or `addon.*`, carrying the package as reads present it."""
     announce(
         session,
@@ -421,6 +432,7 @@ def announce_package(session: Session, package: Package, change: Change) -> None
         kind=package_kind(package.kind),
         change=change,
         read=lambda: _read_loaded(session, package),
+        now=now,
     )
 
 
