@@ -194,12 +194,12 @@ def seed(url: str, customers: int) -> Seeded:
     try:
         migrate.upgrade(engine)
         sessions = make_session_factory(engine)
+        now = datetime.now(UTC).replace(microsecond=0)
         with unit_of_work(sessions) as session:
             environment = ensure_environment(session, name=ENVIRONMENT)
-            demo.seed(session, environment_id=environment.id)
+            demo.seed(session, environment_id=environment.id, now=now)
             issued = create_key(session, environment_name=ENVIRONMENT, kind=KeyKind.SERVER)
             environment_id, api_key = environment.id, issued.secret
-        now = datetime.now(UTC).replace(microsecond=0)
         with _progress() as progress:
             task = progress.add_task("seeding customers", total=customers)
             templates = _provision_templates(sessions, environment_id, now)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -150,7 +151,7 @@ def make_demo_tenant(engine: Engine, base_url: str) -> Tenant:
     tenant = make_tenant(engine, base_url)
     with unit_of_work(make_session_factory(engine)) as session:
         environment = environments.ensure_environment(session, name=tenant.name)
-        demo.seed(session, environment_id=environment.id)
+        demo.seed(session, environment_id=environment.id, now=datetime.now(UTC))
     return tenant
 
 

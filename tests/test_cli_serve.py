@@ -1,5 +1,6 @@
 """`tollgate serve --demo` as a user runs it: a real process on a free port."""
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -67,6 +68,7 @@ class TestServeDemoOnAnExistingCatalog:
                     data=FeatureCreate(
                         id="feature-own", display_name="Own", feature_type=FeatureType.BOOLEAN
                     ),
+                    now=datetime.now(UTC),
                 )
         finally:
             engine.dispose()

@@ -32,7 +32,7 @@ class TestWorker:
             fifteen_days_ago = datetime.now(UTC) - timedelta(days=15)
             with unit_of_work(sessions) as session:
                 environment = ensure_environment(session, name="development")
-                demo.seed(session, environment_id=environment.id)
+                demo.seed(session, environment_id=environment.id, now=datetime.now(UTC))
                 customers.provision_customer(
                     session,
                     environment_id=environment.id,

@@ -19,7 +19,13 @@ from tollgate.catalog.products.routes import router as products_router
 from tollgate.config import Settings
 from tollgate.customers.routes import router as customers_router
 from tollgate.db.changes import ChangeFeed
-from tollgate.db.engine import POOL_SIZE, make_engine, make_session_factory, unit_of_work
+from tollgate.db.engine import (
+    POOL_SIZE,
+    SessionFactories,
+    make_engine,
+    make_session_factory,
+    unit_of_work,
+)
 from tollgate.entitlements.announcements import Announcer
 from tollgate.entitlements.routes import router as entitlements_router
 from tollgate.entitlements.routes import sdk_router
@@ -28,6 +34,8 @@ from tollgate.entitlements.usage_store import UsageStore
 from tollgate.entitlements.warm import WarmEntitlementReads
 from tollgate.environments import service as environments
 from tollgate.environments.cache import KeyCache
+from tollgate.http.components import Components
+from tollgate.http.components import install as install_components
 from tollgate.http.errors import error_response, install_error_handlers
 from tollgate.http.gate import KeyBeforeBody
 from tollgate.http.schemas import ERROR_RESPONSES
@@ -109,20 +117,15 @@ def create_app(
         # costs more than a warm check; Tollgate logs structured lines instead.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.settings = settings
-    app.state.engine = engine
-    app.state.clock = clock
-    app.state.write_sessions = write_sessions
-    app.state.read_sessions = read_sessions
-    app.state.changes = changes
-    app.state.snapshots = snapshots
-    app.state.keys = keys
-    app.state.usage = usage
-    app.state.jobs = jobs
-    app.state.deliveries = deliveries
-    app.state.webhook_targets = webhook_targets
-    app.state.streams = streams
-    app.state.admission = admission
+    components = Components()
+    parts = (settings, engine, changes, snapshots, keys, usage, jobs, deliveries, streams)
+    for part in (*parts, webhook_targets, SessionFactories(read_sessions, write_sessions)):
+        components.add(part)
+    # Added under their interfaces: the classes behind them vary (tests' clocks, anyio's
+    # backends).
+    components.add(clock, kind=Clock)
+    components.add(admission, kind=anyio.Semaphore)
+    install_components(app, components)
     install_error_handlers(app)
     routers = (
         features_router,

@@ -19,13 +19,12 @@ from tollgate.app import change_feed, create_app
 from tollgate.background import dispatcher, job_runner, target_rules
 from tollgate.catalog import demo
 from tollgate.config import Settings
-from tollgate.db.base import utcnow
 from tollgate.db.engine import make_engine, make_session_factory, unit_of_work
 from tollgate.environments import service as environments
 from tollgate.environments.models import KeyKind
 from tollgate.errors import TollgateError
 from tollgate.http.server import uvicorn_options
-from tollgate.kit.clock import SystemClock
+from tollgate.kit.clock import Clock, SystemClock
 from tollgate.logs import configure_logging
 from tollgate.schema import migrate
 from tollgate.webhooks import service as webhooks
@@ -39,6 +38,8 @@ webhooks_app = typer.Typer(help="Webhook endpoints of an environment.", no_args_
 app.add_typer(webhooks_app, name="webhooks")
 EnvironmentOption = Annotated[str, typer.Option(help="Environment name")]
 console = Console(stderr=True)
+# The time every command acts at; the server and worker keep time by it too.
+_clock: Clock = SystemClock()
 
 DEMO_ENVIRONMENT = "development"
 
@@ -75,7 +76,7 @@ def serve(
 def _seed_demo(engine: Engine) -> None:
     with unit_of_work(make_session_factory(engine)) as session:
         environment = environments.ensure_environment(session, name=DEMO_ENVIRONMENT)
-        seeded = demo.seed(session, environment_id=environment.id)
+        seeded = demo.seed(session, environment_id=environment.id, now=_clock.now())
         if seeded:
             environment.demo_key_secret = secrets.token_hex(32)
         keys = (
@@ -108,10 +109,9 @@ def worker() -> None:
     configure_logging(settings.log_level)
     engine = _engine(settings)
     sessions = make_session_factory(engine)
-    clock = SystemClock()
-    change_feed(clock).attach(sessions, engine)
-    runner = job_runner(settings, sessions, clock)
-    deliveries = dispatcher(settings, sessions, clock, target_rules(settings))
+    change_feed(_clock).attach(sessions, engine)
+    runner = job_runner(settings, sessions, _clock)
+    deliveries = dispatcher(settings, sessions, _clock, target_rules(settings))
     signal.signal(signal.SIGTERM, lambda *_: runner.request_stop())
     console.print(f"worker running jobs every {settings.job_interval_seconds:g}s")
     try:
@@ -168,7 +168,7 @@ def revoke_key(
 ) -> None:
     """Revoke a key: requests with it get 401 from now on."""
     with _session() as session:
-        revoked = environments.revoke_key(session, key_or_prefix=key)
+        revoked = environments.revoke_key(session, key_or_prefix=key, now=_clock.now())
     console.print(f"revoked key {revoked.prefix}…")
 
 
@@ -235,7 +235,7 @@ def create_webhook(
         data = _endpoint_create(url, event, stigg_secret)
         environment_id = environments.get_environment(session, name=environment).id
         endpoint = webhooks.create_endpoint(
-            session, environment_id=environment_id, data=data, now=utcnow(), targets=rules
+            session, environment_id=environment_id, data=data, now=_clock.now(), targets=rules
         )
     console.print(f"created webhook endpoint {endpoint.ref_id} for {endpoint.url}")
     typer.echo(endpoint.secret)
@@ -281,7 +281,7 @@ def redeliver_failed_messages(
     hours: Annotated[float, typer.Option(help="Failed within the last this many hours")] = 72,
 ) -> None:
     """Send again every message that failed recently (the job sends them within a second)."""
-    now = utcnow()
+    now = _clock.now()
     with _session() as session:
         environment_id = environments.get_environment(session, name=environment).id
         count = webhooks.redeliver_failed_messages(
@@ -310,7 +310,7 @@ def _session() -> Iterator[Session]:
     engine = _engine(Settings())
     sessions = make_session_factory(engine)
     # Other processes (servers) learn at once of what this command changes, keys above all.
-    change_feed(SystemClock()).attach(sessions, engine)
+    change_feed(_clock).attach(sessions, engine)
     try:
         with unit_of_work(sessions) as session:
             yield session

@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 from sqlalchemy import Engine, func, select
 
 from tollgate.catalog import demo
@@ -31,9 +33,9 @@ class TestDemoCatalog:
         factory = make_session_factory(engine)
         with unit_of_work(factory) as session:
             environment_id = ensure_environment(session, name=f"demo-{id(self)}").id
-            assert demo.seed(session, environment_id=environment_id) is True
+            assert demo.seed(session, environment_id=environment_id, now=datetime.now(UTC)) is True
         seeded = _counts(engine, environment_id)
         assert seeded == (4, 4, 11)
         with unit_of_work(factory) as session:
-            assert demo.seed(session, environment_id=environment_id) is False
+            assert demo.seed(session, environment_id=environment_id, now=datetime.now(UTC)) is False
         assert _counts(engine, environment_id) == seeded

@@ -12,7 +12,10 @@ from sqlalchemy import Engine
 from tests.support import Tenant, live_server, make_demo_tenant
 from tollgate.app import create_app
 from tollgate.config import Settings
+from tollgate.http.components import app_components
+from tollgate.jobs.runner import JobRunner
 from tollgate.kit.clock import ManualClock
+from tollgate.webhooks.dispatcher import Dispatcher
 
 START = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
@@ -26,8 +29,9 @@ class Clocked:
     def run_jobs(self) -> dict[str, int]:
         """What `tollgate serve` does all the time, done now, for the clock's moment: the
         lifecycle jobs, then webhook delivery until nothing more may go."""
-        done: dict[str, int] = self.app.state.jobs.run_once()
-        done["webhooks.deliver"] = self.app.state.deliveries.run_once()
+        parts = app_components(self.app)
+        done = parts.get(JobRunner).run_once()
+        done["webhooks.deliver"] = parts.get(Dispatcher).run_once()
         return done
 
 

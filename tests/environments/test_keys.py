@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -53,7 +54,7 @@ class TestAuthentication:
         with tenant.http() as raw:
             assert raw.get("/api/v1/features").status_code == 200
         with unit_of_work(make_session_factory(engine)) as session:
-            environments.revoke_key(session, key_or_prefix=tenant.server_key)
+            environments.revoke_key(session, key_or_prefix=tenant.server_key, now=datetime.now(UTC))
         with tenant.http() as raw:
             response = raw.get("/api/v1/features")
         assert response.status_code == 401

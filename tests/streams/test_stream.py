@@ -338,7 +338,9 @@ class TestRevokedKeys:
         with stream(demo_tenant) as events:
             events.until("ready")
             with unit_of_work(make_session_factory(engine)) as session:
-                environments.revoke_key(session, key_or_prefix=demo_tenant.server_key)
+                environments.revoke_key(
+                    session, key_or_prefix=demo_tenant.server_key, now=datetime.now(UTC)
+                )
             # Within the stream's 10 s read timeout, it ends (a live one would time out).
             with pytest.raises(AssertionError, match="the stream ended"):
                 events.until("never")
@@ -372,7 +374,9 @@ class TestRevokedKeys:
             events.until("ready")
             doomed.until("ready")
             with unit_of_work(make_session_factory(engine)) as session:
-                environments.revoke_key(session, key_or_prefix=demo_tenant.server_key)
+                environments.revoke_key(
+                    session, key_or_prefix=demo_tenant.server_key, now=datetime.now(UTC)
+                )
             with pytest.raises(AssertionError, match="the stream ended"):
                 doomed.until("never")
             with survivor.http() as still_valid:

@@ -28,6 +28,8 @@ from tollgate.customers.schemas import CustomerCreate
 from tollgate.customers.service import provision_customer
 from tollgate.db.engine import make_engine, make_session_factory, unit_of_work
 from tollgate.environments.service import ensure_environment
+from tollgate.http.components import app_components
+from tollgate.jobs.runner import JobRunner
 from tollgate.kit.clock import ManualClock
 from tollgate.schema import migrate
 from tollgate.subscriptions import service as subscriptions
@@ -59,7 +61,7 @@ def _seed_trials(sessions: sessionmaker[Session]) -> None:
     """The demo catalog and CUSTOMERS customers, each on pro's 14-day trial from START."""
     with unit_of_work(sessions) as session:
         environment_id = ensure_environment(session, name="jobs").id
-        demo.seed(session, environment_id=environment_id)
+        demo.seed(session, environment_id=environment_id, now=datetime.now(UTC))
         for n in range(CUSTOMERS):
             ref = f"customer-{n:02d}"
             provision_customer(
@@ -170,7 +172,7 @@ class TestServeRunsJobs:
             tenant = make_tenant(engine, url)
             with unit_of_work(make_session_factory(engine)) as session:
                 environment = ensure_environment(session, name=tenant.name)
-                demo.seed(session, environment_id=environment.id)
+                demo.seed(session, environment_id=environment.id, now=datetime.now(UTC))
             with stigg.Stigg(api_key=tenant.server_key, base_url=url, max_retries=0) as client:
                 customer(client)
                 subscription = subscribe(client, plan_id="plan-pro")
@@ -182,4 +184,4 @@ class TestServeRunsJobs:
                     assert time.monotonic() < deadline, f"still {current.status} after 10 s"
                     time.sleep(0.02)
                 assert current.current_billing_period_start == TRIAL_END
-                assert app.state.jobs.passes > 0
+                assert app_components(app).get(JobRunner).passes > 0

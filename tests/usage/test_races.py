@@ -21,7 +21,9 @@ import tollgate.environments.service as environments
 from tests.e2e.conftest import Clocked
 from tests.support import Tenant
 from tests.usage.conftest import check, customer, usage
-from tollgate.db.engine import unit_of_work
+from tollgate.db.engine import SessionFactories, unit_of_work
+from tollgate.entitlements.snapshots import SnapshotStore
+from tollgate.http.components import app_components
 from tollgate.kit.amounts import to_units
 from tollgate.usage import events, reports
 
@@ -36,7 +38,7 @@ class Held:
 
     def __init__(self, clocked: Clocked, tenant: Tenant, session: Session) -> None:
         self.session = session
-        self.snapshots = clocked.app.state.snapshots
+        self.snapshots = app_components(clocked.app).get(SnapshotStore)
         self.now = clocked.clock.now()
         self.environment_id = environments.ensure_environment(session, name=tenant.name).id
 
@@ -66,7 +68,7 @@ class Held:
 @contextmanager
 def held(clocked: Clocked, tenant: Tenant) -> Iterator[Held]:
     """Commits when the block ends."""
-    with unit_of_work(clocked.app.state.write_sessions) as session:
+    with unit_of_work(app_components(clocked.app).get(SessionFactories).write) as session:
         yield Held(clocked, tenant, session)
 
 

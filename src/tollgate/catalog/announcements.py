@@ -5,13 +5,13 @@ Each carries the object as the API reads it (`GET` of the same object). Archivin
 until they are published: only what customers can be given is announced."""
 
 from collections.abc import Callable
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from tollgate.catalog.enums import PackageKind
-from tollgate.db.base import utcnow
 from tollgate.webhooks import outbox
 
 # Catalog events of an environment reach an endpoint in the order they happened.
@@ -31,6 +31,7 @@ def announce(
     kind: str,
     change: Change,
     read: Callable[[], BaseModel],
+    now: datetime,
 ) -> None:
     """Owe `<kind>.<change>` (e.g. `feature.created`) carrying `read()`'s wire shape;
     `read` is called only if an endpoint listens."""
@@ -43,7 +44,7 @@ def announce(
         event_type=event_type,
         entity=read().model_dump(mode="json", by_alias=True),
         ordering_key=_ORDERING_KEY,
-        now=utcnow(),
+        now=now,
     )
 
 

@@ -1,5 +1,6 @@
 """The demo catalog of ARCHITECTURE.md section 8, seeded by `tollgate serve --demo`."""
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, select
@@ -113,18 +114,23 @@ def is_seeded(session: Session, *, environment_id: int) -> bool:
     )
 
 
-def seed(session: Session, *, environment_id: int) -> bool:
-    """Seed the demo catalog into an empty environment; return whether anything was done."""
+def seed(session: Session, *, environment_id: int, now: datetime) -> bool:
+    """Seed the demo catalog into an empty environment at `now`; return whether anything
+    was done."""
     if is_seeded(session, environment_id=environment_id):
         return False
     for feature in FEATURES:
         create_feature(
-            session, environment_id=environment_id, data=FeatureCreate.model_validate(feature)
+            session,
+            environment_id=environment_id,
+            data=FeatureCreate.model_validate(feature),
+            now=now,
         )
     create_product(
         session,
         environment_id=environment_id,
         data=ProductCreate(id=PRODUCT, display_name="B2B SaaS"),
+        now=now,
     )
     _package(
         session,
@@ -132,6 +138,7 @@ def seed(session: Session, *, environment_id: int) -> bool:
         PackageKind.ADDON,
         AddonCreate.model_validate({**ADDON, "productId": PRODUCT}),
         [_limit("feature-seats", 10)],
+        now=now,
     )
     # Parents come first in PLANS, so each is published before its children.
     for plan, grants in PLANS:
@@ -142,6 +149,7 @@ def seed(session: Session, *, environment_id: int) -> bool:
             PlanCreate.model_validate({**plan, "productId": PRODUCT}),
             grants,
             addon_ids=(ADDON["id"],),
+            now=now,
         )
     update_product(
         session,
@@ -152,6 +160,7 @@ def seed(session: Session, *, environment_id: int) -> bool:
                 subscription_end_setup="DOWNGRADE_TO_FREE", downgrade_plan_id="plan-free"
             )
         ),
+        now=now,
     )
     return True
 
@@ -164,15 +173,17 @@ def _package(
     grants: list[dict[str, Any]],
     *,
     addon_ids: tuple[str, ...] = (),
+    now: datetime,
 ) -> None:
     """Create, grant, offer add-ons, publish: what a person would do in that order."""
-    service.create_package(session, environment_id=environment_id, kind=kind, data=data)
+    service.create_package(session, environment_id=environment_id, kind=kind, data=data, now=now)
     entitlements.create_entitlements(
         session,
         environment_id=environment_id,
         kind=kind,
         ref_id=data.id,
         items=[EntitlementCreate.model_validate(grant) for grant in grants],
+        now=now,
     )
     if addon_ids:
         service.update_package(
@@ -181,6 +192,7 @@ def _package(
             kind=kind,
             ref_id=data.id,
             data=PlanUpdate(compatible_addon_ids=list(addon_ids)),
+            now=now,
         )
     service.publish_package(
         session,
@@ -188,4 +200,5 @@ def _package(
         kind=kind,
         ref_id=data.id,
         migration_type=MigrationType.NEW_CUSTOMERS,
+        now=now,
     )

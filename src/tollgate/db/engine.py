@@ -3,6 +3,7 @@
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -88,6 +89,14 @@ def make_session_factory(engine: Engine, *, write: bool = True) -> sessionmaker[
     SELECT ... FOR UPDATE. On SQLite a writer's transaction takes the write lock at BEGIN."""
     bind = engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE" if write else "DEFERRED"})
     return sessionmaker(bind, expire_on_commit=False, autoflush=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFactories:
+    """An app's two session factories (see `make_session_factory`)."""
+
+    read: sessionmaker[Session]
+    write: sessionmaker[Session]
 
 
 @contextmanager

@@ -9,6 +9,7 @@ describes the replies, from `schemas.py`)."""
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import anyio
 import orjson
 from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -29,6 +30,7 @@ from tollgate.entitlements.wire import sdk_feature_wire, state_wire
 from tollgate.environments.service import Principal
 from tollgate.environments.tokens import HEADER as TOKEN_HEADER
 from tollgate.errors import PermissionDenied
+from tollgate.http.components import Components, app_components
 from tollgate.http.gate import cached_principal
 from tollgate.http.params import flag, whole_number
 from tollgate.http.routing import api_router
@@ -50,14 +52,15 @@ async def check_entitlement(customer_id: str, request: Request) -> Response:
 
     Denials are answers, not errors: `isGranted` is false and `accessDeniedReason` says
     why. `explain=true` adds the grants (plan versions, add-ons, promotions) behind it."""
-    principal = await _principal(request)
+    parts = app_components(request.app)
+    principal = await _principal(parts, request)
     principal.require_customer(customer_id)
     query = parse_check_query(request.query_params)
-    store: SnapshotStore = request.app.state.snapshots
+    store = parts.get(SnapshotStore)
     environment_id = principal.environment_id
-    snapshot = await _snapshot(request, store, environment_id, customer_id, query.resource_ref)
-    features = await _features(request, store, environment_id)
-    usage = await _usage(request, environment_id, customer_id)
+    snapshot = await _snapshot(parts, store, environment_id, customer_id, query.resource_ref)
+    features = await _features(parts, store, environment_id)
+    usage = await _usage(parts, environment_id, customer_id)
     return _json({"data": check_answer(snapshot, features, query, usage)})
 
 
@@ -68,13 +71,14 @@ async def check_entitlement(customer_id: str, request: Request) -> Response:
 )
 async def list_entitlements(customer_id: str, request: Request) -> Response:
     """Everything a customer (or one of its resources) is entitled to now."""
-    principal = await _principal(request)
+    parts = app_components(request.app)
+    principal = await _principal(parts, request)
     principal.require_customer(customer_id)
-    store: SnapshotStore = request.app.state.snapshots
+    store = parts.get(SnapshotStore)
     resource_ref = request.query_params.get("resourceId") or None
-    snapshot = await _snapshot(request, store, principal.environment_id, customer_id, resource_ref)
-    features = await _features(request, store, principal.environment_id)
-    usage = await _usage(request, principal.environment_id, customer_id)
+    snapshot = await _snapshot(parts, store, principal.environment_id, customer_id, resource_ref)
+    features = await _features(parts, store, principal.environment_id)
+    usage = await _usage(parts, principal.environment_id, customer_id)
     answer = list_answer(snapshot, features, usage, explain=is_explain(request.query_params))
     return _json({"data": answer})
 
@@ -87,7 +91,8 @@ async def get_customer_state(customer_id: str, request: Request) -> Response:
     `version` as `minVersion`, after a `usage` event `freshUsage=true`, after `catalog` or
     `reset` `fresh=true`, so that a server process that has not heard of the change yet
     reads the database instead of memory."""
-    principal = await _principal(request)
+    parts = app_components(request.app)
+    principal = await _principal(parts, request)
     principal.require_customer(customer_id)
     params = request.query_params
     wanted = StateRequest.model_construct(  # its parts are checked here
@@ -98,7 +103,7 @@ async def get_customer_state(customer_id: str, request: Request) -> Response:
     )
     fresh_usage = flag(params.get("freshUsage"), field="freshUsage")
     states = await _admitted(
-        request, _states_of, request.app.state, principal.environment_id, [wanted], fresh_usage
+        parts, _states_of, parts, principal.environment_id, [wanted], fresh_usage
     )
     return _json({"data": states[0]})
 
@@ -108,28 +113,24 @@ async def get_customer_states(body: StatesRequest, request: Request) -> Response
     """What `GET /api/v1/sdk/customers/{id}/state` answers, for up to 200 customers (or
     resources) in one request, in the order asked: how tollgate-sdk reads again every
     customer a burst of changes touched."""
-    principal = await _principal(request)
+    parts = app_components(request.app)
+    principal = await _principal(parts, request)
     for wanted in body.customers:
         principal.require_customer(wanted.customer_id)
     states = await _admitted(
-        request,
-        _states_of,
-        request.app.state,
-        principal.environment_id,
-        body.customers,
-        body.fresh_usage,
+        parts, _states_of, parts, principal.environment_id, body.customers, body.fresh_usage
     )
     return _json({"data": states})
 
 
 def _states_of(
-    app_state: Any, environment_id: int, wanted: list[StateRequest], fresh_usage: bool
+    parts: Components, environment_id: int, wanted: list[StateRequest], fresh_usage: bool
 ) -> list[dict[str, Any]]:
     """Each customer's state, from memory unless the request says memory may be behind a
     change the stream announced (`minVersion`, `fresh`, `freshUsage`): then from the
     database. Blocking: runs on a worker thread."""
-    store: SnapshotStore = app_state.snapshots
-    usage_store: UsageStore = app_state.usage
+    store = parts.get(SnapshotStore)
+    usage_store = parts.get(UsageStore)
     if any(item.fresh for item in wanted):
         features = store.reload_features(environment_id)
     else:
@@ -157,17 +158,18 @@ async def list_sdk_features(request: Request) -> Response:
     """Every feature of the key's environment with its type and meter type, unpaged: what
     tollgate-sdk needs to tell an unknown feature from one a customer lacks. `fresh=true`
     reads the database instead of memory (after a `catalog` event)."""
-    principal = await _principal(request)
-    store: SnapshotStore = request.app.state.snapshots
+    parts = app_components(request.app)
+    principal = await _principal(parts, request)
+    store = parts.get(SnapshotStore)
     if flag(request.query_params.get("fresh"), field="fresh"):
-        features = await _admitted(request, store.reload_features, principal.environment_id)
+        features = await _admitted(parts, store.reload_features, principal.environment_id)
     else:
-        features = await _features(request, store, principal.environment_id)
+        features = await _features(parts, store, principal.environment_id)
     return _json({"data": [sdk_feature_wire(features[ref]) for ref in sorted(features)]})
 
 
-async def _principal(request: Request) -> Principal:
-    principal = await cached_principal(request.app.state, request.headers.get("x-api-key"))
+async def _principal(parts: Components, request: Request) -> Principal:
+    principal = await cached_principal(parts, request.headers.get("x-api-key"))
     environment = request.headers.get("x-environment-id")
     if environment is not None and environment != principal.environment_name:
         raise PermissionDenied(
@@ -178,7 +180,7 @@ async def _principal(request: Request) -> Principal:
 
 
 async def _snapshot(
-    request: Request,
+    parts: Components,
     store: SnapshotStore,
     environment_id: int,
     customer_ref: str,
@@ -187,29 +189,29 @@ async def _snapshot(
     found = store.cached(environment_id, customer_ref, resource_ref)
     if found is not None:
         return found
-    return await _admitted(request, store.snapshot, environment_id, customer_ref, resource_ref)
+    return await _admitted(parts, store.snapshot, environment_id, customer_ref, resource_ref)
 
 
 async def _features(
-    request: Request, store: SnapshotStore, environment_id: int
+    parts: Components, store: SnapshotStore, environment_id: int
 ) -> dict[str, FeatureInfo]:
     found = store.cached_features(environment_id)
     if found is not None:
         return found
-    return await _admitted(request, store.features, environment_id)
+    return await _admitted(parts, store.features, environment_id)
 
 
-async def _usage(request: Request, environment_id: int, customer_ref: str) -> CustomerUsage:
-    store: UsageStore = request.app.state.usage
+async def _usage(parts: Components, environment_id: int, customer_ref: str) -> CustomerUsage:
+    store = parts.get(UsageStore)
     found = store.cached(environment_id, customer_ref)
     if found is not None:
         return found
-    return await _admitted(request, store.usage, environment_id, customer_ref)
+    return await _admitted(parts, store.usage, environment_id, customer_ref)
 
 
-async def _admitted(request: Request, function: Callable[..., T], *args: Any) -> T:
+async def _admitted(parts: Components, function: Callable[..., T], *args: Any) -> T:
     """Run blocking database work on a worker thread, admitted like a unit of work."""
-    async with request.app.state.admission:
+    async with parts.get(anyio.Semaphore):
         return await run_in_threadpool(function, *args)
 
 

@@ -5,12 +5,12 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tollgate.db.base import utcnow
 from tollgate.db.changes import Change, ChangeKind, record
 from tollgate.environments.models import ApiKey, Environment, KeyKind
 from tollgate.environments.tokens import HEADER as TOKEN_HEADER
@@ -167,7 +167,7 @@ def list_keys(
     return [(key, environment) for key, environment in session.execute(query)]
 
 
-def revoke_key(session: Session, *, key_or_prefix: str) -> ApiKey:
+def revoke_key(session: Session, *, key_or_prefix: str, now: datetime) -> ApiKey:
     """Revoke by the full key, or by exactly the prefix a listing shows."""
     if len(key_or_prefix) == KEY_PREFIX_LENGTH:
         condition = ApiKey.prefix == key_or_prefix
@@ -180,7 +180,7 @@ def revoke_key(session: Session, *, key_or_prefix: str) -> ApiKey:
         raise Conflict(f"prefix '{key_or_prefix}' matches {len(matches)} keys; give the full key")
     key = matches[0]
     if key.revoked_at is None:
-        key.revoked_at = utcnow()
+        key.revoked_at = now
         record(session, Change(ChangeKind.KEYS, key.environment_id))
     return key
 

@@ -4,16 +4,19 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyHeader
 from sqlalchemy.orm import Session
 
-from tollgate.db.engine import unit_of_work
+from tollgate.db.engine import SessionFactories, unit_of_work
 from tollgate.environments.models import KeyKind
 from tollgate.environments.service import Principal, authenticate
 from tollgate.environments.tokens import HEADER as TOKEN_HEADER
 from tollgate.errors import PermissionDenied
 from tollgate.http import idempotency
+from tollgate.http.components import app_components
+from tollgate.kit.clock import Clock
 
 _api_key_header = APIKeyHeader(name="X-API-KEY", auto_error=False)
 
@@ -29,7 +32,7 @@ async def _admission(request: Request) -> AsyncIterator[None]:
     waiting for those locks or for a pooled connection, the holder could never get a thread
     back to commit. Admitting fewer units than there are threads and pooled connections
     keeps that from happening."""
-    async with request.app.state.admission:
+    async with app_components(request.app).get(anyio.Semaphore):
         yield
 
 
@@ -38,8 +41,8 @@ def get_session(
 ) -> Iterator[Session]:
     """Commit when the route returns (with the answer an `Idempotency-Key` keeps), roll
     back when it raises."""
-    state = request.app.state
-    factory = state.read_sessions if request.method in _READ_METHODS else state.write_sessions
+    sessions = app_components(request.app).get(SessionFactories)
+    factory = sessions.read if request.method in _READ_METHODS else sessions.write
     with unit_of_work(factory) as session:
         yield session
         idempotency.remember(request, session)
@@ -90,8 +93,9 @@ def customer_reader(
 
 def current_time(request: Request) -> datetime:
     """The app's clock (a fixed one in tests), read once per request."""
-    now: datetime = request.app.state.clock.now()
-    return now
+    # mypy takes no protocol for a `type[T]` (python/mypy#4717); `Components.add` checked
+    # that the part is a Clock.
+    return app_components(request.app).get(Clock).now()  # type: ignore[type-abstract]
 
 
 Now = Annotated[datetime, Depends(current_time)]

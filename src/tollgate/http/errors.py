@@ -7,6 +7,7 @@ Validation failures list every problem under `details`. A 5xx means a Tollgate b
 
 import logging
 import re
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -91,7 +92,9 @@ async def _on_validation_error(_request: Request, exc: Exception) -> JSONRespons
     return error_response(422, "invalid_value", message, field=first_field, details=details)
 
 
-async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
+async def _on_http_exception(
+    allowed_methods: "_AllowedMethods", request: Request, exc: Exception
+) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _STATUS_CODES.get(exc.status_code, "error")
     message = str(exc.detail)
@@ -100,25 +103,29 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     response = error_response(exc.status_code, code, message)
     response.headers.update(exc.headers or {})
     if exc.status_code == 405:
-        response.headers["allow"] = _allowed_methods(request)
+        response.headers["allow"] = allowed_methods(request.url.path)
     return response
 
 
-def _allowed_methods(request: Request) -> str:
-    """Every method of the request's path. (Starlette's 405 names only those of the first
-    route matching the path, while a path's GET and POST are routes of their own.)"""
-    state = request.app.state
-    table: list[tuple[re.Pattern[str], str]] | None = getattr(state, "allowed_methods", None)
-    if table is None:
-        paths = request.app.openapi()["paths"]
-        table = state.allowed_methods = [
-            (compile_path(path)[0], ", ".join(method.upper() for method in sorted(operations)))
-            for path, operations in paths.items()
-        ]
-    for pattern, methods in table:
-        if pattern.match(request.url.path):
-            return methods
-    return ""
+class _AllowedMethods:
+    """Every method of a path. (Starlette's 405 names only those of the first route
+    matching the path, while a path's GET and POST are routes of their own.)"""
+
+    def __init__(self, app: FastAPI) -> None:
+        self._app = app
+        self._table: list[tuple[re.Pattern[str], str]] | None = None
+
+    def __call__(self, path: str) -> str:
+        if self._table is None:  # the OpenAPI document is complete once requests arrive
+            paths = self._app.openapi()["paths"]
+            self._table = [
+                (compile_path(route)[0], ", ".join(method.upper() for method in sorted(ops)))
+                for route, ops in paths.items()
+            ]
+        for pattern, methods in self._table:
+            if pattern.match(path):
+                return methods
+        return ""
 
 
 async def _on_unstorable(_request: Request, exc: Exception) -> JSONResponse:
@@ -159,7 +166,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TollgateError, _on_tollgate_error)
     app.add_exception_handler(IdempotentReplay, _on_replay)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(
+        StarletteHTTPException, partial(_on_http_exception, _AllowedMethods(app))
+    )
     app.add_exception_handler(DataError, _on_unstorable)
     app.add_exception_handler(IntegrityError, _on_integrity_error)
     app.add_exception_handler(OperationalError, _on_database_busy)

@@ -5,33 +5,34 @@ without this an anonymous client could make the server read (up to the body limi
 parse whatever it sends. Requests with a missing or unknown key are answered 401 here,
 with the body left unread; the routes then authenticate again as usual."""
 
-from typing import Any
-
+import anyio
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tollgate.db.engine import unit_of_work
+from tollgate.db.engine import SessionFactories, unit_of_work
 from tollgate.environments.cache import KeyCache
 from tollgate.environments.service import Principal, authenticate
 from tollgate.errors import AuthenticationFailed
+from tollgate.http.components import Components, app_components
 from tollgate.http.errors import error_response, too_large_message
 
 _WITHOUT_BODY = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-async def cached_principal(state: Any, raw_key: str | None) -> Principal:
+async def cached_principal(parts: Components, raw_key: str | None) -> Principal:
     """The key's principal, from memory when the key was seen lately, else from the
     database (admitted like any unit of work); AuthenticationFailed when there is none."""
-    keys: KeyCache = state.keys
+    keys = parts.get(KeyCache)
     principal = keys.get(raw_key) if raw_key else None
     if principal is not None:
         return principal
     try:
-        async with state.admission:
-            principal = await run_in_threadpool(_authenticate, state.read_sessions, raw_key)
+        async with parts.get(anyio.Semaphore):
+            sessions = parts.get(SessionFactories).read
+            principal = await run_in_threadpool(_authenticate, sessions, raw_key)
     except AuthenticationFailed:
         if raw_key:
             keys.forget(raw_key)
@@ -60,7 +61,7 @@ class KeyBeforeBody:
             return
         request = Request(scope)
         try:
-            await cached_principal(request.app.state, request.headers.get("x-api-key"))
+            await cached_principal(app_components(request.app), request.headers.get("x-api-key"))
         except AuthenticationFailed as refused:
             response = error_response(401, refused.code, refused.message)
             await response(scope, receive, send)

@@ -2,9 +2,10 @@
 
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
+@runtime_checkable
 class Clock(Protocol):
     def now(self) -> datetime: ...
 

@@ -29,6 +29,7 @@ from fastapi.responses import StreamingResponse
 from tollgate.db.changelog import LoggedChange
 from tollgate.db.changes import ChangeKind
 from tollgate.environments.service import hash_key
+from tollgate.http.components import app_components
 from tollgate.http.deps import WritePrincipal
 from tollgate.http.params import whole_number
 from tollgate.http.routing import api_router
@@ -57,7 +58,7 @@ async def stream_changes(
     """Server-Sent Events naming each customer, usage and catalog change of the key's
     environment, as they commit (server keys only)."""
     resume_from = whole_number(last_event_id, field="Last-Event-ID")
-    follower: LogFollower = request.app.state.streams
+    follower = app_components(request.app).get(LogFollower)
     key_hash = hash_key(request.headers["x-api-key"])  # WritePrincipal checked it is there
     events = _events(follower, principal.environment_id, key_hash, resume_from)
     return StreamingResponse(

@@ -3,10 +3,11 @@ calls to `service` (and to other domains' services, such as entitlements') only.
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query
 from sqlalchemy.orm import Session
 
 from tollgate.catalog.enums import PricingType
+from tollgate.entitlements.deps import Snapshots
 from tollgate.entitlements.schemas import EntitlementRead
 from tollgate.entitlements.service import preview_entitlements, read_entitlements
 from tollgate.errors import NotFound
@@ -46,7 +47,7 @@ def _read(session: Session, subscription: Subscription) -> SubscriptionEnvelope:
 @router.post("")
 def provision_subscription(
     body: SubscriptionProvision,
-    request: Request,
+    snapshots: Snapshots,
     session: DbSession,
     principal: WritePrincipal,
     now: Now,
@@ -60,7 +61,7 @@ def provision_subscription(
     subscription = service.reload_subscription(session, subscription)
     entitlements = read_entitlements(
         session,
-        request.app.state.snapshots,
+        snapshots,
         environment_id=principal.environment_id,
         customer_ref=subscription.customer.ref_id,
         resource_ref=subscription.resource.ref_id if subscription.resource else None,
@@ -109,7 +110,7 @@ def list_subscriptions(
 @router.post("/preview")
 def preview_subscription(
     body: SubscriptionPreview,
-    request: Request,
+    snapshots: Snapshots,
     session: DbSession,
     principal: ReadPrincipal,
     now: Now,
@@ -123,7 +124,7 @@ def preview_subscription(
     )
     entitlements = preview_entitlements(
         session,
-        request.app.state.snapshots,
+        snapshots,
         customer=preview.customer,
         plan_version_id=preview.plan.version.id,
         addons=[(a.version.id, a.quantity) for a in preview.addons],

@@ -4,12 +4,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Query, Request, Response
+from fastapi import Query, Response
 
+from tollgate.entitlements.deps import Snapshots
+from tollgate.entitlements.snapshots import SnapshotStore
 from tollgate.http.deps import CustomerReadPrincipal, DbSession, Now, WritePrincipal
-from tollgate.http.params import in_range
 from tollgate.http.routing import api_router
-from tollgate.http.types import MAX_BATCH_BODY_BYTES
+from tollgate.http.types import MAX_BATCH_BODY_BYTES, Moment
 from tollgate.kit.amounts import AmountOutOfRange, to_units
 from tollgate.usage import events, history, reports
 from tollgate.usage.errors import UsageRefused
@@ -29,7 +30,7 @@ events_router = api_router(prefix="/api/v1/events", tags=["usage"])
 
 @usage_router.post("", response_model=MeasurementsEnvelope, max_body_size=MAX_BATCH_BODY_BYTES)
 def report_usage(
-    body: UsageBatch, request: Request, session: DbSession, principal: WritePrincipal, now: Now
+    body: UsageBatch, snapshots: Snapshots, session: DbSession, principal: WritePrincipal, now: Now
 ) -> Response:
     """Report usage of metered features (DELTA adds, SET replaces the total).
 
@@ -40,26 +41,26 @@ def report_usage(
     sent at the same moment. A key sent with any other report, or twice with different
     reports in one batch, refuses the batch with 409 `idempotency_key_reused`, naming the
     item, the key and the customer and feature it stands for."""
-    measured = _report(body, request, session, principal.environment_id, now)
+    measured = _report(body, snapshots, session, principal.environment_id, now)
     return _json({"data": measured})
 
 
 @usage_v2_router.post("", response_model=MeasurementsV2Envelope, max_body_size=MAX_BATCH_BODY_BYTES)
 def report_usage_v2(
-    body: UsageBatch, request: Request, session: DbSession, principal: WritePrincipal, now: Now
+    body: UsageBatch, snapshots: Snapshots, session: DbSession, principal: WritePrincipal, now: Now
 ) -> Response:
     """Report usage of metered features; the same as v1, in v2's reply shape.
 
     Idempotency keys work as in v1: the same report sent again under its key gets the
     original answer and is not counted again; another report under that key refuses the
     batch with 409 `idempotency_key_reused`."""
-    measured = _report(body, request, session, principal.environment_id, now)
+    measured = _report(body, snapshots, session, principal.environment_id, now)
     return _json({"data": {"usages": measured}})
 
 
 @events_router.post("", response_model=EventsAccepted, max_body_size=MAX_BATCH_BODY_BYTES)
 def report_events(
-    body: EventBatch, request: Request, session: DbSession, principal: WritePrincipal, now: Now
+    body: EventBatch, snapshots: Snapshots, session: DbSession, principal: WritePrincipal, now: Now
 ) -> Response:
     """Store raw events; every feature whose meter matches one counts it at once.
 
@@ -83,7 +84,7 @@ def report_events(
     ]
     stored = events.report_events(
         session,
-        request.app.state.snapshots,
+        snapshots,
         environment_id=principal.environment_id,
         events=batch,
         now=now,
@@ -95,12 +96,12 @@ def report_events(
 def get_usage_history(
     customer_id: str,
     feature_id: str,
-    request: Request,
+    snapshots: Snapshots,
     session: DbSession,
     principal: CustomerReadPrincipal,
     now: Now,
-    start_date: Annotated[datetime, Query(alias="startDate")],
-    end_date: Annotated[datetime | None, Query(alias="endDate")] = None,
+    start_date: Annotated[Moment, Query(alias="startDate")],
+    end_date: Annotated[Moment | None, Query(alias="endDate")] = None,
     group_by: Annotated[str | None, Query(alias="groupBy")] = None,
     resource_id: Annotated[str | None, Query(alias="resourceId")] = None,
 ) -> Response:
@@ -108,12 +109,12 @@ def get_usage_history(
     of the reports' (or events') dimensions, restarting at each usage period."""
     found = history.usage_history(
         session,
-        request.app.state.snapshots,
+        snapshots,
         environment_id=principal.environment_id,
         customer_ref=customer_id,
         feature_ref=feature_id,
-        start=in_range(start_date, field="startDate"),
-        end=in_range(end_date, field="endDate") if end_date else now,
+        start=start_date,
+        end=end_date or now,
         group_by=group_by or None,
         resource_ref=resource_id or None,
     )
@@ -121,7 +122,11 @@ def get_usage_history(
 
 
 def _report(
-    body: UsageBatch, request: Request, session: DbSession, environment_id: int, now: datetime
+    body: UsageBatch,
+    snapshots: SnapshotStore,
+    session: DbSession,
+    environment_id: int,
+    now: datetime,
 ) -> list[dict[str, Any]]:
     batch = []
     problems = []
@@ -148,7 +153,7 @@ def _report(
         raise UsageRefused(problems)
     measured = reports.report_usage(
         session,
-        request.app.state.snapshots,
+        snapshots,
         environment_id=environment_id,
         reports=batch,
         now=now,

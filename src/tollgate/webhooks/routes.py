@@ -1,15 +1,16 @@
 """Tollgate's own webhook API (Stigg has none under this path). Server keys only: an
 endpoint's secret is shown when it is created or rotated."""
 
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Query, Request, status
+from fastapi import Depends, Query, status
 
+from tollgate.http.components import component
 from tollgate.http.deps import DbSession, Now, WritePrincipal
-from tollgate.http.params import in_range, page_request
+from tollgate.http.params import page_request
 from tollgate.http.routing import api_router
 from tollgate.http.schemas import Envelope, Page, page_of
+from tollgate.http.types import Moment
 from tollgate.kit.pagination import PageRequest
 from tollgate.webhooks import delivery, service
 from tollgate.webhooks.models import MessageStatus
@@ -27,12 +28,7 @@ from tollgate.webhooks.targets import TargetRules
 router = api_router(prefix="/api/v1/webhooks", tags=["webhooks"])
 
 
-def _target_rules(request: Request) -> TargetRules:
-    rules: TargetRules = request.app.state.webhook_targets
-    return rules
-
-
-Targets = Annotated[TargetRules, Depends(_target_rules)]
+Targets = Annotated[TargetRules, Depends(component(TargetRules))]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -178,10 +174,9 @@ def redeliver_failed_messages(
     session: DbSession,
     principal: WritePrincipal,
     now: Now,
-    since: Annotated[datetime, Query(description="Failed messages created since then")],
+    since: Annotated[Moment, Query(description="Failed messages created since then")],
 ) -> Envelope[Redelivered]:
     """Send again every message that failed since a time."""
-    since = in_range(since, field="since")
     count = service.redeliver_failed_messages(
         session, environment_id=principal.environment_id, ref_id=endpoint_id, since=since, now=now
     )

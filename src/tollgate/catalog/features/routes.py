@@ -5,7 +5,7 @@ from fastapi import Depends, Query, status
 from tollgate.catalog.enums import FeatureStatus, FeatureType, MeterType
 from tollgate.catalog.features import service
 from tollgate.catalog.features.schemas import FeatureCreate, FeatureRead, FeatureUpdate
-from tollgate.http.deps import DbSession, ReadPrincipal, WritePrincipal
+from tollgate.http.deps import DbSession, Now, ReadPrincipal, WritePrincipal
 from tollgate.http.params import created_at_range, enum_list, enum_query, page_request
 from tollgate.http.routing import api_router
 from tollgate.http.schemas import Envelope, Page, page_of
@@ -18,10 +18,12 @@ FeatureEnvelope = Envelope[FeatureRead]
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_feature(
-    body: FeatureCreate, session: DbSession, principal: WritePrincipal
+    body: FeatureCreate, session: DbSession, principal: WritePrincipal, now: Now
 ) -> FeatureEnvelope:
     """Create a feature: BOOLEAN, NUMBER (optionally metered) or ENUM."""
-    feature = service.create_feature(session, environment_id=principal.environment_id, data=body)
+    feature = service.create_feature(
+        session, environment_id=principal.environment_id, data=body, now=now
+    )
     return FeatureEnvelope(data=service.to_read(feature))
 
 
@@ -61,34 +63,34 @@ def get_feature(feature_id: str, session: DbSession, principal: ReadPrincipal) -
 
 @router.patch("/{feature_id}")
 def update_feature(
-    feature_id: str, body: FeatureUpdate, session: DbSession, principal: WritePrincipal
+    feature_id: str, body: FeatureUpdate, session: DbSession, principal: WritePrincipal, now: Now
 ) -> FeatureEnvelope:
     """Change a feature's names, units, metadata, enum values, meter or unit transformation.
 
     Its type and meter type never change: create a new feature instead."""
     feature = service.update_feature(
-        session, environment_id=principal.environment_id, ref_id=feature_id, data=body
+        session, environment_id=principal.environment_id, ref_id=feature_id, data=body, now=now
     )
     return FeatureEnvelope(data=service.to_read(feature))
 
 
 @router.post("/{feature_id}/archive")
 def archive_feature(
-    feature_id: str, session: DbSession, principal: WritePrincipal
+    feature_id: str, session: DbSession, principal: WritePrincipal, now: Now
 ) -> FeatureEnvelope:
     """Archive (suspend) a feature that no plan or add-on grants any more."""
     feature = service.archive_feature(
-        session, environment_id=principal.environment_id, ref_id=feature_id
+        session, environment_id=principal.environment_id, ref_id=feature_id, now=now
     )
     return FeatureEnvelope(data=service.to_read(feature))
 
 
 @router.post("/{feature_id}/unarchive")
 def unarchive_feature(
-    feature_id: str, session: DbSession, principal: WritePrincipal
+    feature_id: str, session: DbSession, principal: WritePrincipal, now: Now
 ) -> FeatureEnvelope:
     """Restore an archived feature so entitlements may use it again."""
     feature = service.unarchive_feature(
-        session, environment_id=principal.environment_id, ref_id=feature_id
+        session, environment_id=principal.environment_id, ref_id=feature_id, now=now
     )
     return FeatureEnvelope(data=service.to_read(feature))

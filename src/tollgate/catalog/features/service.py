@@ -1,6 +1,7 @@
 """The rules of features: shapes that make sense, and no archiving of what is in use."""
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -65,7 +66,9 @@ def list_features(
     return paginate(session, query, Feature.id, page)
 
 
-def create_feature(session: Session, *, environment_id: int, data: FeatureCreate) -> Feature:
+def create_feature(
+    session: Session, *, environment_id: int, data: FeatureCreate, now: datetime
+) -> Feature:
     if data.feature_status is FeatureStatus.SUSPENDED:
         raise InvalidValue(
             "a feature cannot be created SUSPENDED; create it, then archive it",
@@ -94,12 +97,12 @@ def create_feature(session: Session, *, environment_id: int, data: FeatureCreate
     session.add(feature)
     flush_unique(session, kind="feature", ref_id=data.id)
     record_catalog_change(session, environment_id)
-    _announce(session, feature, Change.CREATED)
+    _announce(session, feature, Change.CREATED, now)
     return feature
 
 
 def update_feature(
-    session: Session, *, environment_id: int, ref_id: str, data: FeatureUpdate
+    session: Session, *, environment_id: int, ref_id: str, data: FeatureUpdate, now: datetime
 ) -> Feature:
     feature = get_feature(session, environment_id=environment_id, ref_id=ref_id, lock=True)
     current = to_read(feature)
@@ -136,11 +139,13 @@ def update_feature(
     # Flush now so the column's onupdate stamps updated_at before the reply is built.
     session.flush()
     record_catalog_change(session, environment_id)
-    _announce(session, feature, Change.UPDATED)
+    _announce(session, feature, Change.UPDATED, now)
     return feature
 
 
-def archive_feature(session: Session, *, environment_id: int, ref_id: str) -> Feature:
+def archive_feature(
+    session: Session, *, environment_id: int, ref_id: str, now: datetime
+) -> Feature:
     feature = get_feature(session, environment_id=environment_id, ref_id=ref_id, lock=True)
     users = references.packages_using_feature(session, feature_id=feature.id)
     if users:
@@ -152,27 +157,30 @@ def archive_feature(session: Session, *, environment_id: int, ref_id: str) -> Fe
         feature.status = FeatureStatus.SUSPENDED
         session.flush()
         record_catalog_change(session, environment_id)
-        _announce(session, feature, Change.DELETED)
+        _announce(session, feature, Change.DELETED, now)
     return feature
 
 
-def unarchive_feature(session: Session, *, environment_id: int, ref_id: str) -> Feature:
+def unarchive_feature(
+    session: Session, *, environment_id: int, ref_id: str, now: datetime
+) -> Feature:
     feature = get_feature(session, environment_id=environment_id, ref_id=ref_id, lock=True)
     if feature.status is FeatureStatus.SUSPENDED:
         feature.status = FeatureStatus.NEW
         session.flush()
         record_catalog_change(session, environment_id)
-        _announce(session, feature, Change.UPDATED)
+        _announce(session, feature, Change.UPDATED, now)
     return feature
 
 
-def _announce(session: Session, feature: Feature, change: Change) -> None:
+def _announce(session: Session, feature: Feature, change: Change, now: datetime) -> None:
     announce(
         session,
         environment_id=feature.environment_id,
         kind="feature",
         change=change,
         read=lambda: to_read(feature),
+        now=now,
     )
 
 

@@ -1,6 +1,7 @@
 """Entitlements of a plan or add-on: what each feature grants. Edited on drafts only."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic.alias_generators import to_camel
@@ -25,7 +26,6 @@ from tollgate.catalog.packages.schemas import (
     ResetAnchor,
 )
 from tollgate.catalog.packages.versions import noun
-from tollgate.db.base import utcnow
 from tollgate.errors import Conflict, InvalidValue, NotFound, NotImplementedYet
 
 _RESET_CONFIGURATIONS = {
@@ -76,6 +76,7 @@ def create_entitlements(
     kind: PackageKind,
     ref_id: str,
     items: list[EntitlementCreate],
+    now: datetime,
 ) -> list[PackageEntitlement]:
     located = _draft(session, environment_id=environment_id, kind=kind, ref_id=ref_id)
     taken = {entitlement.feature.ref_id for entitlement in located.version.entitlements}
@@ -109,7 +110,7 @@ def create_entitlements(
         created.append(entitlement)
         if feature.status is FeatureStatus.NEW:
             feature.status = FeatureStatus.ACTIVE
-    located.version.updated_at = utcnow()
+    located.version.updated_at = now
     session.flush()
     return created
 
@@ -122,6 +123,7 @@ def update_entitlement(
     ref_id: str,
     feature_ref_id: str,
     data: EntitlementUpdate,
+    now: datetime,
 ) -> PackageEntitlement:
     located = _draft(session, environment_id=environment_id, kind=kind, ref_id=ref_id)
     entitlement = _find(located, feature_ref_id)
@@ -134,18 +136,24 @@ def update_entitlement(
         entitlement.has_unlimited_usage = False
     _apply(entitlement, data, given)
     check_terms(entitlement, entitlement.feature, "body")
-    entitlement.updated_at = located.version.updated_at = utcnow()
+    entitlement.updated_at = located.version.updated_at = now
     session.flush()
     return entitlement
 
 
 def delete_entitlement(
-    session: Session, *, environment_id: int, kind: PackageKind, ref_id: str, feature_ref_id: str
+    session: Session,
+    *,
+    environment_id: int,
+    kind: PackageKind,
+    ref_id: str,
+    feature_ref_id: str,
+    now: datetime,
 ) -> PackageEntitlement:
     located = _draft(session, environment_id=environment_id, kind=kind, ref_id=ref_id)
     entitlement = _find(located, feature_ref_id)
     located.version.entitlements.remove(entitlement)
-    located.version.updated_at = utcnow()
+    located.version.updated_at = now
     session.flush()
     return entitlement
 

@@ -103,9 +103,11 @@ def _add_lifecycle_routes(router: APIRouter, kind: PackageKind, read_model: type
         operation_id=f"remove_{name}_draft",
         response_model=Envelope[RemovedDraft],
     )
-    def remove_draft(ref_id: str, session: DbSession, principal: WritePrincipal) -> object:
+    def remove_draft(
+        ref_id: str, session: DbSession, principal: WritePrincipal, now: Now
+    ) -> object:
         removed = service.remove_draft(
-            session, environment_id=principal.environment_id, kind=kind, ref_id=ref_id
+            session, environment_id=principal.environment_id, kind=kind, ref_id=ref_id, now=now
         )
         return Envelope[RemovedDraft](data=removed)
 
@@ -123,6 +125,7 @@ def _add_lifecycle_routes(router: APIRouter, kind: PackageKind, read_model: type
             kind=kind,
             ref_id=ref_id,
             migration_type=body.migration_type,
+            now=now,
         )
         # The subscriptions' part of the publish, in the same transaction.
         subscriptions.follow_publish(
@@ -133,9 +136,9 @@ def _add_lifecycle_routes(router: APIRouter, kind: PackageKind, read_model: type
     publish.__doc__ = f"Publish the {noun}'s draft as its newest immutable version."
 
     @router.post("/{ref_id}/archive", operation_id=f"archive_{name}", response_model=envelope)
-    def archive(ref_id: str, session: DbSession, principal: WritePrincipal) -> object:
+    def archive(ref_id: str, session: DbSession, principal: WritePrincipal, now: Now) -> object:
         version = service.archive_package(
-            session, environment_id=principal.environment_id, kind=kind, ref_id=ref_id
+            session, environment_id=principal.environment_id, kind=kind, ref_id=ref_id, now=now
         )
         return envelope(data=_read(session, version))
 
@@ -194,7 +197,11 @@ def _add_entitlement_routes(router: APIRouter, kind: PackageKind, name: str, nou
         response_model=Envelope[list[EntitlementRead]],
     )
     def create_entitlements(
-        ref_id: str, body: EntitlementsCreate, session: DbSession, principal: WritePrincipal
+        ref_id: str,
+        body: EntitlementsCreate,
+        session: DbSession,
+        principal: WritePrincipal,
+        now: Now,
     ) -> object:
         rows = entitlements.create_entitlements(
             session,
@@ -202,6 +209,7 @@ def _add_entitlement_routes(router: APIRouter, kind: PackageKind, name: str, nou
             kind=kind,
             ref_id=ref_id,
             items=body.entitlements,
+            now=now,
         )
         return Envelope[list[EntitlementRead]](data=[entitlements.to_read(row) for row in rows])
 
@@ -218,6 +226,7 @@ def _add_entitlement_routes(router: APIRouter, kind: PackageKind, name: str, nou
         body: EntitlementUpdate,
         session: DbSession,
         principal: WritePrincipal,
+        now: Now,
     ) -> object:
         row = entitlements.update_entitlement(
             session,
@@ -226,6 +235,7 @@ def _add_entitlement_routes(router: APIRouter, kind: PackageKind, name: str, nou
             ref_id=ref_id,
             feature_ref_id=feature_id,
             data=body,
+            now=now,
         )
         return Envelope[EntitlementRead](data=entitlements.to_read(row))
 
@@ -239,7 +249,7 @@ def _add_entitlement_routes(router: APIRouter, kind: PackageKind, name: str, nou
         response_model=Envelope[EntitlementRead],
     )
     def delete_entitlement(
-        ref_id: str, feature_id: str, session: DbSession, principal: WritePrincipal
+        ref_id: str, feature_id: str, session: DbSession, principal: WritePrincipal, now: Now
     ) -> object:
         row = entitlements.delete_entitlement(
             session,
@@ -247,6 +257,7 @@ def _add_entitlement_routes(router: APIRouter, kind: PackageKind, name: str, nou
             kind=kind,
             ref_id=ref_id,
             feature_ref_id=feature_id,
+            now=now,
         )
         return Envelope[EntitlementRead](data=entitlements.to_read(row))
 
@@ -255,18 +266,22 @@ def _add_entitlement_routes(router: APIRouter, kind: PackageKind, name: str, nou
 
 @plans_router.post("", status_code=status.HTTP_201_CREATED)
 def create_plan(
-    body: PlanCreate, session: DbSession, principal: WritePrincipal
+    body: PlanCreate, session: DbSession, principal: WritePrincipal, now: Now
 ) -> Envelope[PlanRead]:
     """Create a plan, as a draft unless `status` is PUBLISHED."""
     version = service.create_package(
-        session, environment_id=principal.environment_id, kind=PackageKind.PLAN, data=body
+        session,
+        environment_id=principal.environment_id,
+        kind=PackageKind.PLAN,
+        data=body,
+        now=now,
     )
     return Envelope[PlanRead](data=_read(session, version))
 
 
 @plans_router.patch("/{ref_id}")
 def update_plan(
-    ref_id: str, body: PlanUpdate, session: DbSession, principal: WritePrincipal
+    ref_id: str, body: PlanUpdate, session: DbSession, principal: WritePrincipal, now: Now
 ) -> Envelope[PlanRead]:
     """Edit a plan. Names, description and metadata may change on a published version;
     parent, trial, add-ons and pricing need a draft."""
@@ -276,24 +291,29 @@ def update_plan(
         kind=PackageKind.PLAN,
         ref_id=ref_id,
         data=body,
+        now=now,
     )
     return Envelope[PlanRead](data=_read(session, version))
 
 
 @addons_router.post("", status_code=status.HTTP_201_CREATED)
 def create_addon(
-    body: AddonCreate, session: DbSession, principal: WritePrincipal
+    body: AddonCreate, session: DbSession, principal: WritePrincipal, now: Now
 ) -> Envelope[AddonRead]:
     """Create an add-on, as a draft unless `status` is PUBLISHED."""
     version = service.create_package(
-        session, environment_id=principal.environment_id, kind=PackageKind.ADDON, data=body
+        session,
+        environment_id=principal.environment_id,
+        kind=PackageKind.ADDON,
+        data=body,
+        now=now,
     )
     return Envelope[AddonRead](data=_read(session, version))
 
 
 @addons_router.patch("/{ref_id}")
 def update_addon(
-    ref_id: str, body: AddonUpdate, session: DbSession, principal: WritePrincipal
+    ref_id: str, body: AddonUpdate, session: DbSession, principal: WritePrincipal, now: Now
 ) -> Envelope[AddonRead]:
     """Edit an add-on. Names, description and metadata may change on a published version;
     max quantity, dependencies and pricing need a draft."""
@@ -303,6 +323,7 @@ def update_addon(
         kind=PackageKind.ADDON,
         ref_id=ref_id,
         data=body,
+        now=now,
     )
     return Envelope[AddonRead](data=_read(session, version))
 

@@ -1,6 +1,7 @@
 """The lifecycle of plans and add-ons: create, edit the draft, publish, archive."""
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from pydantic.alias_generators import to_camel
@@ -28,7 +29,6 @@ from tollgate.catalog.packages.schemas import (
     TrialConfig,
 )
 from tollgate.catalog.packages.versions import noun
-from tollgate.db.base import utcnow
 from tollgate.db.errors import flush_unique
 from tollgate.errors import InvalidValue, NotFound, NotImplementedYet
 from tollgate.kit.filters import CreatedAtRange, range_conditions
@@ -41,7 +41,12 @@ _COSMETIC_FIELDS = {"display_name", "description", "metadata"}
 
 
 def create_package(
-    session: Session, *, environment_id: int, kind: PackageKind, data: PackageCreate
+    session: Session,
+    *,
+    environment_id: int,
+    kind: PackageKind,
+    data: PackageCreate,
+    now: datetime,
 ) -> PackageVersion:
     product = _live_product(session, environment_id=environment_id, ref_id=data.product_id)
     if data.status is PackageStatus.ARCHIVED:
@@ -51,7 +56,7 @@ def create_package(
         ref_id=data.id,
         kind=kind,
         product_id=product.id,
-        created_at=utcnow(),
+        created_at=now,
     )
     session.add(package)
     flush_unique(session, kind=noun(kind), ref_id=data.id)
@@ -77,7 +82,7 @@ def create_package(
         version.max_quantity = data.max_quantity
     session.add(version)
     session.flush()
-    announce_package(session, package, Change.CREATED)
+    announce_package(session, package, Change.CREATED, now)
     if data.status is PackageStatus.PUBLISHED:
         publish_package(
             session,
@@ -85,12 +90,19 @@ def create_package(
             kind=kind,
             ref_id=data.id,
             migration_type=MigrationType.NEW_CUSTOMERS,
+            now=now,
         )
     return version
 
 
 def update_package(
-    session: Session, *, environment_id: int, kind: PackageKind, ref_id: str, data: PackageUpdate
+    session: Session,
+    *,
+    environment_id: int,
+    kind: PackageKind,
+    ref_id: str,
+    data: PackageUpdate,
+    now: datetime,
 ) -> PackageVersion:
     package = versions.get_package(
         session, environment_id=environment_id, kind=kind, ref_id=ref_id, lock=True
@@ -118,9 +130,9 @@ def update_package(
         _apply_plan_fields(session, package, version, data, given)
     if isinstance(data, AddonUpdate):
         _apply_addon_fields(session, package, version, data, given)
-    version.updated_at = utcnow()
+    version.updated_at = now
     if version.status is not PackageStatus.DRAFT:  # a draft's edits wait for its publish
-        announce_package(session, package, Change.UPDATED)
+        announce_package(session, package, Change.UPDATED, now)
     return version
 
 
@@ -175,7 +187,7 @@ def copy_entitlement(source: PackageEntitlement) -> PackageEntitlement:
 
 
 def remove_draft(
-    session: Session, *, environment_id: int, kind: PackageKind, ref_id: str
+    session: Session, *, environment_id: int, kind: PackageKind, ref_id: str, now: datetime
 ) -> RemovedDraft:
     """Drop the draft; a package that was never published goes with it."""
     package = versions.get_package(
@@ -188,7 +200,7 @@ def remove_draft(
         checks.not_referenced(
             session, package=package, action="remove its only draft", include_archived=True
         )
-        announce_package(session, package, Change.DELETED)
+        announce_package(session, package, Change.DELETED, now)
         session.delete(draft)
         session.flush()
         session.delete(package)
@@ -205,6 +217,7 @@ def publish_package(
     kind: PackageKind,
     ref_id: str,
     migration_type: MigrationType,
+    now: datetime,
 ) -> Package:
     """Turn the draft into the newest immutable version. Moving subscribers to it
     (ALL_CUSTOMERS) is the subscriptions domain's part of a publish: the route calls it."""
@@ -214,28 +227,29 @@ def publish_package(
     draft = versions.require_draft(session, package)
     checks.publishable(session, package=package, version=draft)
     draft.status = PackageStatus.PUBLISHED
-    # Stamped here, under the package's lock, so it follows every edit of the draft (the
-    # request's `now` was read before waiting for the lock).
-    draft.published_at = utcnow()
+    # Stamped under the package's lock, so it follows every edit of the draft: `now` was
+    # read before waiting for the lock, and an edit that held it may carry a later one.
+    # Every edit stamps the draft's `updated_at`, so the later of the two follows them all.
+    draft.published_at = max(now, draft.updated_at)
     draft.migration_type = migration_type
     session.flush()
     # A plan includes its parent's latest published version, so a publish can change what
     # customers of other plans hold: every snapshot of the environment is recomputed.
     record_catalog_change(session, environment_id)
-    announce_package(session, package, Change.UPDATED)
+    announce_package(session, package, Change.UPDATED, now)
     return package
 
 
 def archive_package(
-    session: Session, *, environment_id: int, kind: PackageKind, ref_id: str
+    session: Session, *, environment_id: int, kind: PackageKind, ref_id: str, now: datetime
 ) -> PackageVersion:
     package = versions.get_package(
         session, environment_id=environment_id, kind=kind, ref_id=ref_id, lock=True
     )
     if package.archived_at is None:
         checks.not_referenced(session, package=package, action="archive it")
-        package.archived_at = utcnow()
-        announce_package(session, package, Change.DELETED)
+        package.archived_at = now
+        announce_package(session, package, Change.DELETED, now)
     return versions.newest(session, package_id=package.id)
 
 
@@ -401,7 +415,7 @@ def _unique(ids: list[str], *, field: str) -> list[str]:
     return ids
 
 
-def announce_package(session: Session, package: Package, change: Change) -> None:
+def announce_package(session: Session, package: Package, change: Change, now: datetime) -> None:
     """`plan.*` or `addon.*`, carrying the package as reads present it."""
     announce(
         session,
@@ -409,6 +423,7 @@ def announce_package(session: Session, package: Package, change: Change) -> None
         kind=package_kind(package.kind),
         change=change,
         read=lambda: _read_loaded(session, package),
+        now=now,
     )
 
 

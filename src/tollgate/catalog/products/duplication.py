@@ -1,5 +1,7 @@
 """Duplicating a product with its plans and add-ons under new ids."""
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -8,7 +10,6 @@ from tollgate.catalog.models import Package, PackageEntitlement, PackageVersion,
 from tollgate.catalog.packages.service import announce_package, copy_version
 from tollgate.catalog.products.schemas import ProductDuplicate
 from tollgate.catalog.products.service import announce_product, get_product
-from tollgate.db.base import utcnow
 from tollgate.db.errors import flush_unique
 from tollgate.errors import InvalidValue
 
@@ -28,7 +29,12 @@ def copied_id(ref_id: str, target_product_id: str) -> str:
 
 
 def duplicate_product(
-    session: Session, *, environment_id: int, ref_id: str, data: ProductDuplicate
+    session: Session,
+    *,
+    environment_id: int,
+    ref_id: str,
+    data: ProductDuplicate,
+    now: datetime,
 ) -> Product:
     """Copy the product, and every plan and add-on that is not archived, version by version.
 
@@ -57,7 +63,7 @@ def duplicate_product(
     )
     new_ids = {package.id: copied_id(package.ref_id, data.target_id) for package in packages}
     copies = {
-        package.id: _copy_package(session, package, target, new_ids[package.id])
+        package.id: _copy_package(session, package, target, new_ids[package.id], now)
         for package in packages
     }
     source_ref_ids = {package.ref_id for package in packages}
@@ -65,19 +71,21 @@ def duplicate_product(
         _copy_versions(session, package, copies, source_ref_ids, data.target_id)
     target.settings = _remap_settings(source.settings or {}, data.target_id, source_ref_ids)
     session.flush()
-    announce_product(session, target, Change.CREATED)
+    announce_product(session, target, Change.CREATED, now)
     for copy in copies.values():
-        announce_package(session, copy, Change.CREATED)
+        announce_package(session, copy, Change.CREATED, now)
     return target
 
 
-def _copy_package(session: Session, package: Package, target: Product, new_ref_id: str) -> Package:
+def _copy_package(
+    session: Session, package: Package, target: Product, new_ref_id: str, now: datetime
+) -> Package:
     copy = Package(
         environment_id=package.environment_id,
         ref_id=new_ref_id,
         kind=package.kind,
         product_id=target.id,
-        created_at=utcnow(),
+        created_at=now,
     )
     session.add(copy)
     flush_unique(session, kind=package.kind.lower(), ref_id=new_ref_id)

@@ -11,7 +11,7 @@ from tollgate.catalog.products.schemas import (
     ProductRead,
     ProductUpdate,
 )
-from tollgate.http.deps import DbSession, ReadPrincipal, WritePrincipal
+from tollgate.http.deps import DbSession, Now, ReadPrincipal, WritePrincipal
 from tollgate.http.params import created_at_range, enum_list, enum_query, page_request
 from tollgate.http.routing import api_router
 from tollgate.http.schemas import Envelope, Page, page_of
@@ -24,10 +24,12 @@ ProductEnvelope = Envelope[ProductRead]
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_product(
-    body: ProductCreate, session: DbSession, principal: WritePrincipal
+    body: ProductCreate, session: DbSession, principal: WritePrincipal, now: Now
 ) -> ProductEnvelope:
     """Create a product to hold plans and add-ons."""
-    product = service.create_product(session, environment_id=principal.environment_id, data=body)
+    product = service.create_product(
+        session, environment_id=principal.environment_id, data=body, now=now
+    )
     return ProductEnvelope(data=service.to_read(product))
 
 
@@ -63,43 +65,47 @@ def get_product(product_id: str, session: DbSession, principal: ReadPrincipal) -
 
 @router.patch("/{product_id}")
 def update_product(
-    product_id: str, body: ProductUpdate, session: DbSession, principal: WritePrincipal
+    product_id: str, body: ProductUpdate, session: DbSession, principal: WritePrincipal, now: Now
 ) -> ProductEnvelope:
     """Change a product's names, metadata, or the settings of its subscriptions."""
     product = service.update_product(
-        session, environment_id=principal.environment_id, ref_id=product_id, data=body
+        session, environment_id=principal.environment_id, ref_id=product_id, data=body, now=now
     )
     return ProductEnvelope(data=service.to_read(product))
 
 
 @router.post("/{product_id}/archive")
 def archive_product(
-    product_id: str, session: DbSession, principal: WritePrincipal
+    product_id: str, session: DbSession, principal: WritePrincipal, now: Now
 ) -> ProductEnvelope:
     """Archive a product whose plans and add-ons are all archived."""
     product = service.archive_product(
-        session, environment_id=principal.environment_id, ref_id=product_id
+        session, environment_id=principal.environment_id, ref_id=product_id, now=now
     )
     return ProductEnvelope(data=service.to_read(product))
 
 
 @router.post("/{product_id}/unarchive")
 def unarchive_product(
-    product_id: str, session: DbSession, principal: WritePrincipal
+    product_id: str, session: DbSession, principal: WritePrincipal, now: Now
 ) -> ProductEnvelope:
     """Restore an archived product."""
     product = service.unarchive_product(
-        session, environment_id=principal.environment_id, ref_id=product_id
+        session, environment_id=principal.environment_id, ref_id=product_id, now=now
     )
     return ProductEnvelope(data=service.to_read(product))
 
 
 @router.post("/{product_id}/duplicate", status_code=status.HTTP_201_CREATED)
 def duplicate_product(
-    product_id: str, body: ProductDuplicate, session: DbSession, principal: WritePrincipal
+    product_id: str,
+    body: ProductDuplicate,
+    session: DbSession,
+    principal: WritePrincipal,
+    now: Now,
 ) -> ProductEnvelope:
     """Copy a product with its plans and add-ons; their ids get `-<targetId>` appended."""
     product = duplicate(
-        session, environment_id=principal.environment_id, ref_id=product_id, data=body
+        session, environment_id=principal.environment_id, ref_id=product_id, data=body, now=now
     )
     return ProductEnvelope(data=service.to_read(product))

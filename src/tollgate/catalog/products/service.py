@@ -1,6 +1,7 @@
 """The rules of products: settings that name real published plans, archiving when unused."""
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,7 +17,6 @@ from tollgate.catalog.products.schemas import (
     ProductSettings,
     ProductUpdate,
 )
-from tollgate.db.base import utcnow
 from tollgate.db.errors import flush_unique
 from tollgate.db.lookup import get_by_ref
 from tollgate.errors import InvalidValue
@@ -56,7 +56,9 @@ def list_products(
     return paginate(session, query, Product.id, page)
 
 
-def create_product(session: Session, *, environment_id: int, data: ProductCreate) -> Product:
+def create_product(
+    session: Session, *, environment_id: int, data: ProductCreate, now: datetime
+) -> Product:
     product = Product(
         environment_id=environment_id,
         ref_id=data.id,
@@ -68,12 +70,12 @@ def create_product(session: Session, *, environment_id: int, data: ProductCreate
     )
     session.add(product)
     flush_unique(session, kind="product", ref_id=data.id)
-    announce_product(session, product, Change.CREATED)
+    announce_product(session, product, Change.CREATED, now)
     return product
 
 
 def update_product(
-    session: Session, *, environment_id: int, ref_id: str, data: ProductUpdate
+    session: Session, *, environment_id: int, ref_id: str, data: ProductUpdate, now: datetime
 ) -> Product:
     product = get_product(session, environment_id=environment_id, ref_id=ref_id, lock=True)
     given = data.model_fields_set
@@ -95,8 +97,8 @@ def update_product(
         product.usage_reset_cutoff_rule = rule.model_dump() if rule else None
     # Set here, not left to the column's onupdate: that fires only at flush, after the
     # response has been built, so the response would show the old time.
-    product.updated_at = utcnow()
-    announce_product(session, product, Change.UPDATED)
+    product.updated_at = now
+    announce_product(session, product, Change.UPDATED, now)
     return product
 
 
@@ -141,7 +143,9 @@ def _check_plan_of_product(session: Session, *, product: Product, plan_id: str, 
         raise InvalidValue(f"{field} names plan '{plan_id}', which is not published", field=where)
 
 
-def archive_product(session: Session, *, environment_id: int, ref_id: str) -> Product:
+def archive_product(
+    session: Session, *, environment_id: int, ref_id: str, now: datetime
+) -> Product:
     product = get_product(session, environment_id=environment_id, ref_id=ref_id, lock=True)
     live = list(
         session.scalars(
@@ -156,27 +160,30 @@ def archive_product(session: Session, *, environment_id: int, ref_id: str) -> Pr
             f"{', '.join(live[:10])}; archive them first"
         )
     if product.archived_at is None:
-        product.archived_at = product.updated_at = utcnow()
-        announce_product(session, product, Change.DELETED)
+        product.archived_at = product.updated_at = now
+        announce_product(session, product, Change.DELETED, now)
     return product
 
 
-def unarchive_product(session: Session, *, environment_id: int, ref_id: str) -> Product:
+def unarchive_product(
+    session: Session, *, environment_id: int, ref_id: str, now: datetime
+) -> Product:
     product = get_product(session, environment_id=environment_id, ref_id=ref_id, lock=True)
     if product.archived_at is not None:
         product.archived_at = None
-        product.updated_at = utcnow()
-        announce_product(session, product, Change.UPDATED)
+        product.updated_at = now
+        announce_product(session, product, Change.UPDATED, now)
     return product
 
 
-def announce_product(session: Session, product: Product, change: Change) -> None:
+def announce_product(session: Session, product: Product, change: Change, now: datetime) -> None:
     announce(
         session,
         environment_id=product.environment_id,
         kind="product",
         change=change,
         read=lambda: to_read(product),
+        now=now,
     )
 
 
