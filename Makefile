@@ -21,6 +21,7 @@ serve: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports  # the house's order: docs/architecture.md
 
 typecheck: setup
 	$(BIN)/mypy
