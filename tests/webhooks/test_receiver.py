@@ -8,7 +8,7 @@ from standardwebhooks import Webhook
 
 from tests.support import Clocked
 from tests.support.webhooks import Receiver, endpoint
-from tollgate.webhooks.receiver import WebhookReceiver, WebhookRejected, WebhookReplayed
+from tollgate_sdk import WebhookReceiver, WebhookRejected, WebhookReplayed
 
 
 @pytest.fixture
