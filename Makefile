@@ -5,15 +5,34 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: setup serve test lint typecheck unit fuzz clean
+# The locking tool, pinned so that two people regenerating the lock get the same resolver.
+UV_VERSION := 0.13.9
+# Extra options for `make lock`: `--upgrade` moves every pin to its newest allowed release,
+# `--upgrade-package NAME` moves one; without them the pins already in the lock are kept.
+LOCK_FLAGS ?=
+
+.PHONY: setup lock serve test lint typecheck unit fuzz clean
 
 setup: $(VENV)/.installed
 
-# Reinstall whenever the dependencies change.
-$(VENV)/.installed: pyproject.toml sdk/pyproject.toml
+# Every third-party package comes from requirements.lock, exact versions checked by hash; the
+# two local packages are then added without letting pip resolve anything else.
+# Reinstall whenever the lock or a package's own metadata changes.
+$(VENV)/.installed: requirements.lock pyproject.toml sdk/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ./sdk -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e ./sdk -e .
 	touch $@
+
+# Regenerate requirements.lock from the ranges in both pyproject.toml files (runtime and dev
+# extras), for the Python and platform CI uses. Commit the result with the change that needed it.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/uv && $(BIN)/uv --version | grep -q ' $(UV_VERSION)' || \
+		$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip compile pyproject.toml sdk/pyproject.toml --extra dev \
+		--generate-hashes --python-version 3.11 --python-platform linux \
+		--custom-compile-command 'make lock' --quiet $(LOCK_FLAGS) -o requirements.lock
 
 serve: setup
 	$(BIN)/tollgate serve --demo --host $(HOST) --port $(PORT)

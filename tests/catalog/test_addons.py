@@ -4,8 +4,7 @@ import httpx
 import pytest
 import stigg
 
-from tests.catalog import factories
-from tests.support import Tenant
+from tests.support import Tenant, factories
 
 
 @pytest.fixture

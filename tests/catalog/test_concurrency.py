@@ -5,8 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from sqlalchemy import Engine, text
 
-from tests.catalog import factories
-from tests.support import Tenant
+from tests.support import Tenant, factories
 
 Call = tuple[str, str, dict[str, object] | None]
 

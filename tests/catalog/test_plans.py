@@ -3,7 +3,7 @@ import pytest
 import stigg
 from stigg.types.v1.plans.entitlement_list_response import DataFeature as FeatureEntitlement
 
-from tests.catalog import factories
+from tests.support import factories
 
 
 @pytest.fixture

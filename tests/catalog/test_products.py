@@ -5,8 +5,7 @@ import pytest
 import stigg
 from sqlalchemy import Engine
 
-from tests.catalog import factories
-from tests.support import Tenant, make_tenant
+from tests.support import Tenant, factories, make_tenant
 
 DEFAULT_SETTINGS = {
     "subscriptionCancellationTime": "END_OF_BILLING_PERIOD",

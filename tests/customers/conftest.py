@@ -1,4 +1,4 @@
-"""The clocked app and demo tenant of tests/e2e, with the clock moved to `T0`."""
+"""The clocked app and demo tenant (tests/support/fixtures.py), with the clock moved to `T0`."""
 
 from collections.abc import Iterator
 
@@ -6,11 +6,8 @@ import httpx
 import pytest
 import stigg
 
-from tests.customers.support import T0
-from tests.e2e.conftest import Clocked, clocked, demo_client, demo_tenant
-from tests.support import Tenant
-
-__all__ = ["clocked", "demo", "demo_client", "demo_http", "demo_tenant"]
+from tests.support import Clocked, Tenant
+from tests.support.customers import T0
 
 
 @pytest.fixture

@@ -7,9 +7,8 @@ import stigg
 from sqlalchemy import Engine
 from stigg.types.v1.customer_list_params import CreatedAt
 
-from tests.customers.support import T0, check, error, seats, subscribe
-from tests.e2e.conftest import Clocked
-from tests.support import Tenant, make_tenant
+from tests.support import Clocked, Tenant, make_tenant
+from tests.support.customers import T0, check, error, seats, subscribe
 
 
 def provision(http: httpx.Client, id: str = "acme", **fields: Any) -> dict[str, Any]:

@@ -5,7 +5,7 @@ import pytest
 import stigg
 from stigg.types.v1.customer_import_params import Customer as ImportedCustomer
 
-from tests.customers.support import check, error
+from tests.support.customers import check, error
 
 PAYLOAD: list[ImportedCustomer] = [
     {"id": "acme", "name": "Acme", "email": "it@acme.test", "billing_id": "cus_1"},

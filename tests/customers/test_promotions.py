@@ -7,7 +7,8 @@ import pytest
 import stigg
 from stigg.types.v1.customer_retrieve_entitlements_response import DataEntitlementFeature
 
-from tests.customers.support import (
+from tests.support import Clocked, Tenant
+from tests.support.customers import (
     T0,
     Period,
     check,
@@ -18,8 +19,6 @@ from tests.customers.support import (
     seats,
     subscribe,
 )
-from tests.e2e.conftest import Clocked
-from tests.support import Tenant
 
 ENDS: dict[Period, datetime | None] = {
     "1 week": datetime(2036, 1, 22, 9, 30, tzinfo=UTC),

@@ -6,7 +6,7 @@ from typing import Any
 
 import stigg
 
-from tests.e2e.conftest import START, Clocked
+from tests.support import START, Clocked
 
 
 def check(client: stigg.Stigg, feature: str, **params: Any) -> tuple[bool, str | None, object]:

@@ -8,7 +8,6 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from tests.entitlements.test_checks import catalog  # noqa: F401 (fixture)
 from tests.support import Tenant
 from tollgate.db.engine import make_session_factory, unit_of_work
 from tollgate.entitlements.snapshots import SnapshotStore

@@ -1,5 +1,4 @@
 """Customer tokens: a client key plus `X-CUSTOMER-TOKEN` reads one customer's data only."""
-# ruff: noqa: F811 (pytest fixtures imported, then named as parameters)
 
 import logging
 from collections.abc import Iterator
@@ -9,9 +8,8 @@ import pytest
 import stigg
 from sqlalchemy import Engine
 
-from tests.e2e.conftest import clocked, demo_tenant  # noqa: F401
-from tests.environments.test_keys import Cli, cli  # noqa: F401
 from tests.support import Tenant, live_server
+from tests.support.cli import Cli
 from tollgate.app import create_app
 from tollgate.config import Settings
 from tollgate.db.engine import make_session_factory, unit_of_work

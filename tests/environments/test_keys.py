@@ -1,20 +1,15 @@
 """API keys: who may call, what each kind may do, tenant isolation, storage and the CLI."""
 
 import hashlib
-import os
-import subprocess
-import sys
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
 import stigg
 from sqlalchemy import Engine, text
 
-from tests.catalog import factories
-from tests.support import Tenant, live_server, make_tenant
+from tests.support import Tenant, factories, live_server, make_tenant
+from tests.support.cli import Cli, flat
 from tollgate.app import create_app
 from tollgate.config import Settings
 from tollgate.db.engine import make_engine, make_session_factory, unit_of_work
@@ -153,40 +148,6 @@ class TestStorage:
         assert tenant.server_key.startswith("tg_server_")
         assert tenant.client_key.startswith("tg_client_")
         assert tenant.server_key != tenant.client_key
-
-
-@dataclass(frozen=True)
-class Cli:
-    """Runs `python -m tollgate` against one empty database, as a user would."""
-
-    database_url: str
-    cwd: Path
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "tollgate", *args],
-            env={**os.environ, "TOLLGATE_DATABASE_URL": self.database_url},
-            cwd=self.cwd,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-
-    def create_key(self, environment: str = "dev", kind: str = "server") -> str:
-        result = self.run("keys", "create", "--environment", environment, "--kind", kind)
-        assert result.returncode == 0, result.stderr
-        return result.stdout.strip().splitlines()[-1]
-
-
-@pytest.fixture
-def cli(database_url: str, tmp_path: Path) -> Cli:
-    return Cli(database_url, tmp_path)
-
-
-def flat(output: str) -> str:
-    """Output with its line wrapping undone, so a message reads as one line."""
-    return " ".join(output.split())
 
 
 class TestCli:

@@ -9,8 +9,7 @@ import httpx
 import pytest
 import stigg
 
-from tests.catalog import factories
-from tests.support import Tenant, free_port, live_server
+from tests.support import Tenant, factories, free_port, live_server
 from tollgate.app import create_app
 from tollgate.config import Settings
 from tollgate.kit.pagination import encode_cursor

@@ -1,5 +1,4 @@
 """`Idempotency-Key` on POSTs that change something: a retry gets the first answer."""
-# ruff: noqa: F811 (pytest fixtures imported, then named as parameters)
 
 import threading
 import time
@@ -11,8 +10,7 @@ import pytest
 import stigg
 from sqlalchemy import Engine, text
 
-from tests.e2e.conftest import Clocked, clocked, demo_tenant  # noqa: F401
-from tests.support import Tenant, make_tenant
+from tests.support import Clocked, Tenant, make_tenant
 from tollgate.app import create_app
 from tollgate.config import Settings
 from tollgate.db.engine import make_session_factory, unit_of_work

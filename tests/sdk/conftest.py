@@ -5,9 +5,7 @@ that are closed after each test.
 The tenant lives on the real-clock server (`base_url`), never the clocked one of
 tests/e2e: the SDK compares usage period ends with the wall clock."""
 
-import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,11 +13,10 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.support import Tenant, make_demo_tenant
+from tests.support.sdk import CountingTransport, StartSdk
 from tollgate.db.engine import make_session_factory, unit_of_work
 from tollgate.environments import service as environments
 from tollgate_sdk import Tollgate
-
-STREAM_PATH = "/api/v1/sdk/stream"
 
 
 @pytest.fixture
@@ -36,71 +33,11 @@ def signing_secret(engine: Engine, demo_tenant: Tenant) -> str:
         return environments.get_environment(session, name=demo_tenant.name).signing_secret
 
 
-@dataclass(frozen=True, slots=True)
-class Sent:
-    """One request the SDK made: what, from which thread, and the answer's status (None
-    while a streamed answer has not arrived, or when the request failed)."""
-
-    method: str
-    path: str
-    thread: str
-    status: int | None
-
-
-# Sees each request first: returns an answer to give instead of the server's, raises (say
-# `httpx.ConnectError`) to fail the request, or returns None to let it through.
-Intercept = Callable[[httpx.Request], httpx.Response | None]
-
-
-class CountingTransport(httpx.BaseTransport):
-    """A real `httpx.HTTPTransport` that remembers every request sent through it; a test
-    may set `intercept` to answer or fail some of them itself (the edge of the network,
-    never Tollgate's code)."""
-
-    def __init__(self) -> None:
-        self._inner = httpx.HTTPTransport()
-        self._lock = threading.Lock()
-        self._sent: list[Sent] = []
-        self.intercept: Intercept | None = None
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        thread = threading.current_thread().name
-        with self._lock:
-            index = len(self._sent)
-            self._sent.append(Sent(request.method, request.url.path, thread, None))
-        intercept = self.intercept
-        answer = intercept(request) if intercept is not None else None
-        response = answer if answer is not None else self._inner.handle_request(request)
-        with self._lock:
-            self._sent[index] = Sent(request.method, request.url.path, thread, response.status_code)
-        return response
-
-    def close(self) -> None:
-        self._inner.close()
-
-    @property
-    def sent(self) -> list[Sent]:
-        with self._lock:
-            return list(self._sent)
-
-    def requests(self, *, thread: str | None = None) -> list[Sent]:
-        """Every request but the long-lived stream's, optionally of one thread only."""
-        return [
-            s for s in self.sent if s.path != STREAM_PATH and (thread is None or s.thread == thread)
-        ]
-
-    def streams(self) -> list[Sent]:
-        return [s for s in self.sent if s.path == STREAM_PATH]
-
-
 @pytest.fixture
 def transport() -> CountingTransport:
     """Closed by the clients given it (the SDK's own `httpx.Client`s close their transport);
     closing it here could come first, under a stream still being read."""
     return CountingTransport()
-
-
-StartSdk = Callable[..., Tollgate]
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.sdk.conftest import STREAM_PATH, CountingTransport, StartSdk
 from tests.support import Tenant
+from tests.support.sdk import STREAM_PATH, CountingTransport, StartSdk
 from tollgate.environments.tokens import customer_token as server_customer_token
 from tollgate_sdk import (
     AccessDeniedReason,

@@ -1,14 +1,11 @@
-"""The clocked app and the demo tenant of tests/e2e, shared by the subscription tests."""
+"""Raw HTTP on the demo tenant the subscription tests share."""
 
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import clocked, demo_client, demo_tenant
 from tests.support import Tenant
-
-__all__ = ["clocked", "demo_client", "demo_http", "demo_tenant"]
 
 
 @pytest.fixture

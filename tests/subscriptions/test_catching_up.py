@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import stigg
 
-from tests.e2e.conftest import START, Clocked
-from tests.subscriptions.support import customer, error, get, live, seats, subscribe
+from tests.support import START, Clocked
+from tests.support.subscriptions import customer, error, get, live, seats, subscribe
 
 PERIOD_END = datetime(2026, 2, 5, 10, tzinfo=UTC)
 

@@ -8,8 +8,8 @@ import httpx
 import stigg
 from stigg.types.v1.subscription import Data as Subscription
 
-from tests.e2e.conftest import START, Clocked
-from tests.subscriptions.support import (
+from tests.support import START, Clocked
+from tests.support.subscriptions import (
     customer,
     error,
     extra,

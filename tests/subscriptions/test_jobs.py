@@ -11,15 +11,15 @@ import stigg
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.e2e.conftest import START
-from tests.subscriptions.support import customer, get, subscribe
 from tests.support import (
+    START,
     live_server,
     make_tenant,
     postgres_schema,
     require_postgres,
     url_in_schema,
 )
+from tests.support.subscriptions import customer, get, subscribe
 from tollgate.app import create_app
 from tollgate.catalog import demo
 from tollgate.config import Settings

@@ -8,9 +8,8 @@ import pytest
 import stigg
 from sqlalchemy import Engine
 
-from tests.e2e.conftest import START, Clocked
-from tests.subscriptions.support import customer, error, iso, subscribe
-from tests.support import Tenant, make_tenant
+from tests.support import START, Clocked, Tenant, make_tenant
+from tests.support.subscriptions import customer, error, iso, subscribe
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import stigg
 
-from tests.catalog import factories
-from tests.e2e.conftest import START, Clocked
-from tests.subscriptions.support import (
+from tests.support import START, Clocked, factories
+from tests.support.subscriptions import (
     check,
     customer,
     error,

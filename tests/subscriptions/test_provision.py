@@ -9,9 +9,8 @@ from stigg.types.v1.subscription_provision_response import (
     DataEntitlementUnionObjectVariant0 as FeatureEntitlement,
 )
 
-from tests.catalog import factories
-from tests.e2e.conftest import START
-from tests.subscriptions.support import (
+from tests.support import START, factories
+from tests.support.subscriptions import (
     customer,
     error,
     extra,

@@ -7,8 +7,8 @@ from typing import Any
 import stigg
 from sqlalchemy import JSON, Engine, column, select, table, update
 
-from tests.e2e.conftest import Clocked
-from tests.subscriptions.support import customer, extra, get, subscribe, updates
+from tests.support import Clocked
+from tests.support.subscriptions import customer, extra, get, subscribe, updates
 
 PERIOD_END = datetime(2026, 2, 5, 10, tzinfo=UTC)
 

@@ -8,8 +8,8 @@ import pytest
 import stigg
 from sqlalchemy import Engine
 
-from tests.subscriptions.support import customer, error, get, subscribe
 from tests.support import Tenant
+from tests.support.subscriptions import customer, error, get, subscribe
 from tollgate.db.engine import make_session_factory, unit_of_work
 from tollgate.environments import service as environments
 from tollgate.environments.tokens import customer_token

@@ -5,9 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.catalog import factories
-from tests.support import Tenant
-from tests.usage.conftest import check, report, usage
+from tests.support import Tenant, factories
+from tests.support.usage import check, report, usage
 
 pytestmark = pytest.mark.usefixtures("acme")
 USERS = "feature-active-users"  # plan-free: 100 a month

@@ -7,9 +7,8 @@ import httpx
 import pytest
 import stigg
 
-from tests.catalog import factories
-from tests.e2e.conftest import Clocked
-from tests.usage.conftest import check, customer
+from tests.support import Clocked, factories
+from tests.support.usage import check, customer
 
 pytestmark = pytest.mark.usefixtures("acme")
 CALLS = "feature-api-calls"  # the demo's meter: COUNT of events named api_call

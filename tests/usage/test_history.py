@@ -7,8 +7,8 @@ import httpx
 import pytest
 import stigg
 
-from tests.e2e.conftest import START, Clocked
-from tests.usage.conftest import check, report, usage
+from tests.support import START, Clocked
+from tests.support.usage import check, report, usage
 
 pytestmark = pytest.mark.usefixtures("acme")
 USERS = "feature-active-users"

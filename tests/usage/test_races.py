@@ -18,9 +18,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 import tollgate.environments.service as environments
-from tests.e2e.conftest import Clocked
-from tests.support import Tenant
-from tests.usage.conftest import check, customer, usage
+from tests.support import Clocked, Tenant
+from tests.support.usage import check, customer, usage
 from tollgate.db.engine import SessionFactories, unit_of_work
 from tollgate.entitlements.snapshots import SnapshotStore
 from tollgate.http.components import app_components

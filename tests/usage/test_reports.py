@@ -6,8 +6,8 @@ import httpx
 import pytest
 import stigg
 
-from tests.e2e.conftest import Clocked
-from tests.usage.conftest import check, customer, report, usage
+from tests.support import Clocked
+from tests.support.usage import check, customer, report, usage
 
 pytestmark = pytest.mark.usefixtures("acme")
 USERS = "feature-active-users"

@@ -6,8 +6,8 @@ from typing import Any
 import httpx
 import stigg
 
-from tests.e2e.conftest import Clocked
-from tests.webhooks.conftest import Receiver, endpoint
+from tests.support import Clocked
+from tests.support.webhooks import Receiver, endpoint
 
 
 def sent(receiver: Receiver, clocked: Clocked) -> list[tuple[str, Any]]:

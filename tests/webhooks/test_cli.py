@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.environments.test_keys import Cli, cli, flat  # noqa: F401 (fixture)
+from tests.support.cli import Cli, flat
 
 ALLOW_PRIVATE = "TOLLGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS"
 
@@ -10,7 +10,7 @@ ALLOW_PRIVATE = "TOLLGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS"
 class TestWebhooksCli:
     def test_create_list_redeliver_delete(
         self,
-        cli: Cli,  # noqa: F811
+        cli: Cli,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         monkeypatch.setenv(ALLOW_PRIVATE, "true")  # the URL is on 127.0.0.1
@@ -30,7 +30,7 @@ class TestWebhooksCli:
         assert cli.run("webhooks", "delete", "--environment", "dev", endpoint).returncode == 0
         assert endpoint not in cli.run("webhooks", "list", "--environment", "dev").stdout
 
-    def test_errors_name_what_is_wrong(self, cli: Cli) -> None:  # noqa: F811
+    def test_errors_name_what_is_wrong(self, cli: Cli) -> None:
         cli.create_key("dev")
         bad_url = cli.run("webhooks", "create", "--environment", "dev", "--url", "notaurl")
         assert bad_url.returncode == 1
@@ -41,7 +41,7 @@ class TestWebhooksCli:
 
     def test_refuses_a_private_target_unless_the_installation_allows_them(
         self,
-        cli: Cli,  # noqa: F811
+        cli: Cli,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         monkeypatch.delenv(ALLOW_PRIVATE, raising=False)

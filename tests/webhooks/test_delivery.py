@@ -6,8 +6,8 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from tests.e2e.conftest import Clocked
-from tests.webhooks.conftest import Receiver, endpoint
+from tests.support import Clocked
+from tests.support.webhooks import Receiver, endpoint
 
 
 def provision(http: httpx.Client, customer: str, **fields: str) -> None:

@@ -11,9 +11,8 @@ import stigg
 from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.e2e.conftest import START, Clocked
-from tests.support import Tenant
-from tests.webhooks.conftest import Receiver, endpoint
+from tests.support import START, Clocked, Tenant
+from tests.support.webhooks import Receiver, endpoint
 from tollgate.app import change_feed
 from tollgate.customers import promotions
 from tollgate.customers import service as customers

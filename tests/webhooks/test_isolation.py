@@ -12,9 +12,8 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.conftest import START, Clocked
-from tests.support import free_port, live_server, make_demo_tenant
-from tests.webhooks.conftest import Receiver, SlowPeer, endpoint
+from tests.support import START, Clocked, free_port, live_server, make_demo_tenant
+from tests.support.webhooks import Receiver, SlowPeer, endpoint
 from tollgate.app import create_app
 from tollgate.config import Settings
 from tollgate.db.engine import make_engine

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.support import Served, launch, start_worker
-from tests.webhooks.conftest import Received, Receiver
+from tests.support.webhooks import Received, Receiver
 from tollgate.background import dispatcher
 from tollgate.config import Settings
 from tollgate.db.engine import make_engine, make_session_factory, unit_of_work

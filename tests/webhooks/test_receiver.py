@@ -6,9 +6,9 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from tests.e2e.conftest import Clocked
-from tests.webhooks.conftest import Receiver, endpoint
-from tollgate.webhooks.receiver import WebhookReceiver, WebhookRejected, WebhookReplayed
+from tests.support import Clocked
+from tests.support.webhooks import Receiver, endpoint
+from tollgate_sdk import WebhookReceiver, WebhookRejected, WebhookReplayed
 
 
 @pytest.fixture

@@ -14,9 +14,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from tests.e2e.conftest import START, Clocked
-from tests.support import live_server, make_tenant
-from tests.webhooks.conftest import Receiver
+from tests.support import START, Clocked, live_server, make_tenant
+from tests.support.webhooks import Receiver
 from tollgate.app import create_app
 from tollgate.config import Settings
 from tollgate.kit.clock import ManualClock

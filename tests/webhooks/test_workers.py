@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, select
 
-from tests.webhooks.conftest import Receiver
+from tests.support.webhooks import Receiver
 from tollgate.db.engine import make_session_factory, unit_of_work
 from tollgate.environments import service as environments
 from tollgate.kit.clock import ManualClock

@@ -9,7 +9,8 @@
 
 Checks answer from a local cache kept live by the server's stream, count the usage this
 process reported before the server acknowledged it, and answer configured fallbacks when
-the server cannot be reached. See README.md for the whole tour."""
+the server cannot be reached. `WebhookReceiver` verifies Tollgate's webhooks in your app.
+See README.md for the whole tour."""
 
 from tollgate_sdk._client import AsyncTollgate, Tollgate
 from tollgate_sdk._errors import (
@@ -34,6 +35,7 @@ from tollgate_sdk._types import (
     NumericEntitlement,
     Source,
 )
+from tollgate_sdk.webhooks import WebhookReceiver, WebhookRejected, WebhookReplayed
 
 __version__ = "0.1.0"
 
@@ -57,6 +59,9 @@ __all__ = [
     "Source",
     "Tollgate",
     "TollgateError",
+    "WebhookReceiver",
+    "WebhookRejected",
+    "WebhookReplayed",
     "__version__",
     "customer_token",
 ]

@@ -56,7 +56,7 @@ class CustomerState:
     has_subscription: bool
     terms: dict[str, Terms]
     refresh_at: float  # when time alone changes the answers (a trial or period ends)
-    loaded_at: int = 0  # the change count (`Core._sequence`) when its load started
+    loaded_at: int = 0  # the change count (`Loader._sequence`) when its load started
     # Boolean answers of unmetered features, made once: the fastest checks return these.
     booleans: dict[str, BooleanEntitlement] = field(default_factory=dict)
     # Granted metered features, whose answers then depend only on usage (see Gauge).

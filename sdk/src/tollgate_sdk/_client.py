@@ -1,4 +1,5 @@
-"""`Tollgate` and `AsyncTollgate`: the two faces of one SDK (see `_core` for the engine)."""
+"""`Tollgate` and `AsyncTollgate`: the two faces of one SDK (see `_core` for the engine:
+`_answers` answers checks, `_loader` keeps the cache live)."""
 
 import asyncio
 import atexit
@@ -9,6 +10,7 @@ from typing import Any, Self
 
 import httpx
 
+from tollgate_sdk._answers import Answers
 from tollgate_sdk._cache import CustomerState
 from tollgate_sdk._core import Core
 from tollgate_sdk._errors import ServerUnreachable, TollgateError
@@ -32,6 +34,7 @@ class _Base:
     network once a customer is cached."""
 
     _core: Core
+    _answers: Answers  # the core's, held here too: a check reaches it in one lookup
 
     def report_usage(
         self,
@@ -162,6 +165,7 @@ class Tollgate(_Base):
             live_updates=live_updates,
             transport=transport,
         )
+        self._answers = self._core.answers
         self._core.start()
         atexit.register(self.close)
 
@@ -174,32 +178,32 @@ class Tollgate(_Base):
     ) -> BooleanEntitlement:
         """May this customer use the feature?
         ``if tollgate.get_boolean_entitlement("org-1", "feature-sso").has_access: ...``"""
-        core = self._core
+        answers = self._answers
         try:
-            state = core.cache.get((customer_id, resource_id))
+            state = answers.cache.get((customer_id, resource_id))
             if state is not None:
                 answer = state.booleans.get(feature_id)
-                if answer is not None and not core.is_due(state):
+                if answer is not None and not answers.is_due(state):
                     return answer
-                core.notice_time(state)
-                return core.boolean(state, Source.CACHE, feature_id)
-            state = core.load_now((customer_id, resource_id))
-            return core.boolean(state, Source.SERVER, feature_id)
+                answers.notice_time(state)
+                return answers.boolean(state, Source.CACHE, feature_id)
+            state = self._core.loader.load_now((customer_id, resource_id))
+            return answers.boolean(state, Source.SERVER, feature_id)
         except Exception:
-            core.report_failure("boolean", feature_id)
-            return core.boolean(None, Source.FALLBACK, feature_id)
+            answers.report_failure("boolean", feature_id)
+            return answers.boolean(None, Source.FALLBACK, feature_id)
 
     def get_numeric_entitlement(
         self, customer_id: str, feature_id: str, *, resource_id: str | None = None
     ) -> NumericEntitlement:
         """The number a customer's plan sets for a configuration feature (``.value``)."""
-        core = self._core
+        answers = self._answers
         try:
-            state, source = core.state_for((customer_id, resource_id))
-            return core.numeric(state, source, feature_id)
+            state, source = answers.state_for((customer_id, resource_id))
+            return answers.numeric(state, source, feature_id)
         except Exception:
-            core.report_failure("numeric", feature_id)
-            return core.numeric(None, Source.FALLBACK, feature_id)
+            answers.report_failure("numeric", feature_id)
+            return answers.numeric(None, Source.FALLBACK, feature_id)
 
     def get_metered_entitlement(
         self,
@@ -211,19 +215,19 @@ class Tollgate(_Base):
     ) -> MeteredEntitlement:
         """Is there room for `requested_usage` more (1 if not given)?
         ``tollgate.get_metered_entitlement("org-1", "feature-seats", requested_usage=2)``"""
-        core = self._core
+        answers = self._answers
         try:
-            state = core.cache.get((customer_id, resource_id))
+            state = answers.cache.get((customer_id, resource_id))
             if state is not None:
                 gauge = state.gauges.get(feature_id)
                 now = time.time()
                 if gauge is not None and state.refresh_at > now:
-                    return core.gauged(gauge, requested_usage, now)
-            state, source = core.state_for((customer_id, resource_id))
-            return core.metered(state, source, feature_id, requested_usage)
+                    return answers.gauged(gauge, requested_usage, now)
+            state, source = answers.state_for((customer_id, resource_id))
+            return answers.metered(state, source, feature_id, requested_usage)
         except Exception:
-            core.report_failure("metered", feature_id)
-            return core.metered(None, Source.FALLBACK, feature_id, requested_usage)
+            answers.report_failure("metered", feature_id)
+            return answers.metered(None, Source.FALLBACK, feature_id, requested_usage)
 
     def get_enum_entitlement(
         self,
@@ -234,26 +238,26 @@ class Tollgate(_Base):
         resource_id: str | None = None,
     ) -> EnumEntitlement:
         """Are all of `requested_values` among the values granted?"""
-        core = self._core
+        answers = self._answers
         requested = frozenset(requested_values) if requested_values is not None else None
         try:
-            state, source = core.state_for((customer_id, resource_id))
-            return core.enum(state, source, feature_id, requested)
+            state, source = answers.state_for((customer_id, resource_id))
+            return answers.enum(state, source, feature_id, requested)
         except Exception:
-            core.report_failure("enum", feature_id)
-            return core.enum(None, Source.FALLBACK, feature_id, requested)
+            answers.report_failure("enum", feature_id)
+            return answers.enum(None, Source.FALLBACK, feature_id, requested)
 
     def get_entitlements(
         self, customer_id: str, *, resource_id: str | None = None
     ) -> list[Entitlement]:
         """Every feature the customer is entitled to, each answered as its kind of check."""
-        core = self._core
+        answers = self._answers
         try:
-            state, source = core.state_for((customer_id, resource_id))
-            return core.every(state, source)
+            state, source = answers.state_for((customer_id, resource_id))
+            return answers.every(state, source)
         except Exception:
-            core.report_failure("list", "*")
-            return core.every(None, Source.FALLBACK)
+            answers.report_failure("list", "*")
+            return answers.every(None, Source.FALLBACK)
 
     def prefetch(self, customer_ids: Iterable[str], *, resource_id: str | None = None) -> None:
         """Load these customers in the background, so their first checks are cached too."""
@@ -355,6 +359,7 @@ class AsyncTollgate(_Base):
             live_updates=live_updates,
             transport=transport,
         )
+        self._answers = self._core.answers
         self._http = httpx.AsyncClient(
             base_url=self._core.base_url,
             headers=self._core.headers,
@@ -371,24 +376,24 @@ class AsyncTollgate(_Base):
     async def _state(
         self, customer_id: str, resource_id: str | None
     ) -> tuple[CustomerState | None, Source]:
-        """As `Core.state_for`, loading a customer without blocking the event loop."""
-        core = self._core
+        """As `Answers.state_for`, loading a customer without blocking the event loop."""
+        answers, loader = self._answers, self._core.loader
         key = (customer_id, resource_id)
-        state = core.cache.get(key)
+        state = answers.cache.get(key)
         if state is not None:
-            core.notice_time(state)
+            answers.notice_time(state)
             return state, Source.CACHE
-        seen = core.begin_load()
+        seen = loader.begin_load()
         if seen is None:
             return None, Source.FALLBACK
         try:
-            if not core.features_loaded.is_set():
-                core.set_features(await self._get(FEATURES_PATH, {}))
-            data = await self._get(state_path(customer_id), core.state_params(key))
+            if not loader.features_loaded.is_set():
+                loader.set_features(await self._get(FEATURES_PATH, {}))
+            data = await self._get(state_path(customer_id), loader.state_params(key))
         except TollgateError as error:
-            core.note_failure(error)
+            loader.note_failure(error)
             return None, Source.FALLBACK
-        return core.keep(key, data, seen), Source.SERVER
+        return loader.keep(key, data, seen), Source.SERVER
 
     async def _get(self, path: str, params: Mapping[str, str]) -> Any:
         try:
@@ -402,25 +407,25 @@ class AsyncTollgate(_Base):
     ) -> BooleanEntitlement:
         """May this customer use the feature?
         ``if (await tollgate.get_boolean_entitlement("org-1", "feature-sso")).has_access:``"""
-        core = self._core
+        answers = self._answers
         try:
             state, source = await self._state(customer_id, resource_id)
-            return core.boolean(state, source, feature_id)
+            return answers.boolean(state, source, feature_id)
         except Exception:
-            core.report_failure("boolean", feature_id)
-            return core.boolean(None, Source.FALLBACK, feature_id)
+            answers.report_failure("boolean", feature_id)
+            return answers.boolean(None, Source.FALLBACK, feature_id)
 
     async def get_numeric_entitlement(
         self, customer_id: str, feature_id: str, *, resource_id: str | None = None
     ) -> NumericEntitlement:
         """The number a customer's plan sets for a configuration feature (``.value``)."""
-        core = self._core
+        answers = self._answers
         try:
             state, source = await self._state(customer_id, resource_id)
-            return core.numeric(state, source, feature_id)
+            return answers.numeric(state, source, feature_id)
         except Exception:
-            core.report_failure("numeric", feature_id)
-            return core.numeric(None, Source.FALLBACK, feature_id)
+            answers.report_failure("numeric", feature_id)
+            return answers.numeric(None, Source.FALLBACK, feature_id)
 
     async def get_metered_entitlement(
         self,
@@ -431,13 +436,13 @@ class AsyncTollgate(_Base):
         resource_id: str | None = None,
     ) -> MeteredEntitlement:
         """Is there room for `requested_usage` more (1 if not given)?"""
-        core = self._core
+        answers = self._answers
         try:
             state, source = await self._state(customer_id, resource_id)
-            return core.metered(state, source, feature_id, requested_usage)
+            return answers.metered(state, source, feature_id, requested_usage)
         except Exception:
-            core.report_failure("metered", feature_id)
-            return core.metered(None, Source.FALLBACK, feature_id, requested_usage)
+            answers.report_failure("metered", feature_id)
+            return answers.metered(None, Source.FALLBACK, feature_id, requested_usage)
 
     async def get_enum_entitlement(
         self,
@@ -448,26 +453,26 @@ class AsyncTollgate(_Base):
         resource_id: str | None = None,
     ) -> EnumEntitlement:
         """Are all of `requested_values` among the values granted?"""
-        core = self._core
+        answers = self._answers
         requested = frozenset(requested_values) if requested_values is not None else None
         try:
             state, source = await self._state(customer_id, resource_id)
-            return core.enum(state, source, feature_id, requested)
+            return answers.enum(state, source, feature_id, requested)
         except Exception:
-            core.report_failure("enum", feature_id)
-            return core.enum(None, Source.FALLBACK, feature_id, requested)
+            answers.report_failure("enum", feature_id)
+            return answers.enum(None, Source.FALLBACK, feature_id, requested)
 
     async def get_entitlements(
         self, customer_id: str, *, resource_id: str | None = None
     ) -> list[Entitlement]:
         """Every feature the customer is entitled to, each answered as its kind of check."""
-        core = self._core
+        answers = self._answers
         try:
             state, source = await self._state(customer_id, resource_id)
-            return core.every(state, source)
+            return answers.every(state, source)
         except Exception:
-            core.report_failure("list", "*")
-            return core.every(None, Source.FALLBACK)
+            answers.report_failure("list", "*")
+            return answers.every(None, Source.FALLBACK)
 
     def prefetch(self, customer_ids: Iterable[str], *, resource_id: str | None = None) -> None:
         """Load these customers in the background, so their first checks are cached too."""
