@@ -9,7 +9,7 @@ whose terms moved since they were last announced. Usage and the rolling usage pe
 not terms: `measurement.reported` tells of those."""
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +22,7 @@ from tollgate.customers.feed import Trigger
 from tollgate.customers.models import Customer
 from tollgate.db.changes import Change, ChangeKind
 from tollgate.entitlements import engine, holdings, usage_store
-from tollgate.entitlements.engine import Effective, Snapshot
+from tollgate.entitlements.engine import Effective, FeatureInfo, Snapshot
 from tollgate.entitlements.service import describe_entitlements
 from tollgate.kit.clock import Clock
 from tollgate.webhooks import outbox
@@ -51,6 +51,10 @@ def announce_changes(session: Session, changes: Sequence[Change], *, now: dateti
     for environment_id, by_customer in triggers.items():
         if not outbox.is_wanted(session, environment_id, EventType.ENTITLEMENTS_UPDATED):
             continue  # nobody listens: computing entitlements would be wasted
+        # Shared by the environment's customers, and new: this transaction may have
+        # published a version.
+        grants = holdings.PackageGrantsCache()
+        features: dict[str, FeatureInfo] | None = None  # read once, if anything is owed
         customers = session.scalars(
             select(Customer)
             .where(
@@ -60,15 +64,23 @@ def announce_changes(session: Session, changes: Sequence[Change], *, now: dateti
             .order_by(Customer.id)
         )
         for customer in customers:
-            announce(session, customer, trigger=Trigger(by_customer[customer.ref_id]), now=now)
+            changed = _moved_scopes(session, customer, grants, now)
+            if not changed:
+                continue
+            if features is None:
+                features = holdings.load_features(session, environment_id)
+            trigger = Trigger(by_customer[customer.ref_id])
+            _owe(session, customer, changed, features, trigger=trigger, now=now)
 
 
-def announce(session: Session, customer: Customer, *, trigger: Trigger, now: datetime) -> None:
-    """Owe `entitlements.updated` for each of the customer's scopes whose terms changed."""
-    environment_id = customer.environment_id
+def _moved_scopes(
+    session: Session, customer: Customer, grants: holdings.PackageGrantsCache, now: datetime
+) -> list[Snapshot]:
+    """The customer's scopes (its own and each resource's) whose terms differ from those
+    last announced; their digests are recorded as announced."""
     held = holdings.load_holdings(
         session,
-        holdings.PackageGrantsCache(),  # this transaction may have published a version
+        grants,
         customer_id=customer.id,
         customer_ref=customer.ref_id,
         is_archived=customer.archived_at is not None,
@@ -83,7 +95,7 @@ def announce(session: Session, customer: Customer, *, trigger: Trigger, now: dat
             announced[scope] = digest
             changed.append(snapshot)
     if not changed:
-        return
+        return changed
     session.execute(
         update(Customer)
         .where(Customer.id == customer.id)
@@ -91,11 +103,24 @@ def announce(session: Session, customer: Customer, *, trigger: Trigger, now: dat
         .values(announced_entitlements=announced, updated_at=Customer.updated_at)
         .execution_options(synchronize_session=False)
     )
-    # The loaded customer must agree, or a second change in this transaction would compare
-    # with the digests from before this one and announce the same terms again.
+    # The loaded customer must agree: sessions keep objects across commits, and a later
+    # transaction of this one would compare with the digests from before this one and
+    # announce the same terms again.
     set_committed_value(customer, "announced_entitlements", announced)
-    features = holdings.load_features(session, environment_id)
-    usage = usage_store.load(session, environment_id, customer.ref_id, now)
+    return changed
+
+
+def _owe(
+    session: Session,
+    customer: Customer,
+    changed: list[Snapshot],
+    features: Mapping[str, FeatureInfo],
+    *,
+    trigger: Trigger,
+    now: datetime,
+) -> None:
+    """One `entitlements.updated` per scope whose terms moved, in this transaction."""
+    usage = usage_store.load(session, customer.environment_id, customer.ref_id, now)
     events = [
         outbox.Event(
             EventType.ENTITLEMENTS_UPDATED,
@@ -109,7 +134,7 @@ def announce(session: Session, customer: Customer, *, trigger: Trigger, now: dat
         )
         for s in changed
     ]
-    outbox.emit_many(session, environment_id=environment_id, events=events, now=now)
+    outbox.emit_many(session, environment_id=customer.environment_id, events=events, now=now)
 
 
 def _digest(snapshot: Snapshot) -> str:
