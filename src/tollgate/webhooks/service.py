@@ -9,7 +9,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tollgate.db.lookup import get_by_ref
-from tollgate.errors import NotFound
 from tollgate.kit.pagination import Cursors, PageRequest, paginate
 from tollgate.webhooks import delivery, outbox
 from tollgate.webhooks.event_types import EventType
@@ -173,14 +172,15 @@ def get_message(
     session: Session, *, environment_id: int, ref_id: str, message_ref: str
 ) -> WebhookMessage:
     endpoint = get_endpoint(session, environment_id=environment_id, ref_id=ref_id)
-    message = session.scalar(
-        select(WebhookMessage).where(
-            WebhookMessage.endpoint_id == endpoint.id, WebhookMessage.ref_id == message_ref
-        )
+    return get_by_ref(
+        session,
+        WebhookMessage,
+        environment_id=environment_id,
+        ref_id=message_ref,
+        noun="webhook message",
+        where=[WebhookMessage.endpoint_id == endpoint.id],
+        field="messageId",
     )
-    if message is None:
-        raise NotFound("webhook message", message_ref, field="messageId")
-    return message
 
 
 def list_attempts(session: Session, *, message: WebhookMessage) -> list[WebhookAttempt]:
