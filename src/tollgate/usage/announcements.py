@@ -21,17 +21,28 @@ class Reported(Protocol):
     def as_wire(self) -> dict[str, Any]: ...
 
 
+class Measured(Protocol):
+    """What was measured (a report's `Measurement`)."""
+
+    @property
+    def customer_ref(self) -> str: ...
+    @property
+    def feature_ref(self) -> str: ...
+    @property
+    def resource_ref(self) -> str | None: ...
+    @property
+    def period_start(self) -> datetime: ...
+    @property
+    def period_end(self) -> datetime | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Crossing:
     """A counter whose usage first reached its limit in this period."""
 
-    customer_ref: str
-    feature_ref: str
-    resource_ref: str | None
+    measured: Measured
     usage_limit: int
     usage_units: int
-    period_start: datetime
-    period_end: datetime | None
 
 
 def announce_measurements(
@@ -62,20 +73,21 @@ def announce_exceeded(
 ) -> None:
     """An `entitlement.usage_exceeded` webhook for each crossing."""
     events = [
-        outbox.Event(
-            EventType.USAGE_EXCEEDED,
-            {
-                "customer": {"id": c.customer_ref},
-                "feature": {"id": c.feature_ref},
-                "resource": {"id": c.resource_ref} if c.resource_ref else None,
-                "usageLimit": c.usage_limit,
-                "currentUsage": from_units(c.usage_units),
-                "thresholdPercentage": 100,
-                "usagePeriodStart": c.period_start if c.period_end else None,
-                "usagePeriodEnd": c.period_end,
-            },
-            c.customer_ref,
-        )
+        outbox.Event(EventType.USAGE_EXCEEDED, _exceeded(c), c.measured.customer_ref)
         for c in crossings
     ]
     outbox.emit_many(session, environment_id=environment_id, events=events, now=now)
+
+
+def _exceeded(crossing: Crossing) -> dict[str, Any]:
+    measured = crossing.measured
+    return {
+        "customer": {"id": measured.customer_ref},
+        "feature": {"id": measured.feature_ref},
+        "resource": {"id": measured.resource_ref} if measured.resource_ref else None,
+        "usageLimit": crossing.usage_limit,
+        "currentUsage": from_units(crossing.usage_units),
+        "thresholdPercentage": 100,
+        "usagePeriodStart": measured.period_start if measured.period_end else None,
+        "usagePeriodEnd": measured.period_end,
+    }

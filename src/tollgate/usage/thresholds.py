@@ -4,29 +4,13 @@ its limit (100%). Soft limits are announced too: they are counted past, not refu
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 from sqlalchemy.orm import Session
 
 from tollgate.entitlements.snapshots import SnapshotStore
 from tollgate.kit.amounts import SCALE
 from tollgate.usage import counters
-from tollgate.usage.announcements import Crossing, announce_exceeded
-
-
-class Measured(Protocol):
-    """What was measured (a report's `Measurement`)."""
-
-    @property
-    def customer_ref(self) -> str: ...
-    @property
-    def feature_ref(self) -> str: ...
-    @property
-    def resource_ref(self) -> str | None: ...
-    @property
-    def period_start(self) -> datetime: ...
-    @property
-    def period_end(self) -> datetime | None: ...
+from tollgate.usage.announcements import Crossing, Measured, announce_exceeded
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,18 +42,7 @@ def announce_crossings(
     crossings = []
     for counter_id in sorted(first_time):
         move, limit = crossed[counter_id]
-        measured = move.measured
-        crossings.append(
-            Crossing(
-                customer_ref=measured.customer_ref,
-                feature_ref=measured.feature_ref,
-                resource_ref=measured.resource_ref,
-                usage_limit=limit,
-                usage_units=move.after,
-                period_start=measured.period_start,
-                period_end=measured.period_end,
-            )
-        )
+        crossings.append(Crossing(move.measured, usage_limit=limit, usage_units=move.after))
     announce_exceeded(session, environment_id, crossings, now)
 
 
