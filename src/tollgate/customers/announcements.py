@@ -23,14 +23,14 @@ def announce_customers(
         session,
         environment_id=changes[0][1].environment_id,
         events=[
-            outbox.Event(event_type, customer_entity(customer), customer.ref_id)
+            outbox.Event(event_type, _customer_entity(customer), customer.ref_id)
             for event_type, customer in changes
         ],
         now=now,
     )
 
 
-def customer_entity(customer: Customer) -> dict[str, Any]:
+def _customer_entity(customer: Customer) -> dict[str, Any]:
     """A customer's fields as Stigg's webhooks carry them."""
     return {
         "entityId": str(customer.id),

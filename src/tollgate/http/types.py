@@ -93,7 +93,7 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(3000, 1, 1, tzinfo=UTC)
 
 
-def moment_problem(moment: datetime) -> str | None:
+def _moment_problem(moment: datetime) -> str | None:
     """Why an aware date cannot be used, or None."""
     try:
         in_utc = moment.astimezone(UTC)
@@ -107,7 +107,7 @@ def moment_problem(moment: datetime) -> str | None:
 def _moment(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("needs a time zone, such as a trailing Z")
-    problem = moment_problem(moment)
+    problem = _moment_problem(moment)
     if problem is not None:
         raise ValueError(problem)
     return moment.astimezone(UTC)
