@@ -61,7 +61,7 @@ class Held:
             events=[events.EventReport(customer_ref, name, key)],
             now=self.now,
         )
-        assert stored == 1
+        assert stored.count == 1
 
 
 @contextmanager

@@ -10,7 +10,9 @@ announced. Each announcement raises the customer's known version (or the environ
 epoch), and a snapshot labelled with an older version or epoch is never stored."""
 
 import threading
+from collections.abc import Set
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,6 +23,16 @@ from tollgate.kit.clock import Clock
 
 CustomerKey = tuple[int, str]
 DEFAULT_MAX_CUSTOMERS = 200_000
+
+
+class SnapshotSource(Protocol):
+    """Where a write reads the entitlements it decides by."""
+
+    def snapshot(
+        self, environment_id: int, customer_ref: str, resource_ref: str | None
+    ) -> Snapshot: ...
+
+    def features(self, environment_id: int) -> dict[str, FeatureInfo]: ...
 
 
 class SnapshotStore:
@@ -168,3 +180,31 @@ class SnapshotStore:
                     del self._snapshots[next(iter(self._snapshots))]
                 by_resource = self._snapshots[key] = {}
             by_resource[snapshot.resource_ref] = snapshot
+
+
+class AsTransactionSees:
+    """Snapshots of some customers as an open transaction sees them (customers it created
+    or subscribed, which no other session can see yet, or customers whose access must be
+    decided from what is committed now rather than from memory); the store's for others.
+
+    Computed per call and never stored: the transaction may still roll back."""
+
+    def __init__(
+        self, store: SnapshotStore, session: Session, customer_refs: Set[str], now: datetime
+    ) -> None:
+        self._store = store
+        self._session = session
+        self._customer_refs = customer_refs
+        self._now = now
+
+    def snapshot(
+        self, environment_id: int, customer_ref: str, resource_ref: str | None
+    ) -> Snapshot:
+        if customer_ref not in self._customer_refs:
+            return self._store.snapshot(environment_id, customer_ref, resource_ref)
+        return self._store.compute(
+            self._session, environment_id, customer_ref, resource_ref, now=self._now
+        )
+
+    def features(self, environment_id: int) -> dict[str, FeatureInfo]:
+        return self._store.features(environment_id)

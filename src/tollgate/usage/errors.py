@@ -20,10 +20,34 @@ class UsageLimitExceeded(Conflict):
 
     code = "usage_limit_exceeded"
 
-    def __init__(self, field: str, reason: str, message: str) -> None:
-        details = [{"field": field, "accessDeniedReason": reason, "message": message}]
+    def __init__(
+        self,
+        field: str,
+        reason: str,
+        message: str,
+        *,
+        customer_ref: str,
+        feature_ref: str,
+        current_usage: float,
+        usage_limit: float | None,
+    ) -> None:
+        details = [
+            {
+                "field": field,
+                "accessDeniedReason": reason,
+                "message": message,
+                "customerId": customer_ref,
+                "featureId": feature_ref,
+                "currentUsage": current_usage,
+                "usageLimit": usage_limit,
+            }
+        ]
         super().__init__(message, field=field, details=details)
         self.reason = reason
+        self.customer_ref = customer_ref
+        self.feature_ref = feature_ref
+        self.current_usage = current_usage
+        self.usage_limit = usage_limit
 
 
 class IdempotencyKeyReused(Conflict):

@@ -21,8 +21,8 @@ from tollgate.db.changes import Change, ChangeKind, record
 from tollgate.db.errors import run_again_on_duplicate
 from tollgate.db.sets import where_among
 from tollgate.entitlements.periods import usage_period
-from tollgate.entitlements.snapshots import SnapshotStore
-from tollgate.usage import counters, meters, thresholds
+from tollgate.entitlements.snapshots import SnapshotSource
+from tollgate.usage import counters, limits, meters, thresholds
 from tollgate.usage.counters import CounterKey
 from tollgate.usage.errors import UsageRefused
 from tollgate.usage.idempotency import FirstUses, Use, comparable
@@ -48,6 +48,16 @@ class EventReport:
     dimensions: dict[str, Any] = field(default_factory=dict)
     resource_ref: str | None = None
     timestamp: datetime | None = None
+    enforce_limit: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Amount:
+    """What one event adds to one counter, and where the event sits in its batch."""
+
+    value: int | str
+    index: int
+    enforce_limit: bool
 
 
 @dataclass(slots=True)
@@ -58,7 +68,26 @@ class _Counted:
     period_end: datetime | None
     customer_ref: str
     resource_ref: str | None
-    amounts: list[int | str] = field(default_factory=list)
+    amounts: list[_Amount] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """One counter moved by a batch: its usage (scaled) before and after."""
+
+    customer_ref: str
+    feature_ref: str
+    resource_ref: str | None
+    before: int
+    after: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A batch as stored: how many of its events were new, and the counters they moved."""
+
+    count: int
+    tallies: list[Tally]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,15 +101,19 @@ class _Measured:
 
 def report_events(
     session: Session,
-    snapshots: SnapshotStore,
+    snapshots: SnapshotSource,
     *,
     environment_id: int,
     events: Sequence[EventReport],
     now: datetime,
-) -> int:
-    """Store the batch's new events and count them; returns how many were new."""
+) -> Stored:
+    """Store the batch's new events and count them.
+
+    An event with `enforce_limit` passes only if no counter it moves goes past the
+    customer's limit (a UNIQUE meter's value already counted in the period moves nothing);
+    otherwise UsageLimitExceeded refuses the batch, decided under the counters' locks."""
     customers = _checked(session, environment_id, events, now)
-    fresh = run_again_on_duplicate(
+    fresh, tallies = run_again_on_duplicate(
         session,
         lambda: _store(session, snapshots, environment_id, customers, events, now),
         table=UsageEvent.__table__,  # type: ignore[arg-type]
@@ -88,28 +121,27 @@ def report_events(
     )
     for ref in {event.customer_ref for event in fresh}:
         record(session, Change(ChangeKind.USAGE, environment_id, ref))
-    return len(fresh)
+    return Stored(len(fresh), tallies)
 
 
 def _store(
     session: Session,
-    snapshots: SnapshotStore,
+    snapshots: SnapshotSource,
     environment_id: int,
     customers: dict[str, CustomerRow],
     events: Sequence[EventReport],
     now: datetime,
-) -> list[EventReport]:
+) -> tuple[list[EventReport], list[Tally]]:
     fresh = _new_events(session, environment_id, customers, events, now)
     if not fresh:
-        return []
-    rows = [_row(environment_id, customers[e.customer_ref], e, now) for e in fresh]
+        return [], []
+    rows = [_row(environment_id, customers[e.customer_ref], e, now) for _, e in fresh]
     # In key order, so that batches sharing keys wait for each other in one order on the
     # unique index rather than deadlock.
     session.execute(insert(UsageEvent), sorted(rows, key=lambda row: row["idempotency_key"]))
     meters_ = [f for f in features_of(session, environment_id).values() if f.meter is not None]
     counted = _measure(snapshots, environment_id, customers, fresh, meters_, now)
-    _count(session, snapshots, environment_id, counted, now)
-    return fresh
+    return [event for _, event in fresh], _count(session, snapshots, environment_id, counted, now)
 
 
 def _checked(
@@ -136,9 +168,10 @@ def _new_events(
     customers: dict[str, CustomerRow],
     events: Sequence[EventReport],
     now: datetime,
-) -> list[EventReport]:
-    """The events whose keys were not seen within the window (nor earlier in the batch);
-    IdempotencyKeyReused if a key comes with another event than it stands for."""
+) -> list[tuple[int, EventReport]]:
+    """The events whose keys were not seen within the window (nor earlier in the batch),
+    with their places in the batch; IdempotencyKeyReused if a key comes with another event
+    than it stands for."""
     uses = FirstUses(items="events", kind="event", outcome="stored")
     for key, use in _remembered(session, environment_id, events, now).items():
         uses.remember(key, use)
@@ -146,7 +179,7 @@ def _new_events(
     for index, event in enumerate(events):
         described = partial(_use, customers[event.customer_ref].id, event)
         if not uses.repeats(index, event.idempotency_key, described):
-            fresh.append(event)
+            fresh.append((index, event))
     uses.refuse_reuses()
     return fresh
 
@@ -229,15 +262,15 @@ def _row(
 
 
 def _measure(
-    snapshots: SnapshotStore,
+    snapshots: SnapshotSource,
     environment_id: int,
     customers: dict[str, CustomerRow],
-    events: list[EventReport],
+    fresh: list[tuple[int, EventReport]],
     metered: list[MeteredFeature],
     now: datetime,
 ) -> dict[CounterKey, _Counted]:
     counted: dict[CounterKey, _Counted] = {}
-    for event in events:
+    for index, event in fresh:
         seen = meters.Event(
             event.event_name, event.customer_ref, event.resource_ref, event.dimensions
         )
@@ -253,50 +286,70 @@ def _measure(
             start, end = usage_period(feature.meter_type, entitlement, event.timestamp or now)
             customer_id = customers[event.customer_ref].id
             key = CounterKey(customer_id, feature.id, event.resource_ref or "", start)
-            batch = _Counted(feature, end, event.customer_ref, event.resource_ref)
-            counted.setdefault(key, batch).amounts.append(amount)
+            counter = _Counted(feature, end, event.customer_ref, event.resource_ref)
+            counted.setdefault(key, counter).amounts.append(
+                _Amount(amount, index, event.enforce_limit)
+            )
     return counted
 
 
 def _count(
     session: Session,
-    snapshots: SnapshotStore,
+    snapshots: SnapshotSource,
     environment_id: int,
     counted: dict[CounterKey, _Counted],
     now: datetime,
-) -> None:
+) -> list[Tally]:
     periods = {key: c.period_end for key, c in counted.items()}
     locked = counters.lock(session, environment_id=environment_id, periods=periods, now=now)
     moves = []
+    tallies = []
     for key, batch in counted.items():
         counter = locked[key]
         before = counter.value
-        distinct = [_distinct(a) for a in batch.amounts if isinstance(a, str)]
+        feature = batch.feature
+        assert feature.meter is not None
+        distinct = [_distinct(a.value) for a in batch.amounts if isinstance(a.value, str)]
         new = counters.new_distinct_values(session, counter.id, distinct)
         for amount in batch.amounts:
-            if isinstance(amount, str):
-                value = _distinct(amount)
-                meters.add(counter.aggregate, amount, is_new_distinct=value in new)
+            was = counter.value
+            if isinstance(amount.value, str):
+                value = _distinct(amount.value)
+                meters.add(counter.aggregate, amount.value, is_new_distinct=value in new)
                 new.discard(value)
             else:
-                meters.add(counter.aggregate, amount)
-        assert batch.feature.meter is not None
-        counter.value = meters.usage(
-            batch.feature.meter, counter.aggregate, batch.feature.unit_transformation
-        )
+                meters.add(counter.aggregate, amount.value)
+            counter.value = meters.usage(
+                feature.meter, counter.aggregate, feature.unit_transformation
+            )
+            if amount.enforce_limit and counter.value > was:
+                limits.refuse_past_limit(
+                    snapshots,
+                    environment_id,
+                    customer_ref=batch.customer_ref,
+                    resource_ref=batch.resource_ref,
+                    feature_ref=feature.ref_id,
+                    before=was,
+                    after=counter.value,
+                    field=f"events[{amount.index}]",
+                )
         counter.changed = True
         measured = _Measured(
             batch.customer_ref,
-            batch.feature.ref_id,
+            feature.ref_id,
             batch.resource_ref,
             key.period_start,
             batch.period_end,
         )
         moves.append(thresholds.Move(counter.id, measured, before=before, after=counter.value))
+        tallies.append(
+            Tally(batch.customer_ref, feature.ref_id, batch.resource_ref, before, counter.value)
+        )
     counters.save(session, locked.values(), now=now)
     thresholds.announce_crossings(
         session, snapshots, environment_id=environment_id, moves=moves, now=now
     )
+    return tallies
 
 
 def _distinct(value: str) -> str:

@@ -24,14 +24,13 @@ from tollgate.db import bulk
 from tollgate.db.changes import Change, ChangeKind, record
 from tollgate.db.errors import run_again_on_duplicate
 from tollgate.db.sets import where_among
-from tollgate.entitlements import engine
 from tollgate.entitlements.periods import usage_period
-from tollgate.entitlements.snapshots import SnapshotStore
+from tollgate.entitlements.snapshots import SnapshotSource
 from tollgate.kit.amounts import from_units
-from tollgate.usage import counters, thresholds
+from tollgate.usage import counters, limits, thresholds
 from tollgate.usage.announcements import announce_measurements
 from tollgate.usage.counters import CounterKey
-from tollgate.usage.errors import UsageLimitExceeded, UsageRefused
+from tollgate.usage.errors import UsageRefused
 from tollgate.usage.idempotency import FirstUses, Use, comparable
 from tollgate.usage.models import UpdateBehavior, UsageRecord
 from tollgate.usage.subjects import (
@@ -104,7 +103,7 @@ class _Item:
 
 def report_usage(
     session: Session,
-    snapshots: SnapshotStore,
+    snapshots: SnapshotSource,
     *,
     environment_id: int,
     reports: Sequence[UsageReport],
@@ -124,7 +123,7 @@ def report_usage(
 
 def _apply(
     session: Session,
-    snapshots: SnapshotStore,
+    snapshots: SnapshotSource,
     environment_id: int,
     items: list[_Item],
     now: datetime,
@@ -147,7 +146,7 @@ def _apply(
 
 def _write(
     session: Session,
-    snapshots: SnapshotStore,
+    snapshots: SnapshotSource,
     environment_id: int,
     fresh: list[_Item],
     now: datetime,
@@ -178,7 +177,7 @@ def _write(
 
 def _checked(
     session: Session,
-    snapshots: SnapshotStore,
+    snapshots: SnapshotSource,
     *,
     environment_id: int,
     reports: Sequence[UsageReport],
@@ -376,7 +375,7 @@ def _add(
 
 def _decide(
     session: Session,
-    snapshots: SnapshotStore,
+    snapshots: SnapshotSource,
     environment_id: int,
     items: list[_Item],
     now: datetime,
@@ -392,7 +391,16 @@ def _decide(
         after = report.value if report.behavior is UpdateBehavior.SET else before + report.value
         _refuse_below_zero(item, before, after)
         if report.enforce_limit and after > before:
-            _enforce(snapshots, environment_id, item, after)
+            limits.refuse_past_limit(
+                snapshots,
+                environment_id,
+                customer_ref=report.customer_ref,
+                resource_ref=report.resource_ref,
+                feature_ref=report.feature_ref,
+                before=before,
+                after=after,
+                field=f"usages[{item.index}].value",
+            )
         counter.value = after
         counter.changed = True
         rows.append(_record_row(environment_id, item, before, after, now))
@@ -429,25 +437,6 @@ def _record_row(
         "created_at": item.created_at,
         "recorded_at": now,
     }
-
-
-def _enforce(snapshots: SnapshotStore, environment_id: int, item: _Item, after: int) -> None:
-    """Refuse a report that would take usage past the limit, decided under the lock."""
-    report = item.report
-    snapshot = snapshots.snapshot(environment_id, report.customer_ref, report.resource_ref)
-    feature = snapshots.features(environment_id).get(report.feature_ref)
-    decision = engine.check(snapshot, feature, requested_usage=0, current_usage=from_units(after))
-    if decision.is_granted:
-        return
-    reason = decision.reason.value if decision.reason else "Unknown"
-    limit = decision.entitlement.usage_limit if decision.entitlement else None
-    why = (
-        f"it would reach {from_units(after)} of a limit of {limit}"
-        if limit is not None
-        else f"the customer is not entitled to it ({reason})"
-    )
-    message = f"usage of '{report.feature_ref}' by '{report.customer_ref}' was not counted: {why}"
-    raise UsageLimitExceeded(f"usages[{item.index}].value", reason, message)
 
 
 def _insert(session: Session, items: list[_Item], rows: list[dict[str, Any]]) -> list[Measurement]:

@@ -70,7 +70,12 @@ def report_events(
     and counts as a duplicate, even when both were sent at the same moment. A key sent with
     any other event, or twice with different events in one batch, refuses the batch with
     409 `idempotency_key_reused`, naming the item, the key and the customer and event it
-    stands for."""
+    stands for.
+
+    An event with `enforceLimit` is stored only if every counter it moves stays within the
+    customer's limit, decided atomically; a UNIQUE meter's value already counted in the
+    period moves nothing and passes. Otherwise the whole batch is refused with 409
+    `usage_limit_exceeded`, its reason, current usage and limit."""
     batch = [
         events.EventReport(
             customer_ref=e.customer_id,
@@ -79,6 +84,7 @@ def report_events(
             dimensions=e.dimensions,
             resource_ref=e.resource_id,
             timestamp=e.timestamp,
+            enforce_limit=e.enforce_limit,
         )
         for e in body.events
     ]
@@ -89,7 +95,7 @@ def report_events(
         events=batch,
         now=now,
     )
-    return _json({"data": {"accepted": stored, "duplicates": len(batch) - stored}})
+    return _json({"data": {"accepted": stored.count, "duplicates": len(batch) - stored.count}})
 
 
 @usage_router.get("/{customer_id}/history/{feature_id}", response_model=HistoryEnvelope)

@@ -80,6 +80,13 @@ class EventCreate(RequestModel):
     dimensions: Dimensions = Field(default_factory=dict)
     resource_id: Key | None = None
     timestamp: Moment | None = None
+    enforce_limit: JsonBool = Field(
+        False,
+        description="Tollgate only: store this event only if every usage it adds stays within "
+        "the customer's limit, decided atomically (a UNIQUE meter's value already counted in "
+        "the period adds nothing and passes); otherwise the whole batch is refused with 409 "
+        "and `accessDeniedReason` RequestedUsageExceedingLimit.",
+    )
 
 
 class EventBatch(RequestModel):

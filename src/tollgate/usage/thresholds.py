@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from tollgate.entitlements.snapshots import SnapshotStore
+from tollgate.entitlements.snapshots import SnapshotSource
 from tollgate.kit.amounts import SCALE
 from tollgate.usage import counters
 from tollgate.usage.announcements import Crossing, Measured, announce_exceeded
@@ -25,7 +25,7 @@ class Move:
 
 def announce_crossings(
     session: Session,
-    snapshots: SnapshotStore,
+    snapshots: SnapshotSource,
     *,
     environment_id: int,
     moves: Sequence[Move],
@@ -46,7 +46,7 @@ def announce_crossings(
     announce_exceeded(session, environment_id, crossings, now)
 
 
-def _limit(snapshots: SnapshotStore, environment_id: int, measured: Measured) -> int | None:
+def _limit(snapshots: SnapshotSource, environment_id: int, measured: Measured) -> int | None:
     snapshot = snapshots.snapshot(environment_id, measured.customer_ref, measured.resource_ref)
     entitlement = snapshot.entitlements.get(measured.feature_ref)
     if entitlement is None or not entitlement.is_granted or entitlement.has_unlimited_usage:
