@@ -39,6 +39,7 @@ from tollgate.http.components import install as install_components
 from tollgate.http.errors import error_response, install_error_handlers
 from tollgate.http.gate import KeyBeforeBody
 from tollgate.http.schemas import ERROR_RESPONSES
+from tollgate.identity.routes import router as identity_router
 from tollgate.kit.clock import Clock, SystemClock
 from tollgate.schema import migrate
 from tollgate.streams.follower import LogFollower
@@ -138,6 +139,7 @@ def create_app(
         usage_router,
         usage_v2_router,
         events_router,
+        identity_router,
         webhooks_router,
         sdk_router,
         streams_router,

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tollgate.config import Settings
 from tollgate.db import changelog
 from tollgate.http import idempotency
+from tollgate.identity.jobs import JOBS as IDENTITY_JOBS
 from tollgate.jobs.runner import Job, JobRunner
 from tollgate.kit.clock import Clock
 from tollgate.subscriptions.jobs import JOBS as LIFECYCLE_JOBS
@@ -19,6 +20,7 @@ def job_runner(settings: Settings, sessions: sessionmaker[Session], clock: Clock
         *LIFECYCLE_JOBS,
         Job("changes.prune", changelog.prune),
         Job("idempotency.prune", idempotency.prune),
+        *IDENTITY_JOBS,
     ]
     return JobRunner(sessions, clock, jobs, interval_seconds=settings.job_interval_seconds)
 

@@ -1,4 +1,4 @@
-"""The `tollgate` command: serve, worker, migrate, keys, webhooks."""
+"""The `tollgate` command: serve, worker, migrate, keys, webhooks, auth0."""
 
 import secrets
 import signal
@@ -24,6 +24,9 @@ from tollgate.environments import service as environments
 from tollgate.environments.models import KeyKind
 from tollgate.errors import TollgateError
 from tollgate.http.server import uvicorn_options
+from tollgate.identity import action
+from tollgate.identity import setup as identity_setup
+from tollgate.identity.schemas import Mode
 from tollgate.kit.clock import Clock, SystemClock
 from tollgate.logs import configure_logging
 from tollgate.schema import migrate
@@ -36,6 +39,11 @@ keys_app = typer.Typer(help="API keys of an environment.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 webhooks_app = typer.Typer(help="Webhook endpoints of an environment.", no_args_is_help=True)
 app.add_typer(webhooks_app, name="webhooks")
+auth0_app = typer.Typer(
+    help="The Auth0 integration: the active-users feature and the post-login Action.",
+    no_args_is_help=True,
+)
+app.add_typer(auth0_app, name="auth0")
 EnvironmentOption = Annotated[str, typer.Option(help="Environment name")]
 console = Console(stderr=True)
 # The time every command acts at; the server and worker keep time by it too.
@@ -292,6 +300,115 @@ def redeliver_failed_messages(
             now=now,
         )
     console.print(f"{count} failed message(s) owed again to {endpoint}")
+
+
+@auth0_app.command("setup")
+def auth0_setup(
+    environment: EnvironmentOption,
+    feature: Annotated[str, typer.Option(help="The active-users feature's id")] = "feature-mau",
+    event_name: Annotated[str, typer.Option(help="The login event it counts")] = "auth0-login",
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Grant it in the demo plans (100, 1,000, unlimited)")
+    ] = False,
+) -> None:
+    """Create the active-users feature (NUMBER, INCREMENTAL, a meter counting UNIQUE
+    `user_id` of the login events) unless it exists, and say which plans lack it. An
+    existing feature of that id that is not such a meter is refused, never changed."""
+    with _session() as session:
+        environment_id = environments.get_environment(session, name=environment).id
+        done = identity_setup.set_up(
+            session,
+            environment_id=environment_id,
+            feature_ref=feature,
+            event_name=event_name,
+            demo=demo,
+            now=_clock.now(),
+        )
+    out = Console()
+    state = "created" if done.feature_created else "already there, left unchanged"
+    out.print(f"feature '{feature}' in environment '{environment}': {state}")
+    for plan in done.granted:
+        out.print(f"  granted in {plan} (published; its subscribers moved to it)")
+    if done.lacking:
+        out.print(
+            f"  plans without it (their customers' logins are denied while enforced): "
+            f"{', '.join(done.lacking)}"
+        )
+    else:
+        out.print("  every published plan grants it")
+
+
+@auth0_app.command("action")
+def auth0_action(
+    print_secrets: Annotated[
+        bool,
+        typer.Option(
+            "--print-secrets",
+            help="Instead of the Action: check these settings against the environment and "
+            "print its secrets and the Auth0 CLI commands",
+        ),
+    ] = False,
+    environment: Annotated[str | None, typer.Option(help="Environment name")] = None,
+    url: Annotated[str, typer.Option(help="Where Auth0 reaches Tollgate")] = (
+        "http://127.0.0.1:8000"
+    ),
+    api_key: Annotated[
+        str, typer.Option(help="A server key (`tollgate keys create --kind server`)")
+    ] = "<a server key>",
+    mode: Annotated[Mode, typer.Option(help="Who becomes a customer")] = Mode.B2C,
+    user_plan: Annotated[str | None, typer.Option(help="Plan of a new user customer")] = None,
+    organization_plan: Annotated[
+        str | None, typer.Option(help="Plan of a new organization customer")
+    ] = None,
+    feature: Annotated[str, typer.Option(help="The active-users feature")] = "feature-mau",
+    event_name: Annotated[str, typer.Option(help="The login event")] = "auth0-login",
+    client_id: Annotated[
+        list[str] | None, typer.Option(help="An application to act on (repeat); all if none")
+    ] = None,
+    enforce: Annotated[bool, typer.Option(help="Deny new users past the limit")] = True,
+    timeout_ms: Annotated[int, typer.Option(min=100, max=15_000)] = 3_000,
+    fail_mode: Annotated[
+        action.FailMode, typer.Option(help="open: let logins in when Tollgate is unreachable")
+    ] = action.FailMode.OPEN,
+    deny_message: Annotated[
+        str | None,
+        typer.Option(help="{message} {customerId} {usage} {limit} {feature}"),
+    ] = None,
+    claim: Annotated[
+        str | None, typer.Option(help="A custom claim to carry the customer id")
+    ] = None,
+) -> None:
+    """Print the post-login Action to paste into Auth0 (Node 20 or 22, no dependencies)."""
+    if not print_secrets:
+        typer.echo(action.action_source(), nl=False)
+        return
+    if environment is None:
+        console.print("[red]error:[/] --print-secrets needs --environment")
+        raise typer.Exit(code=1)
+    settings = action.ActionSettings(
+        url=url,
+        api_key=api_key,
+        mode=mode,
+        user_plan=user_plan,
+        organization_plan=organization_plan,
+        feature=feature,
+        event_name=event_name,
+        client_ids=tuple(client_id or ()),
+        enforce=enforce,
+        timeout_ms=timeout_ms,
+        fail_mode=fail_mode,
+        deny_message=deny_message,
+        claim=claim,
+    )
+    with _session() as session:
+        environment_id = environments.get_environment(session, name=environment).id
+        secrets = action.checked_secrets(session, environment_id=environment_id, settings=settings)
+    out = Console(soft_wrap=True, highlight=False)
+    out.print("# Secrets of the Action (Auth0 dashboard: Actions > the Action > Secrets)")
+    for name, value in secrets.items():
+        out.print(f"{name}={value}", markup=False)
+    out.print("\n# Or with the Auth0 CLI")
+    out.print(action.auth0_cli_commands(secrets), markup=False)
 
 
 def _endpoint_create(url: str, events: list[EventType] | None, stigg_secret: bool) -> Any:

@@ -12,12 +12,14 @@ from tollgate.db.base import Base
 from tollgate.db.changelog import ChangeLogEntry
 from tollgate.environments.models import ApiKey, Environment
 from tollgate.http.models import IdempotentRequest
+from tollgate.identity.models import Auth0Login
 from tollgate.subscriptions.models import Subscription, SubscriptionAddon, SubscriptionSchedule
 from tollgate.usage.models import MeterUniqueValue, UsageCounter, UsageEvent, UsageRecord
 from tollgate.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 
 __all__ = [
     "ApiKey",
+    "Auth0Login",
     "Base",
     "ChangeLogEntry",
     "Customer",
