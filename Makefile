@@ -11,9 +11,19 @@ UV_VERSION := 0.13.9
 # `--upgrade-package NAME` moves one; without them the pins already in the lock are kept.
 LOCK_FLAGS ?=
 
-.PHONY: setup lock serve test lint typecheck unit fuzz clean
+.PHONY: setup node lock serve test lint typecheck unit fuzz clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed node
+
+# Node.js runs the Auth0 Action's tests (tests/identity). Installed from Debian's packages
+# where it is missing and we may (root); elsewhere those tests skip and say why (CI fails).
+node:
+	@command -v node >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs; \
+		else \
+			echo "node is missing: the Auth0 Action's tests will be skipped (install nodejs)"; \
+		fi; }
 
 # Every third-party package comes from requirements.lock, exact versions checked by hash; the
 # two local packages are then added without letting pip resolve anything else.

@@ -3,7 +3,8 @@
 //   node tests/identity/auth0_harness.mjs <action.js> < input.json
 //
 // Input (one JSON object on stdin):
-//   {"event": {...partial post-login event...}, "secrets": {...}, "timeLimitMs": 20000}
+//   {"event": {...partial post-login event...}, "secrets": {...}, "timeLimitMs": 20000,
+//    "now": "2026-01-05T10:00:00Z"}
 // The partial event is deep-merged over a documented-shape default event (objects merge,
 // arrays and scalars replace, and a `null` removes the default, e.g. {"transaction": null}
 // for a login without a transaction). `organization` exists only if given.
@@ -21,6 +22,9 @@
 //   cancel them;
 // - the first `api.access.deny` wins;
 // - the run is stopped after `timeLimitMs` (Auth0's limit is 20 s).
+// `now` (optional, for servers on a test clock) sets the Action's clock: inside the run,
+// `new Date()` and `Date.now()` start at that moment and advance with real time; the
+// default event's timestamps use it too.
 // Any api member that is not faked throws `not faked: api.x.y` when called and is listed
 // in `notFaked`. Exit code 0 whenever the harness itself worked.
 
@@ -188,6 +192,21 @@ function errorText(err) {
   return String(err);
 }
 
+// A Date whose current time starts at `startMs`; everything else is Date's own.
+function clockDate(startMs) {
+  const offset = startMs - Date.now();
+  return class ClockDate extends Date {
+    constructor(...args) {
+      if (args.length === 0) super(Date.now() + offset);
+      else super(...args);
+    }
+
+    static now() {
+      return Date.now() + offset;
+    }
+  };
+}
+
 async function readStdin() {
   const chunks = [];
   for await (const chunk of process.stdin) chunks.push(chunk);
@@ -202,8 +221,14 @@ async function main() {
   const input = raw ? JSON.parse(raw) : {};
   if (!isPlainObject(input)) throw new Error('stdin must hold one JSON object');
 
+  let SandboxDate = Date;
+  if (input.now != null) {
+    const startMs = Date.parse(input.now);
+    if (Number.isNaN(startMs)) throw new Error(`"now" is not a date: ${input.now}`);
+    SandboxDate = clockDate(startMs);
+  }
   const partial = isPlainObject(input.event) ? input.event : {};
-  const event = deepMerge(defaultEvent(new Date().toISOString()), partial);
+  const event = deepMerge(defaultEvent(new SandboxDate().toISOString()), partial);
   const secrets = { ...(isPlainObject(partial.secrets) ? partial.secrets : {}), ...(isPlainObject(input.secrets) ? input.secrets : {}) };
   // Auth0 secrets are always strings.
   event.secrets = Object.fromEntries(
@@ -237,7 +262,7 @@ async function main() {
     crypto: globalThis.crypto,
     setTimeout,
     clearTimeout,
-    Date,
+    Date: SandboxDate,
     JSON,
     Promise,
     TextEncoder,

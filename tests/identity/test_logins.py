@@ -244,6 +244,22 @@ class TestMissedLogins:
         decided(http, {**again, "missedLogins": [missed]})
         assert usage_of(http, "org_a") == TEAM_LIMIT + 1
 
+    def test_a_user_let_in_earlier_this_period_is_not_denied_at_the_limit(
+        self, http: httpx.Client, clocked: Clocked
+    ) -> None:
+        fill(http, "org_a", TEAM_LIMIT - 1)
+        missed = {
+            "organization": {"id": "org_a"},
+            "loggedInAt": clocked.clock.now().isoformat(),
+            "idempotencyKey": "missed-1",
+        }  # the Action let auth0|late in while Tollgate was down
+        fill(http, "org_a", TEAM_LIMIT)  # meanwhile the last place went to auth0|u2
+        body = login_body("auth0|late", "t9", organization="org_a", mode="B2B")
+        answer = decided(http, {**body, "missedLogins": [missed]})
+        assert answer["decision"] == "ALLOW", answer
+        assert answer["customers"][0]["activeUsers"]["isNewActiveUser"] is False
+        assert usage_of(http, "org_a") == TEAM_LIMIT + 1
+
     def test_a_bad_one_is_reported_and_does_not_fail_the_login(self, http: httpx.Client) -> None:
         missed = {"loggedInAt": "2026-01-05T09:00:00Z", "idempotencyKey": "missed-1"}
         body = login_body("auth0|ann", "t1", organization="org_a", mode="B2B")

@@ -183,25 +183,43 @@ class SnapshotStore:
 
 
 class AsTransactionSees:
-    """Snapshots of some customers as an open transaction sees them (customers it created
-    or subscribed, which no other session can see yet, or customers whose access must be
-    decided from what is committed now rather than from memory); the store's for others.
+    """Snapshots as an open transaction sees them, for writes that decide access from
+    what is committed now rather than from what this process has heard.
 
-    Computed per call and never stored: the transaction may still roll back."""
+    Customers the transaction changed (`changed`: created, subscribed) are computed in it,
+    as no other session sees them yet. For any other customer the store's snapshot is used
+    (computed and kept if missing) once the customer's version in the transaction is the
+    one it was computed from, one small read; otherwise it is computed in the transaction.
+    Each is read once per instance, and what is computed in the transaction is never kept
+    (it may still roll back): make one after the changes it must see."""
 
     def __init__(
-        self, store: SnapshotStore, session: Session, customer_refs: Set[str], now: datetime
+        self, store: SnapshotStore, session: Session, changed: Set[str], now: datetime
     ) -> None:
         self._store = store
         self._session = session
-        self._customer_refs = customer_refs
+        self._changed = changed
         self._now = now
+        self._seen: dict[tuple[int, str, str | None], Snapshot] = {}
 
     def snapshot(
         self, environment_id: int, customer_ref: str, resource_ref: str | None
     ) -> Snapshot:
-        if customer_ref not in self._customer_refs:
-            return self._store.snapshot(environment_id, customer_ref, resource_ref)
+        key = (environment_id, customer_ref, resource_ref)
+        found = self._seen.get(key)
+        if found is None:
+            found = self._seen[key] = self._read(environment_id, customer_ref, resource_ref)
+        return found
+
+    def _read(self, environment_id: int, customer_ref: str, resource_ref: str | None) -> Snapshot:
+        if customer_ref not in self._changed:
+            kept = self._store.snapshot(environment_id, customer_ref, resource_ref)
+            current = holdings.customer_version(
+                self._session, environment_id=environment_id, customer_ref=customer_ref
+            )
+            seen = None if current is None else (True, current[1], current[2])
+            if seen == (kept.customer_found, kept.version, kept.is_archived):
+                return kept
         return self._store.compute(
             self._session, environment_id, customer_ref, resource_ref, now=self._now
         )

@@ -84,7 +84,7 @@ exports.onExecutePostLogin = async (event, api) => {
       || (event?.session?.id && event?.stats?.logins_count != null
         ? `${event.session.id}:${event.stats.logins_count}` : '')
       || uuid();
-    const idempotencyKey = `auth0:${tx}:${userId}${org ? ':' + org.id : ''}`;
+    const idempotencyKey = await keyOf(`auth0:${tx}:${userId}${org ? ':' + org.id : ''}`);
     const loggedInAt = new Date().toISOString();
 
     // event.user.app_metadata is what was stored before this login: anything may be there.
@@ -206,6 +206,15 @@ function serverError(raw) {
   return e && typeof e === 'object' ? ` ${e.code ?? ''}: ${e.message ?? ''}` : '';
 }
 
+// Tollgate takes keys of 1..255 printable ASCII characters; a longer or exotic user id
+// (enterprise connections) gets a digest of the same text, so retries still match.
+const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+async function keyOf(raw) {
+  if (KEY_PATTERN.test(raw)) return raw;
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(raw));
+  return 'auth0:sha256:' + Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
 function uuid() {
   try { return crypto.randomUUID(); } catch (_) {
     return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
@@ -218,8 +227,10 @@ function readPending(metadata) {
   const seen = new Set();
   const out = [];
   for (const p of list) {
-    const key = p && typeof p.idempotencyKey === 'string' ? p.idempotencyKey : '';
-    if (!key || seen.has(key) || typeof p.loggedInAt !== 'string') continue;
+    if (!p || typeof p !== 'object') continue;
+    const key = typeof p.idempotencyKey === 'string' ? p.idempotencyKey : '';
+    const at = typeof p.loggedInAt === 'string' ? Date.parse(p.loggedInAt) : NaN;
+    if (!KEY_PATTERN.test(key) || seen.has(key) || Number.isNaN(at)) continue;
     seen.add(key);
     const o = p.organization;
     out.push({

@@ -114,11 +114,13 @@ def record_login(
     meter = _active_users_meter(session, environment_id, report.feature_id, report.event_name)
     _check_plans(session, environment_id, report)
     login = _login(report, report.idempotency_key, report.organization, report.logged_in_at, now)
-    answer = _once(session, store, environment_id, meter, login, now)
-    answer["missedLogins"] = [
+    # Missed logins first: a user let in earlier this period is a known user by now.
+    replayed = [
         wire(_replay(session, store, environment_id, meter, report, missed, now))
         for missed in report.missed_logins
     ]
+    answer = _once(session, store, environment_id, meter, login, now)
+    answer["missedLogins"] = replayed
     return answer
 
 
@@ -273,7 +275,7 @@ def _decide(
     if remembered is not None:
         return {**remembered, "replayed": True}
     held = [_provisioned(session, environment_id, named, now) for named in login.named]
-    seen = AsTransactionSees(store, session, {h.customer.ref_id for h in held}, now)
+    seen = AsTransactionSees(store, session, {h.customer.ref_id for h in held if h.is_new}, now)
     answer = _count(session, seen, environment_id, meter, login, held, now)
     stored = wire(answer)
     session.add(

@@ -1,9 +1,11 @@
 """What a subscription may hold: published plans and compatible add-ons, in allowed numbers."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.interfaces import ORMOption
 
 from tollgate.catalog.enums import PackageKind, PricingType
 from tollgate.catalog.models import Package, PackageVersion, Product
@@ -30,13 +32,36 @@ def plan(session: Session, *, environment_id: int, ref_id: str, field: str = "pl
     return _published(session, environment_id, PackageKind.PLAN, ref_id, field)
 
 
+def check_plan(session: Session, *, environment_id: int, ref_id: str, field: str) -> None:
+    """What `plan` refuses, refused the same way, without loading the version."""
+    package = _live_package(session, environment_id, PackageKind.PLAN, ref_id, field, load=[])
+    if not versions.has_published(session, package_id=package.id):
+        raise InvalidValue(f"plan '{ref_id}' is not published yet", field=field)
+
+
 def _published(
     session: Session, environment_id: int, kind: PackageKind, ref_id: str, field: str
 ) -> Offered:
+    package = _live_package(session, environment_id, kind, ref_id, field)
+    version = versions.latest_published(session, package_id=package.id)
+    if version is None:
+        raise InvalidValue(f"{versions.noun(kind)} '{ref_id}' is not published yet", field=field)
+    return Offered(package, version)
+
+
+def _live_package(
+    session: Session,
+    environment_id: int,
+    kind: PackageKind,
+    ref_id: str,
+    field: str,
+    *,
+    load: Sequence[ORMOption] = (selectinload(Package.product),),
+) -> Package:
     noun = versions.noun(kind)
     package = session.scalar(
         select(Package)
-        .options(selectinload(Package.product))
+        .options(*load)
         .where(
             Package.environment_id == environment_id,
             Package.ref_id == ref_id,
@@ -47,10 +72,7 @@ def _published(
         raise InvalidValue(f"{noun} '{ref_id}' does not exist", field=field)
     if package.archived_at is not None:
         raise InvalidValue(f"{noun} '{ref_id}' is archived and offered to no one", field=field)
-    version = versions.latest_published(session, package_id=package.id)
-    if version is None:
-        raise InvalidValue(f"{noun} '{ref_id}' is not published yet", field=field)
-    return Offered(package, version)
+    return package
 
 
 def addons(

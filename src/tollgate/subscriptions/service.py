@@ -157,7 +157,7 @@ def _refuse_terms(data: SubscriptionTerms) -> None:
 
 def check_plan_offered(session: Session, *, environment_id: int, ref_id: str, field: str) -> None:
     """Refuse, naming `field`, a plan nobody can be subscribed to now (422)."""
-    offer.plan(session, environment_id=environment_id, ref_id=ref_id, field=field)
+    offer.check_plan(session, environment_id=environment_id, ref_id=ref_id, field=field)
 
 
 def provision_subscription(
