@@ -250,7 +250,8 @@ def run_database(database: Database, args: argparse.Namespace) -> Result:
     for name, phase in (("returning logins", logins), ("entitlement checks", baseline)):
         console.print(
             f"  {name}: {phase.per_s():,.0f}/s, p50 {phase.percentile_ms(0.5):.2f} ms, "
-            f"p99 {phase.percentile_ms(0.99):.2f} ms ({len(phase.latencies):,} answers)"
+            f"p90 {phase.percentile_ms(0.9):.2f} ms, p99 {phase.percentile_ms(0.99):.2f} ms, "
+            f"max {phase.percentile_ms(1.0):.2f} ms ({len(phase.latencies):,} answers)"
         )
     for problem in problems:
         console.print(f"  [red]problem:[/] {escape(problem)}")

@@ -388,14 +388,14 @@ def _count(
     ]
     feature_ref = meter.feature.ref_id
     try:
-        with session.begin_nested():
-            stored = (
-                events.report_events(
-                    session, seen, environment_id=environment_id, events=batch, now=now
-                )
-                if batch
-                else events.Stored(0, [])
+        # A refused batch leaves nothing written: the login goes on to its DENY.
+        stored = (
+            events.report_events(
+                session, seen, environment_id=environment_id, events=batch, now=now
             )
+            if batch
+            else events.Stored(0, [])
+        )
     except UsageLimitExceeded as refused:
         denied = next(h for h in live if h.customer.ref_id == refused.customer_ref)
         figures = {

@@ -1,13 +1,11 @@
 """What a subscription may hold: published plans and compatible add-ons, in allowed numbers."""
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
-from sqlalchemy.orm.interfaces import ORMOption
 
-from tollgate.catalog.enums import PackageKind, PricingType
+from tollgate.catalog.enums import PackageKind, PackageStatus, PricingType
 from tollgate.catalog.models import Package, PackageVersion, Product
 from tollgate.catalog.packages import versions
 from tollgate.errors import InvalidValue
@@ -33,35 +31,36 @@ def plan(session: Session, *, environment_id: int, ref_id: str, field: str = "pl
 
 
 def check_plan(session: Session, *, environment_id: int, ref_id: str, field: str) -> None:
-    """What `plan` refuses, refused the same way, without loading the version."""
-    package = _live_package(session, environment_id, PackageKind.PLAN, ref_id, field, load=[])
-    if not versions.has_published(session, package_id=package.id):
-        raise InvalidValue(f"plan '{ref_id}' is not published yet", field=field)
+    """What `plan` refuses, refused the same way, in one small read."""
+    published = (
+        select(PackageVersion.id)
+        .where(
+            PackageVersion.package_id == Package.id,
+            PackageVersion.status == PackageStatus.PUBLISHED,
+        )
+        .exists()
+    )
+    found = session.execute(
+        select(Package.archived_at, published).where(
+            Package.environment_id == environment_id,
+            Package.ref_id == ref_id,
+            Package.kind == PackageKind.PLAN,
+        )
+    ).one_or_none()
+    if found is None:
+        raise _unoffered(PackageKind.PLAN, ref_id, field, _MISSING)
+    if found[0] is not None:
+        raise _unoffered(PackageKind.PLAN, ref_id, field, _ARCHIVED)
+    if not found[1]:
+        raise _unoffered(PackageKind.PLAN, ref_id, field, _UNPUBLISHED)
 
 
 def _published(
     session: Session, environment_id: int, kind: PackageKind, ref_id: str, field: str
 ) -> Offered:
-    package = _live_package(session, environment_id, kind, ref_id, field)
-    version = versions.latest_published(session, package_id=package.id)
-    if version is None:
-        raise InvalidValue(f"{versions.noun(kind)} '{ref_id}' is not published yet", field=field)
-    return Offered(package, version)
-
-
-def _live_package(
-    session: Session,
-    environment_id: int,
-    kind: PackageKind,
-    ref_id: str,
-    field: str,
-    *,
-    load: Sequence[ORMOption] = (selectinload(Package.product),),
-) -> Package:
-    noun = versions.noun(kind)
     package = session.scalar(
         select(Package)
-        .options(*load)
+        .options(selectinload(Package.product))
         .where(
             Package.environment_id == environment_id,
             Package.ref_id == ref_id,
@@ -69,10 +68,22 @@ def _live_package(
         )
     )
     if package is None:
-        raise InvalidValue(f"{noun} '{ref_id}' does not exist", field=field)
+        raise _unoffered(kind, ref_id, field, _MISSING)
     if package.archived_at is not None:
-        raise InvalidValue(f"{noun} '{ref_id}' is archived and offered to no one", field=field)
-    return package
+        raise _unoffered(kind, ref_id, field, _ARCHIVED)
+    version = versions.latest_published(session, package_id=package.id)
+    if version is None:
+        raise _unoffered(kind, ref_id, field, _UNPUBLISHED)
+    return Offered(package, version)
+
+
+_MISSING = "does not exist"
+_ARCHIVED = "is archived and offered to no one"
+_UNPUBLISHED = "is not published yet"
+
+
+def _unoffered(kind: PackageKind, ref_id: str, field: str, why: str) -> InvalidValue:
+    return InvalidValue(f"{versions.noun(kind)} '{ref_id}' {why}", field=field)
 
 
 def addons(

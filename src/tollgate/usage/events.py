@@ -111,7 +111,10 @@ def report_events(
 
     An event with `enforce_limit` passes only if no counter it moves goes past the
     customer's limit (a UNIQUE meter's value already counted in the period moves nothing);
-    otherwise UsageLimitExceeded refuses the batch, decided under the counters' locks."""
+    otherwise UsageLimitExceeded refuses the batch, decided under the counters' locks.
+
+    A refused batch leaves nothing written (its work runs in a savepoint), so the caller's
+    transaction may go on."""
     customers = _checked(session, environment_id, events, now)
     fresh, tallies = run_again_on_duplicate(
         session,

@@ -53,20 +53,6 @@ def latest_published(session: Session, *, package_id: int) -> PackageVersion | N
     return _newest_version(session, package_id, PackageStatus.PUBLISHED)
 
 
-def has_published(session: Session, *, package_id: int) -> bool:
-    return (
-        session.scalar(
-            select(PackageVersion.id)
-            .where(
-                PackageVersion.package_id == package_id,
-                PackageVersion.status == PackageStatus.PUBLISHED,
-            )
-            .limit(1)
-        )
-        is not None
-    )
-
-
 def draft_of(session: Session, *, package_id: int) -> PackageVersion | None:
     return _newest_version(session, package_id, PackageStatus.DRAFT)
 
