@@ -329,6 +329,8 @@ def auth0_setup(
     out.print(f"feature '{feature}' in environment '{environment}': {state}")
     for plan in done.granted:
         out.print(f"  granted in {plan} (published; its subscribers moved to it)")
+    for plan in done.drafted:
+        out.print(f"  not granted in {plan}: it has a draft open; publish or remove it first")
     if done.lacking:
         out.print(
             f"  plans without it (their customers' logins are denied while enforced): "
@@ -353,8 +355,13 @@ def auth0_action(
         "http://127.0.0.1:8000"
     ),
     api_key: Annotated[
-        str, typer.Option(help="A server key (`tollgate keys create --kind server`)")
-    ] = "<a server key>",
+        str,
+        typer.Option(
+            envvar="TOLLGATE_AUTH0_API_KEY",
+            help="A server key of the environment (`tollgate keys create --kind server`); "
+            "from the environment variable, it stays out of the shell's history",
+        ),
+    ] = action.API_KEY_PLACEHOLDER,
     mode: Annotated[Mode, typer.Option(help="Who becomes a customer")] = Mode.B2C,
     user_plan: Annotated[str | None, typer.Option(help="Plan of a new user customer")] = None,
     organization_plan: Annotated[

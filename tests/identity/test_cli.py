@@ -7,7 +7,9 @@ from sqlalchemy import select
 
 from tests.support.cli import Cli, flat
 from tollgate.catalog import demo
+from tollgate.catalog.enums import PackageKind
 from tollgate.catalog.models import Feature
+from tollgate.catalog.packages import service as packages
 from tollgate.db.engine import make_engine, make_session_factory, unit_of_work
 from tollgate.environments import service as environments
 from tollgate.identity.action import action_source
@@ -65,6 +67,18 @@ class TestSetup:
         again = flat(demo_cli.run("auth0", "setup", "--environment", "dev", "--demo").stdout)
         assert "granted in" not in again
 
+    def test_demo_leaves_a_plan_with_an_open_draft_alone(self, demo_cli: Cli) -> None:
+        engine = make_engine(demo_cli.database_url)
+        with unit_of_work(make_session_factory(engine)) as session:
+            environment_id = environments.get_environment(session, name="dev").id
+            packages.create_draft(
+                session, environment_id=environment_id, kind=PackageKind.PLAN, ref_id="plan-pro"
+            )
+        engine.dispose()
+        done = flat(demo_cli.run("auth0", "setup", "--environment", "dev", "--demo").stdout)
+        assert "not granted in plan-pro: it has a draft open" in done
+        assert "granted in plan-free" in done
+
     def test_refuses_an_existing_feature_that_is_not_such_a_meter(self, demo_cli: Cli) -> None:
         refused = demo_cli.run(
             "auth0", "setup", "--environment", "dev", "--feature", "feature-active-users"
@@ -103,6 +117,27 @@ class TestAction:
         assert "plan 'plan-nope' does not exist" in flat(unknown.stderr)
         missing = demo_cli.run(*base, "--user-plan", "plan-free")
         assert "give --organization-plan" in flat(missing.stderr)
+        client_key = demo_cli.create_key("dev", "client")
+        refused_key = demo_cli.run(
+            *base,
+            "--user-plan",
+            "plan-free",
+            "--organization-plan",
+            "plan-pro",
+            "--api-key",
+            client_key,
+        )
+        assert "must be a server key of this environment" in flat(refused_key.stderr)
+        server_key = demo_cli.create_key("dev", "server")
+        with_key = demo_cli.run(
+            *base,
+            "--user-plan",
+            "plan-free",
+            "--organization-plan",
+            "plan-pro",
+            env={"TOLLGATE_AUTH0_API_KEY": server_key},
+        )
+        assert f"TOLLGATE_API_KEY={server_key}" in with_key.stdout.splitlines()
         wrong_feature = demo_cli.run(
             *base[:-2], "--user-plan", "plan-free", "--feature", "feature-api-calls"
         )

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.identity.conftest import MAU, TEAM_LIMIT, decided, login_body, report_login
-from tests.support import Clocked, Tenant
+from tests.support import Clocked, Tenant, factories
 from tests.support.usage import check
 
 
@@ -57,6 +57,12 @@ class TestFirstLogin:
         stored = http.get("/api/v1/customers/auth0|ann").json()["data"]
         assert (stored["email"], stored["name"]) == ("ann@example.com", "auth0|ann")
         assert usage_of(http, "auth0|ann") == 1
+
+    def test_an_email_a_customer_may_not_hold_is_left_out(self, http: httpx.Client) -> None:
+        body = login_body("auth0|ann", "t1")
+        body["user"]["email"] = "ann at example"  # Auth0 keeps what its connection gave
+        assert decided(http, body)["decision"] == "ALLOW"
+        assert http.get("/api/v1/customers/auth0|ann").json()["data"]["email"] is None
 
     def test_an_existing_customer_is_not_subscribed_again(self, http: httpx.Client) -> None:
         http.post("/api/v1/customers", json={"id": "org_acme"})
@@ -146,6 +152,29 @@ class TestLimit:
         body = login_body("auth0|new", "t9", organization="org_a", mode="B2B", enforceLimit=False)
         assert decided(http, body)["decision"] == "ALLOW"
         assert usage_of(http, "org_a") == TEAM_LIMIT + 1
+
+    def test_only_the_active_users_limit_denies_a_login(self, http: httpx.Client) -> None:
+        meter = {
+            "aggregation": {"function": "COUNT"},
+            "filters": [
+                {
+                    "conditions": [
+                        {"field": "eventName", "operation": "EQUALS", "value": "auth0-login"}
+                    ]
+                }
+            ],
+        }
+        factories.feature(http, id="feature-logins", meterType="INCREMENTAL", meter=meter)
+        grants = [
+            {"id": MAU, "type": "FEATURE", "usageLimit": TEAM_LIMIT, "resetPeriod": "MONTH"},
+            {"id": "feature-logins", "type": "FEATURE", "usageLimit": 1, "resetPeriod": "MONTH"},
+        ]
+        factories.plan(http, id="plan-counted", entitlements=grants, publish=True)
+        plans = {"organization": "plan-counted"}
+        for n in range(3):  # three logins of one user: past feature-logins' limit of 1
+            body = login_body("auth0|ann", f"c{n}", organization="org_c", mode="B2B", plans=plans)
+            assert decided(http, body)["decision"] == "ALLOW"
+        assert check(http, "feature-logins", customer_id="org_c")["currentUsage"] == 3
 
     def test_unlimited_plans_never_deny(self, http: httpx.Client) -> None:
         plans = {"organization": "plan-enterprise"}
@@ -260,6 +289,26 @@ class TestMissedLogins:
         assert answer["customers"][0]["activeUsers"]["isNewActiveUser"] is False
         assert usage_of(http, "org_a") == TEAM_LIMIT + 1
 
+    def test_one_denied_while_its_answer_was_lost_is_counted_when_replayed(
+        self, http: httpx.Client, clocked: Clocked
+    ) -> None:
+        fill(http, "org_a", TEAM_LIMIT)
+        body = login_body("auth0|late", "lost-1", organization="org_a", mode="B2B")
+        assert decided(http, body)["decision"] == "DENY"  # the Action timed out: let in
+        missed = {
+            "organization": {"id": "org_a"},
+            "loggedInAt": clocked.clock.now().isoformat(),
+            "idempotencyKey": "lost-1",
+        }
+        again = login_body("auth0|late", "t10", organization="org_a", mode="B2B")
+        answer = decided(http, {**again, "missedLogins": [missed]})
+        assert answer["missedLogins"][0]["decision"] == "ALLOW"
+        assert answer["decision"] == "ALLOW"  # a known user by now
+        assert usage_of(http, "org_a") == TEAM_LIMIT + 1
+        replayed = decided(http, {**again, "missedLogins": [missed]})
+        assert replayed["missedLogins"][0]["decision"] == "ALLOW"
+        assert usage_of(http, "org_a") == TEAM_LIMIT + 1  # counted once
+
     def test_a_bad_one_is_reported_and_does_not_fail_the_login(self, http: httpx.Client) -> None:
         missed = {"loggedInAt": "2026-01-05T09:00:00Z", "idempotencyKey": "missed-1"}
         body = login_body("auth0|ann", "t1", organization="org_a", mode="B2B")
@@ -275,7 +324,10 @@ class TestRefusedConfiguration:
         ("change", "field"),
         [
             ({"initialPlans": {"user": "plan-nope"}}, "initialPlans.user"),
-            ({"initialPlans": {"organization": "plan-nope"}}, "initialPlans.organization"),
+            (
+                {"initialPlans": {"organization": "plan-nope"}, "mode": "BOTH"},
+                "initialPlans.organization",
+            ),
             ({"featureId": "feature-nope"}, "featureId"),
             ({"featureId": "feature-active-users"}, "featureId"),  # reported, no meter
             ({"featureId": "feature-api-calls"}, "featureId"),  # a COUNT meter

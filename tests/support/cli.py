@@ -14,10 +14,12 @@ class Cli:
     database_url: str
     cwd: Path
 
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "tollgate", *args],
-            env={**os.environ, "TOLLGATE_DATABASE_URL": self.database_url},
+            env={**os.environ, "TOLLGATE_DATABASE_URL": self.database_url, **(env or {})},
             cwd=self.cwd,
             capture_output=True,
             text=True,

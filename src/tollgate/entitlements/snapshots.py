@@ -96,6 +96,23 @@ class SnapshotStore:
         self._store(key, snapshot, epoch)
         return snapshot
 
+    def compute_and_keep(
+        self,
+        session: Session,
+        environment_id: int,
+        customer_ref: str,
+        resource_ref: str | None,
+        *,
+        now: datetime,
+    ) -> Snapshot:
+        """The snapshot computed inside `session` and kept as `recompute` keeps one: only
+        for a customer whose holdings the session has not changed (its data is then what is
+        committed, whatever becomes of the session)."""
+        epoch = self._epochs.get(environment_id, 0)
+        snapshot = self.compute(session, environment_id, customer_ref, resource_ref, now=now)
+        self._store((environment_id, customer_ref), snapshot, epoch)
+        return snapshot
+
     def features(self, environment_id: int) -> dict[str, FeatureInfo]:
         found = self._features.get(environment_id)
         if found is not None:
@@ -187,11 +204,12 @@ class AsTransactionSees:
     what is committed now rather than from what this process has heard.
 
     Customers the transaction changed (`changed`: created, subscribed) are computed in it,
-    as no other session sees them yet. For any other customer the store's snapshot is used
-    (computed and kept if missing) once the customer's version in the transaction is the
-    one it was computed from, one small read; otherwise it is computed in the transaction.
-    Each is read once per instance, and what is computed in the transaction is never kept
-    (it may still roll back): make one after the changes it must see."""
+    as no other session sees them yet, and never kept (it may still roll back). For any
+    other customer the snapshot in memory is used if the customer's version in the
+    transaction is the one it was computed from (one small read); otherwise it is computed
+    in the transaction and kept. Nothing opens a second connection while the transaction
+    holds its locks. Each is read once per instance: make one after the changes it must
+    see."""
 
     def __init__(
         self, store: SnapshotStore, session: Session, changed: Set[str], now: datetime
@@ -212,15 +230,19 @@ class AsTransactionSees:
         return found
 
     def _read(self, environment_id: int, customer_ref: str, resource_ref: str | None) -> Snapshot:
-        if customer_ref not in self._changed:
-            kept = self._store.snapshot(environment_id, customer_ref, resource_ref)
+        if customer_ref in self._changed:
+            return self._store.compute(
+                self._session, environment_id, customer_ref, resource_ref, now=self._now
+            )
+        kept = self._store.cached(environment_id, customer_ref, resource_ref)
+        if kept is not None:
             current = holdings.customer_version(
                 self._session, environment_id=environment_id, customer_ref=customer_ref
             )
             seen = None if current is None else (True, current[1], current[2])
             if seen == (kept.customer_found, kept.version, kept.is_archived):
                 return kept
-        return self._store.compute(
+        return self._store.compute_and_keep(
             self._session, environment_id, customer_ref, resource_ref, now=self._now
         )
 

@@ -8,12 +8,15 @@ from importlib.resources import files
 
 from sqlalchemy.orm import Session
 
-from tollgate.errors import InvalidValue
-from tollgate.identity.meters import counts_event, counts_unique_users, find_feature
+from tollgate.environments.models import KeyKind
+from tollgate.environments.service import authenticate
+from tollgate.errors import AuthenticationFailed, InvalidValue
+from tollgate.identity.meters import active_users_problem, counts_event, find_feature
 from tollgate.identity.schemas import Mode
 from tollgate.subscriptions import service as subscriptions
 
 ACTION_NAME = "tollgate-post-login"
+API_KEY_PLACEHOLDER = "<a server key>"  # printed as is when no key is given
 
 
 def action_source() -> str:
@@ -48,9 +51,11 @@ class ActionSettings:
 def checked_secrets(
     session: Session, *, environment_id: int, settings: ActionSettings
 ) -> dict[str, str]:
-    """The Action's secrets, once the plans and the feature they name are checked: plans
-    anyone may be subscribed to, the plan each mode needs, a feature counting unique users
-    of the event name."""
+    """The Action's secrets, once what they name is checked: a server key of this
+    environment (unless the placeholder is printed), plans anyone may be subscribed to, the
+    plan each mode needs, a feature counting unique users of the event name."""
+    if settings.api_key != API_KEY_PLACEHOLDER:
+        _check_key(session, environment_id, settings.api_key)
     needs_user = settings.mode in (Mode.B2C, Mode.BOTH)
     needs_organization = settings.mode in (Mode.B2B, Mode.BOTH)
     for plan, needed, option in (
@@ -73,7 +78,7 @@ def checked_secrets(
             f"feature '{settings.feature}' was not found; run `tollgate auth0 setup` first",
             field="--feature",
         )
-    problem = counts_unique_users(feature)
+    problem = active_users_problem(feature)
     if problem is None and not counts_event(feature, settings.event_name):
         problem = f"its meter does not count events named '{settings.event_name}'"
     if problem is not None:
@@ -94,6 +99,19 @@ def checked_secrets(
         "TOLLGATE_CLAIM": settings.claim or "",
     }
     return {name: value for name, value in secrets.items() if value}
+
+
+def _check_key(session: Session, environment_id: int, raw_key: str) -> None:
+    try:
+        principal = authenticate(session, raw_key=raw_key)
+    except AuthenticationFailed:
+        raise InvalidValue("--api-key is not a live key of Tollgate", field="--api-key") from None
+    if principal.environment_id != environment_id or principal.key_kind is not KeyKind.SERVER:
+        raise InvalidValue(
+            "--api-key must be a server key of this environment: the Action's logins would "
+            "all be refused",
+            field="--api-key",
+        )
 
 
 def auth0_cli_commands(secrets: dict[str, str]) -> str:

@@ -76,7 +76,7 @@ exports.onExecutePostLogin = async (event, api) => {
     const featureId = text(s.TOLLGATE_FEATURE) || 'feature-mau';
     const enforce = !['false', '0', 'no', 'off'].includes(text(s.TOLLGATE_ENFORCE).toLowerCase());
     const organization = org
-      ? { id: String(org.id), name: org.display_name ?? org.name ?? null }
+      ? { id: String(org.id), name: clip(org.display_name ?? org.name) }
       : null;
 
     // One key per Auth0 transaction, so a retried or re-run login is counted once.
@@ -91,7 +91,7 @@ exports.onExecutePostLogin = async (event, api) => {
     const pending = readPending(user.app_metadata).filter((p) => p.idempotencyKey !== idempotencyKey);
 
     const body = {
-      user: { id: userId, email: user.email ?? null, name: user.name ?? null },
+      user: { id: userId, email: clip(user.email), name: clip(user.name) },
       organization,
       mode,
       initialPlans: {
@@ -190,6 +190,12 @@ exports.onExecutePostLogin = async (event, api) => {
 
 function text(value) {
   return value == null ? '' : String(value).trim();
+}
+
+// Tollgate keeps names and emails of up to 255 characters; longer ones would refuse the
+// login, so they are cut (an email cut short is then left out by Tollgate).
+function clip(value) {
+  return value == null ? null : String(value).slice(0, 255);
 }
 
 function clamp(n, lo, hi, fallback) {

@@ -4,15 +4,16 @@ counts UNIQUE user ids over the login events."""
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tollgate.catalog.enums import FeatureType, MeterType
 from tollgate.catalog.models import Feature
 from tollgate.usage import meters
 
 USER_FIELD = "user_id"  # the event dimension `tollgate auth0 setup` counts
 
 
-def counts_unique_users(feature: Feature) -> str | None:
+def active_users_problem(feature: Feature) -> str | None:
     """Why `feature` cannot count unique users at all, or None."""
-    if str(feature.feature_type) != "NUMBER" or str(feature.meter_type) != "INCREMENTAL":
+    if feature.feature_type != FeatureType.NUMBER or feature.meter_type != MeterType.INCREMENTAL:
         return (
             f"it is a {feature.feature_type} feature with meter type {feature.meter_type}, "
             "not a NUMBER feature with meter type INCREMENTAL"

@@ -14,10 +14,11 @@ transaction sees them, not from memory, so that decision is made from what is co
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -25,12 +26,12 @@ from sqlalchemy.orm import Session
 from tollgate.catalog.models import Feature
 from tollgate.customers import service as customers
 from tollgate.customers.models import Customer
-from tollgate.customers.schemas import CustomerCreate
+from tollgate.customers.schemas import CustomerCreate, Email
 from tollgate.db.errors import is_duplicate
 from tollgate.entitlements.engine import DenyReason
 from tollgate.entitlements.snapshots import AsTransactionSees, SnapshotStore
-from tollgate.errors import AlreadyExists, Conflict, InvalidValue, TollgateError
-from tollgate.identity.meters import counts_event, counts_unique_users, find_feature, user_field
+from tollgate.errors import AlreadyExists, InvalidValue, TollgateError
+from tollgate.identity.meters import active_users_problem, counts_event, find_feature, user_field
 from tollgate.identity.models import Auth0Login
 from tollgate.identity.schemas import (
     ActiveUsers,
@@ -40,6 +41,7 @@ from tollgate.identity.schemas import (
     LoginAnswer,
     LoginCustomer,
     LoginReport,
+    MissedLogin,
     MissedLoginRead,
     Mode,
     wire,
@@ -48,12 +50,13 @@ from tollgate.kit.amounts import from_units
 from tollgate.subscriptions import service as subscriptions
 from tollgate.subscriptions.schemas import SubscriptionProvision
 from tollgate.usage import events
-from tollgate.usage.errors import UsageLimitExceeded
+from tollgate.usage.errors import IdempotencyKeyReused, UsageLimitExceeded
 from tollgate.usage.reports import FUTURE_TOLERANCE
 from tollgate.usage.subjects import EVENT_WINDOW_DAYS
 
 WINDOW = timedelta(days=EVENT_WINDOW_DAYS)  # how long a login's key is remembered
 _ATTEMPTS = 3  # each attempt again follows a rival's commit: a few suffice
+_EMAIL: TypeAdapter[str] = TypeAdapter(Email)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,10 @@ class _Login:
     named: list[_Named]
     at: datetime
     enforce: bool
+    client_id: str | None
+    # A login the Action let through without an answer: it happened, so it is counted,
+    # even where Tollgate had decided DENY for it when the answer never arrived.
+    is_missed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +92,26 @@ class _Meter:
     event_name: str
     field: str
 
-    def dimensions(self, user_ref: str, organization: Auth0Organization | None) -> dict[str, Any]:
-        found: dict[str, Any] = {self.field: user_ref}
-        if organization is not None:
-            found.setdefault("organization_id", organization.id)
+    def dimensions(self, login: "_Login") -> dict[str, Any]:
+        found: dict[str, Any] = {self.field: login.user_ref}
+        if login.organization is not None:
+            found.setdefault("organization_id", login.organization.id)
+        if login.client_id is not None:
+            found.setdefault("client_id", login.client_id)
         return found
+
+
+@dataclass(slots=True)
+class _Request:
+    """What the logins of one request (the missed ones, then the login at hand) share."""
+
+    session: Session
+    store: SnapshotStore
+    environment_id: int
+    meter: _Meter
+    now: datetime
+    # Customers this transaction created: their snapshots are its own, never kept.
+    created: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -114,12 +136,10 @@ def record_login(
     meter = _active_users_meter(session, environment_id, report.feature_id, report.event_name)
     _check_plans(session, environment_id, report)
     login = _login(report, report.idempotency_key, report.organization, report.logged_in_at, now)
+    request = _Request(session, store, environment_id, meter, now)
     # Missed logins first: a user let in earlier this period is a known user by now.
-    replayed = [
-        wire(_replay(session, store, environment_id, meter, report, missed, now))
-        for missed in report.missed_logins
-    ]
-    answer = _once(session, store, environment_id, meter, login, now)
+    replayed = [wire(_replay(request, report, missed)) for missed in report.missed_logins]
+    answer = _once(request, login)
     answer["missedLogins"] = replayed
     return answer
 
@@ -131,7 +151,7 @@ def _login(
     at: datetime | None,
     now: datetime,
     *,
-    enforce: bool | None = None,
+    is_missed: bool = False,
 ) -> _Login:
     at = at or now
     if at > now + FUTURE_TOLERANCE:
@@ -163,7 +183,9 @@ def _login(
         organization,
         named,
         at,
-        report.enforce_limit if enforce is None else enforce,
+        enforce=report.enforce_limit and not is_missed,
+        client_id=report.client_id,
+        is_missed=is_missed,
     )
 
 
@@ -176,7 +198,7 @@ def _active_users_meter(
             f"feature '{feature_ref}' was not found; `tollgate auth0 setup` creates it",
             field="featureId",
         )
-    problem = counts_unique_users(feature)
+    problem = active_users_problem(feature)
     if problem is not None:
         raise InvalidValue(
             f"feature '{feature_ref}' cannot count active users: {problem} "
@@ -193,37 +215,35 @@ def _active_users_meter(
 
 
 def _check_plans(session: Session, environment_id: int, report: LoginReport) -> None:
+    """The initial plans the mode may use, checked at every login, so that a wrong one is
+    found at once rather than at the first new customer's login."""
     plans = report.initial_plans
-    for plan, field in ((plans.user, "user"), (plans.organization, "organization")):
-        if plan is not None:
+    used = {
+        "user": report.mode in (Mode.B2C, Mode.BOTH),
+        "organization": report.mode in (Mode.B2B, Mode.BOTH),
+    }
+    for kind, plan in (("user", plans.user), ("organization", plans.organization)):
+        if plan is not None and used[kind]:
             subscriptions.check_plan_offered(
-                session, environment_id=environment_id, ref_id=plan, field=f"initialPlans.{field}"
+                session, environment_id=environment_id, ref_id=plan, field=f"initialPlans.{kind}"
             )
 
 
-def _replay(
-    session: Session,
-    store: SnapshotStore,
-    environment_id: int,
-    meter: _Meter,
-    report: LoginReport,
-    missed: Any,
-    now: datetime,
-) -> MissedLoginRead:
+def _replay(request: _Request, report: LoginReport, missed: MissedLogin) -> MissedLoginRead:
     """A login the user was let in by without Tollgate's answer: counted in its own
     period, never refused (it happened); a failure is reported, not raised, so that it
     does not fail the login at hand."""
     try:
-        with session.begin_nested():
+        with request.session.begin_nested():
             login = _login(
                 report,
                 missed.idempotency_key,
                 missed.organization,
                 missed.logged_in_at,
-                now,
-                enforce=False,
+                request.now,
+                is_missed=True,
             )
-            answer = _once(session, store, environment_id, meter, login, now)
+            answer = _once(request, login)
     except TollgateError as error:
         return MissedLoginRead(
             idempotency_key=missed.idempotency_key, decision="ERROR", message=error.message
@@ -235,20 +255,13 @@ def _replay(
     )
 
 
-def _once(
-    session: Session,
-    store: SnapshotStore,
-    environment_id: int,
-    meter: _Meter,
-    login: _Login,
-    now: datetime,
-) -> dict[str, Any]:
+def _once(request: _Request, login: _Login) -> dict[str, Any]:
     """The login decided once per key: a savepoint run again when a concurrent login
     committed a customer or this key first."""
     for attempt in range(1, _ATTEMPTS + 1):
         try:
-            with session.begin_nested():
-                return _decide(session, store, environment_id, meter, login, now)
+            with request.session.begin_nested():
+                return _decide(request, login)
         except AlreadyExists as error:
             if error.kind != "customer" or attempt == _ATTEMPTS:
                 raise
@@ -263,20 +276,15 @@ def _once(
     raise AssertionError("unreachable")
 
 
-def _decide(
-    session: Session,
-    store: SnapshotStore,
-    environment_id: int,
-    meter: _Meter,
-    login: _Login,
-    now: datetime,
-) -> dict[str, Any]:
+def _decide(request: _Request, login: _Login) -> dict[str, Any]:
+    session, environment_id, now = request.session, request.environment_id, request.now
     remembered = _remembered(session, environment_id, login, now)
     if remembered is not None:
         return {**remembered, "replayed": True}
     held = [_provisioned(session, environment_id, named, now) for named in login.named]
-    seen = AsTransactionSees(store, session, {h.customer.ref_id for h in held if h.is_new}, now)
-    answer = _count(session, seen, environment_id, meter, login, held, now)
+    request.created.update(h.customer.ref_id for h in held if h.is_new)
+    seen = AsTransactionSees(request.store, session, request.created, now)
+    answer = _count(session, seen, environment_id, request.meter, login, held, now)
     stored = wire(answer)
     session.add(
         Auth0Login(
@@ -296,6 +304,9 @@ def _decide(
 def _remembered(
     session: Session, environment_id: int, login: _Login, now: datetime
 ) -> dict[str, Any] | None:
+    """The first answer to the login's key, if it still stands: past the window the key
+    is free again, and a missed login that was denied is decided again (nothing of a
+    DENY was counted, so counting it now counts it once)."""
     found = session.scalar(
         select(Auth0Login).where(
             Auth0Login.environment_id == environment_id, Auth0Login.idempotency_key == login.key
@@ -303,24 +314,24 @@ def _remembered(
     )
     if found is None:
         return None
-    if found.recorded_at < now - WINDOW:
-        session.execute(delete(Auth0Login).where(Auth0Login.id == found.id))
-        return None
+    if found.recorded_at >= now - WINDOW:
+        _refuse_another_login(found, login)
+        if not (login.is_missed and found.answer["decision"] == Decision.DENY):
+            return dict(found.answer)
+    session.execute(delete(Auth0Login).where(Auth0Login.id == found.id))
+    session.flush()
+    return None
+
+
+def _refuse_another_login(found: Auth0Login, login: _Login) -> None:
     organization_ref = login.organization.id if login.organization else ""
-    if (found.user_ref, found.organization_ref) != (login.user_ref, organization_ref):
-        raise IdempotencyKeyReused(login.key, found.user_ref, found.organization_ref)
-    return dict(found.answer)
-
-
-class IdempotencyKeyReused(Conflict):
-    code = "idempotency_key_reused"
-
-    def __init__(self, key: str, user_ref: str, organization_ref: str) -> None:
-        where = f" in organization '{organization_ref}'" if organization_ref else ""
-        super().__init__(
-            f"idempotency key '{key}' already stands for a login of '{user_ref}'{where}",
-            field="idempotencyKey",
-        )
+    if (found.user_ref, found.organization_ref) == (login.user_ref, organization_ref):
+        return
+    where = f" in organization '{found.organization_ref}'" if found.organization_ref else ""
+    message = (
+        f"idempotency key '{login.key}' already stands for a login of '{found.user_ref}'{where}"
+    )
+    raise IdempotencyKeyReused([{"field": "idempotencyKey", "message": message}])
 
 
 def _provisioned(session: Session, environment_id: int, named: _Named, now: datetime) -> _Held:
@@ -332,8 +343,8 @@ def _provisioned(session: Session, environment_id: int, named: _Named, now: date
     if customer is not None:
         return _Held(named, customer, is_new=False, subscription_ref=None)
     fields: dict[str, Any] = {"id": named.ref_id, "name": named.name}
-    if named.email and "@" in named.email and " " not in named.email:
-        fields["email"] = named.email
+    if named.email is not None and _is_email(named.email):
+        fields["email"] = named.email  # Auth0 may hold what customers may not: then none
     customer = customers.provision_customer(
         session,
         environment_id=environment_id,
@@ -364,65 +375,65 @@ def _count(
     now: datetime,
 ) -> LoginAnswer:
     live = [h for h in held if h.customer.archived_at is None]
-    archived = [h for h in held if h.customer.archived_at is not None]
+    archived = [h.customer for h in held if h.customer.archived_at is not None]
     if archived and login.enforce:
-        closed = archived[0].customer
-        return _answer(
-            Decision.DENY,
-            f"{_display(closed)} is closed (its customer record is archived)",
-            DenyReason.CUSTOMER_IS_ARCHIVED.value,
-            login,
-            held,
-            {},
-        )
+        message = f"{_display(archived[0])} is closed (its customer record is archived)"
+        reason = DenyReason.CUSTOMER_IS_ARCHIVED.value
+        return _answer(Decision.DENY, message, reason, held, {})
     batch = [
         events.EventReport(
             customer_ref=h.customer.ref_id,
             event_name=meter.event_name,
             idempotency_key=_event_key(login.key, h.customer.ref_id),
-            dimensions=meter.dimensions(login.user_ref, login.organization),
+            dimensions=meter.dimensions(login),
             timestamp=login.at,
             enforce_limit=login.enforce,
+            # Other features' meters may count logins too; only active users deny one.
+            enforce_only=meter.feature.ref_id,
         )
         for h in live
     ]
-    feature_ref = meter.feature.ref_id
+    if not batch:
+        return _allowed(seen, environment_id, meter, login, held, [])
     try:
         # A refused batch leaves nothing written: the login goes on to its DENY.
-        stored = (
-            events.report_events(
-                session, seen, environment_id=environment_id, events=batch, now=now
-            )
-            if batch
-            else events.Stored(0, [])
+        stored = events.report_events(
+            session, seen, environment_id=environment_id, events=batch, now=now
         )
     except UsageLimitExceeded as refused:
-        denied = next(h for h in live if h.customer.ref_id == refused.customer_ref)
-        figures = {
-            refused.customer_ref: ActiveUsers(
-                usage=refused.current_usage,
-                usage_limit=refused.usage_limit,
-                has_unlimited_usage=False,
-                has_soft_limit=False,
-                is_new_active_user=True,
-                counted=False,
-            )
-        }
-        return _answer(
-            Decision.DENY,
-            _refusal(denied.customer, meter.feature, refused),
-            refused.reason,
-            login,
-            held,
-            figures,
-        )
+        return _denied(meter, held, refused)
+    return _allowed(seen, environment_id, meter, login, held, stored.tallies)
+
+
+def _denied(meter: _Meter, held: Sequence[_Held], refused: UsageLimitExceeded) -> LoginAnswer:
+    customer = next(h.customer for h in held if h.customer.ref_id == refused.customer_ref)
+    figures = ActiveUsers(
+        usage=refused.current_usage,
+        usage_limit=refused.usage_limit,
+        has_unlimited_usage=False,
+        has_soft_limit=False,
+        is_new_active_user=True,
+        counted=False,
+    )
+    message = _refusal(customer, meter.feature, refused)
+    return _answer(Decision.DENY, message, refused.reason, held, {customer.ref_id: figures})
+
+
+def _allowed(
+    seen: AsTransactionSees,
+    environment_id: int,
+    meter: _Meter,
+    login: _Login,
+    held: Sequence[_Held],
+    tallies: Sequence[events.Tally],
+) -> LoginAnswer:
+    feature_ref = meter.feature.ref_id
     figures = {}
-    for tally in stored.tallies:
+    for tally in tallies:
         if tally.feature_ref != feature_ref:
             continue
-        terms = seen.snapshot(environment_id, tally.customer_ref, None).entitlements.get(
-            feature_ref
-        )
+        snapshot = seen.snapshot(environment_id, tally.customer_ref, None)
+        terms = snapshot.entitlements.get(feature_ref)
         figures[tally.customer_ref] = ActiveUsers(
             usage=from_units(tally.after),
             usage_limit=terms.usage_limit if terms else None,
@@ -431,14 +442,13 @@ def _count(
             is_new_active_user=tally.after > tally.before,
             counted=True,
         )
-    return _answer(Decision.ALLOW, _welcome(login, held, figures), None, login, held, figures)
+    return _answer(Decision.ALLOW, _welcome(login, held, figures), None, held, figures)
 
 
 def _answer(
     decision: Decision,
     message: str,
     reason: str | None,
-    login: _Login,
     held: Sequence[_Held],
     figures: dict[str, ActiveUsers],
 ) -> LoginAnswer:
@@ -483,6 +493,14 @@ def _welcome(login: _Login, held: Sequence[_Held], figures: dict[str, ActiveUser
         else:
             parts.append(f"{_display(h.customer)}: {found.usage:g} of {found.usage_limit:g} active")
     return f"'{login.user_ref}' may sign in ({'; '.join(parts)})"
+
+
+def _is_email(text: str) -> bool:
+    try:
+        _EMAIL.validate_python(text)
+    except ValidationError:
+        return False
+    return True
 
 
 def _display(customer: Customer) -> str:

@@ -16,7 +16,7 @@ from tollgate.catalog.packages import entitlements, versions
 from tollgate.catalog.packages import service as packages
 from tollgate.catalog.packages.schemas import EntitlementCreate
 from tollgate.errors import InvalidValue
-from tollgate.identity.meters import USER_FIELD, counts_event, counts_unique_users, find_feature
+from tollgate.identity.meters import USER_FIELD, active_users_problem, counts_event, find_feature
 from tollgate.subscriptions import service as subscriptions
 
 # What --demo grants in the demo catalog's plans (None: unlimited); each child restates it.
@@ -31,6 +31,7 @@ DEMO_GRANTS: dict[str, int | None] = {
 class SetUp:
     feature_created: bool
     granted: list[str] = field(default_factory=list)  # plans --demo granted it in
+    drafted: list[str] = field(default_factory=list)  # demo plans left alone: a draft is open
     lacking: list[str] = field(default_factory=list)  # published plans that still lack it
 
 
@@ -48,7 +49,7 @@ def set_up(
     still lack it."""
     existing = find_feature(session, environment_id, feature_ref)
     if existing is not None:
-        problem = counts_unique_users(existing)
+        problem = active_users_problem(existing)
         if problem is None and not counts_event(existing, event_name):
             problem = f"its meter does not count events named '{event_name}'"
         if problem is not None:
@@ -63,7 +64,7 @@ def set_up(
         )
     done = SetUp(feature_created=existing is None)
     if demo:
-        done.granted = _grant_demo(session, environment_id, feature_ref, now)
+        _grant_demo(session, environment_id, feature_ref, done, now)
     done.lacking = _plans_lacking(session, environment_id, feature_ref)
     return done
 
@@ -90,11 +91,11 @@ def _feature(feature_ref: str, event_name: str) -> FeatureCreate:
 
 
 def _grant_demo(
-    session: Session, environment_id: int, feature_ref: str, now: datetime
-) -> list[str]:
+    session: Session, environment_id: int, feature_ref: str, done: SetUp, now: datetime
+) -> None:
     """Grant the feature in each demo plan that has no entitlement to it of its own, and
-    move the plan's subscribers to the new version."""
-    granted = []
+    move the plan's subscribers to the new version. A plan with a draft open is left
+    alone: publishing would publish someone's unfinished edits too."""
     for plan_ref, limit in DEMO_GRANTS.items():
         package = session.scalar(
             select(Package).where(
@@ -105,6 +106,9 @@ def _grant_demo(
             )
         )
         if package is None or feature_ref in _own_grants(session, package):
+            continue
+        if versions.draft_of(session, package_id=package.id) is not None:
+            done.drafted.append(plan_ref)
             continue
         packages.create_draft(
             session, environment_id=environment_id, kind=PackageKind.PLAN, ref_id=plan_ref
@@ -130,8 +134,7 @@ def _grant_demo(
         subscriptions.follow_publish(
             session, package=published, migration_type=MigrationType.ALL_CUSTOMERS, now=now
         )
-        granted.append(plan_ref)
-    return granted
+        done.granted.append(plan_ref)
 
 
 def _own_grants(session: Session, package: Package) -> set[str]:

@@ -47,43 +47,29 @@ def lock(
     periods: Mapping[CounterKey, datetime | None],
     now: datetime,
 ) -> dict[CounterKey, Counter]:
-    """The counters of `periods` (key → period end), created at zero if missing, locked.
-
-    Most counters exist already (a period's first write creates it): they are locked by one
-    read; only missing ones are inserted, then locked."""
+    """The counters of `periods` (key → period end), created at zero if missing, locked."""
     if not periods:
         return {}
-    locked = _locked(session, periods)
-    missing = {key: end for key, end in periods.items() if key not in locked}
-    if missing:
-        insert_missing(
-            session,
-            UsageCounter.__table__,  # type: ignore[arg-type]
-            [
-                {
-                    "environment_id": environment_id,
-                    "customer_id": key.customer_id,
-                    "feature_id": key.feature_id,
-                    "resource_ref": key.resource_ref,
-                    "period_start": key.period_start,
-                    "period_end": end,
-                    "value": 0,
-                    "event_count": 0,
-                    "event_sum": 0,
-                    "unique_count": 0,
-                    "updated_at": now,
-                }
-                for key, end in sorted(missing.items())
-            ],
-        )
-        locked.update(_locked(session, missing))
-    return locked
-
-
-def _locked(
-    session: Session, periods: Mapping[CounterKey, datetime | None]
-) -> dict[CounterKey, Counter]:
-    """Those of the counters that exist, locked (in id order: no deadlock among writers)."""
+    insert_missing(
+        session,
+        UsageCounter.__table__,  # type: ignore[arg-type]
+        [
+            {
+                "environment_id": environment_id,
+                "customer_id": key.customer_id,
+                "feature_id": key.feature_id,
+                "resource_ref": key.resource_ref,
+                "period_start": key.period_start,
+                "period_end": end,
+                "value": 0,
+                "event_count": 0,
+                "event_sum": 0,
+                "unique_count": 0,
+                "updated_at": now,
+            }
+            for key, end in sorted(periods.items())
+        ],
+    )
     c = UsageCounter
     query = (
         select(

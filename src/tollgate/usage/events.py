@@ -49,6 +49,9 @@ class EventReport:
     resource_ref: str | None = None
     timestamp: datetime | None = None
     enforce_limit: bool = False
+    # With enforce_limit: only this feature's counter is enforced, others count freely
+    # (None: every counter the event moves).
+    enforce_only: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +80,6 @@ class Tally:
 
     customer_ref: str
     feature_ref: str
-    resource_ref: str | None
     before: int
     after: int
 
@@ -290,9 +292,8 @@ def _measure(
             customer_id = customers[event.customer_ref].id
             key = CounterKey(customer_id, feature.id, event.resource_ref or "", start)
             counter = _Counted(feature, end, event.customer_ref, event.resource_ref)
-            counted.setdefault(key, counter).amounts.append(
-                _Amount(amount, index, event.enforce_limit)
-            )
+            enforced = event.enforce_limit and event.enforce_only in (None, feature.ref_id)
+            counted.setdefault(key, counter).amounts.append(_Amount(amount, index, enforced))
     return counted
 
 
@@ -345,9 +346,7 @@ def _count(
             batch.period_end,
         )
         moves.append(thresholds.Move(counter.id, measured, before=before, after=counter.value))
-        tallies.append(
-            Tally(batch.customer_ref, feature.ref_id, batch.resource_ref, before, counter.value)
-        )
+        tallies.append(Tally(batch.customer_ref, feature.ref_id, before, counter.value))
     counters.save(session, locked.values(), now=now)
     thresholds.announce_crossings(
         session, snapshots, environment_id=environment_id, moves=moves, now=now

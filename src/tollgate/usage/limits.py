@@ -28,7 +28,8 @@ def refuse_past_limit(
     if decision.is_granted:
         return
     reason = decision.reason.value if decision.reason else "Unknown"
-    limit = decision.entitlement.usage_limit if decision.entitlement else None
+    past_limit = decision.reason is engine.DenyReason.REQUESTED_USAGE_EXCEEDING_LIMIT
+    limit = decision.entitlement.usage_limit if past_limit and decision.entitlement else None
     why = (
         f"it would reach {from_units(after)} of a limit of {limit}"
         if limit is not None
