@@ -55,12 +55,16 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+# Tests run on WORKERS processes (pytest-xdist), each with its own databases and servers:
+# the suite waits on subprocesses, sockets and clocks more than it computes.
+WORKERS ?= 2
+
 unit: setup
-	$(BIN)/pytest -m "not fuzz"
+	$(BIN)/pytest -m "not fuzz" -n $(WORKERS)
 
 # Schemathesis over the whole OpenAPI document, on both databases (tests/fuzz): minutes.
 fuzz: setup
-	$(BIN)/pytest -m fuzz tests/fuzz
+	$(BIN)/pytest -m fuzz tests/fuzz -n $(WORKERS)
 
 test: lint typecheck unit
 
