@@ -89,12 +89,10 @@ class SnapshotStore:
     ) -> Snapshot:
         """The snapshot computed from the database now, whatever memory holds (for a
         reader that knows of a change this process may not have heard of yet)."""
-        key = (environment_id, customer_ref)
-        epoch = self._epochs.get(environment_id, 0)
         with self._sessions() as session:
-            snapshot = self.compute(session, environment_id, customer_ref, resource_ref)
-        self._store(key, snapshot, epoch)
-        return snapshot
+            return self.compute_and_keep(
+                session, environment_id, customer_ref, resource_ref, now=self._clock.now()
+            )
 
     def compute_and_keep(
         self,

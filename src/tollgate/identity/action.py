@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from tollgate.environments.models import KeyKind
 from tollgate.environments.service import authenticate
 from tollgate.errors import AuthenticationFailed, InvalidValue
-from tollgate.identity.meters import active_users_problem, counts_event, find_feature
+from tollgate.identity.meters import find_feature, login_meter_problem
 from tollgate.identity.schemas import Mode
 from tollgate.subscriptions import service as subscriptions
 
@@ -56,11 +56,9 @@ def checked_secrets(
     plan each mode needs, a feature counting unique users of the event name."""
     if settings.api_key != API_KEY_PLACEHOLDER:
         _check_key(session, environment_id, settings.api_key)
-    needs_user = settings.mode in (Mode.B2C, Mode.BOTH)
-    needs_organization = settings.mode in (Mode.B2B, Mode.BOTH)
     for plan, needed, option in (
-        (settings.user_plan, needs_user, "--user-plan"),
-        (settings.organization_plan, needs_organization, "--organization-plan"),
+        (settings.user_plan, settings.mode.makes_users, "--user-plan"),
+        (settings.organization_plan, settings.mode.makes_organizations, "--organization-plan"),
     ):
         if plan is not None:
             subscriptions.check_plan_offered(
@@ -78,9 +76,7 @@ def checked_secrets(
             f"feature '{settings.feature}' was not found; run `tollgate auth0 setup` first",
             field="--feature",
         )
-    problem = active_users_problem(feature)
-    if problem is None and not counts_event(feature, settings.event_name):
-        problem = f"its meter does not count events named '{settings.event_name}'"
+    problem = login_meter_problem(feature, settings.event_name)
     if problem is not None:
         raise InvalidValue(f"feature '{settings.feature}': {problem}", field="--feature")
     secrets = {

@@ -26,6 +26,14 @@ def active_users_problem(feature: Feature) -> str | None:
     return None
 
 
+def login_meter_problem(feature: Feature, event_name: str) -> str | None:
+    """Why `feature` cannot count the users of the logins named `event_name`, or None."""
+    problem = active_users_problem(feature)
+    if problem is None and not counts_event(feature, event_name):
+        problem = f"its meter does not count events named '{event_name}'"
+    return problem
+
+
 def counts_event(feature: Feature, event_name: str) -> bool:
     """Whether the meter of a feature that counts unique users counts such login events."""
     assert feature.meter is not None

@@ -20,6 +20,16 @@ class Mode(StrEnum):
     B2B = "B2B"
     BOTH = "BOTH"
 
+    @property
+    def makes_users(self) -> bool:
+        """Whether logins in this mode make the user a customer."""
+        return self in (Mode.B2C, Mode.BOTH)
+
+    @property
+    def makes_organizations(self) -> bool:
+        """Whether logins in this mode make the user's organization a customer."""
+        return self in (Mode.B2B, Mode.BOTH)
+
 
 class Decision(StrEnum):
     ALLOW = "ALLOW"

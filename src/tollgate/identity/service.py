@@ -43,7 +43,6 @@ from tollgate.identity.schemas import (
     LoginReport,
     MissedLogin,
     MissedLoginRead,
-    Mode,
     wire,
 )
 from tollgate.kit.amounts import from_units
@@ -159,9 +158,9 @@ def _login(
     user = report.user
     plans = report.initial_plans
     named = []
-    if report.mode in (Mode.B2C, Mode.BOTH):
+    if report.mode.makes_users:
         named.append(_Named(CustomerKind.USER, user.id, user.name, user.email, plans.user))
-    if report.mode in (Mode.B2B, Mode.BOTH) and organization is not None:
+    if report.mode.makes_organizations and organization is not None:
         named.append(
             _Named(
                 CustomerKind.ORGANIZATION,
@@ -218,12 +217,11 @@ def _check_plans(session: Session, environment_id: int, report: LoginReport) -> 
     """The initial plans the mode may use, checked at every login, so that a wrong one is
     found at once rather than at the first new customer's login."""
     plans = report.initial_plans
-    used = {
-        "user": report.mode in (Mode.B2C, Mode.BOTH),
-        "organization": report.mode in (Mode.B2B, Mode.BOTH),
-    }
-    for kind, plan in (("user", plans.user), ("organization", plans.organization)):
-        if plan is not None and used[kind]:
+    for kind, plan, used in (
+        ("user", plans.user, report.mode.makes_users),
+        ("organization", plans.organization, report.mode.makes_organizations),
+    ):
+        if plan is not None and used:
             subscriptions.check_plan_offered(
                 session, environment_id=environment_id, ref_id=plan, field=f"initialPlans.{kind}"
             )

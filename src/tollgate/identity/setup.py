@@ -16,7 +16,7 @@ from tollgate.catalog.packages import entitlements, versions
 from tollgate.catalog.packages import service as packages
 from tollgate.catalog.packages.schemas import EntitlementCreate
 from tollgate.errors import InvalidValue
-from tollgate.identity.meters import USER_FIELD, active_users_problem, counts_event, find_feature
+from tollgate.identity.meters import USER_FIELD, find_feature, login_meter_problem
 from tollgate.subscriptions import service as subscriptions
 
 # What --demo grants in the demo catalog's plans (None: unlimited); each child restates it.
@@ -49,9 +49,7 @@ def set_up(
     still lack it."""
     existing = find_feature(session, environment_id, feature_ref)
     if existing is not None:
-        problem = active_users_problem(existing)
-        if problem is None and not counts_event(existing, event_name):
-            problem = f"its meter does not count events named '{event_name}'"
+        problem = login_meter_problem(existing, event_name)
         if problem is not None:
             raise InvalidValue(
                 f"feature '{feature_ref}' exists and is left as it is: {problem}; "
