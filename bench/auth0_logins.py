@@ -51,6 +51,7 @@ from usage_common import (
     database_choices,
     fresh,
     get_request,
+    percentile_ms,
     post_request,
     print_log_tail,
     progress,
@@ -86,11 +87,7 @@ class Phase:
         return len(self.latencies) / self.seconds
 
     def percentile_ms(self, fraction: float) -> float:
-        ordered = sorted(self.latencies)
-        if not ordered:
-            return float("nan")
-        rank = max(0, min(len(ordered) - 1, int(fraction * len(ordered) + 0.999999) - 1))
-        return ordered[rank] * 1_000
+        return percentile_ms(self.latencies, fraction)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,6 @@ The exit status is 1 when any check fails on any database.
 import argparse
 import asyncio
 import json
-import math
 import signal
 import sys
 import time
@@ -56,6 +55,7 @@ from usage_common import (
     fresh,
     get_request,
     lookup_ids,
+    percentile_ms,
     post_request,
     print_log_tail,
     progress,
@@ -97,11 +97,7 @@ class Race:
         return (self.granted + self.refused) / self.seconds if self.seconds > 0 else 0.0
 
     def percentile_ms(self, fraction: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)  # nearest rank
-        rank = max(0, min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1))
-        return ordered[rank] * 1000
+        return percentile_ms(self.latencies, fraction)
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,7 @@ from usage_common import (
     entitlement,
     fresh,
     lookup_ids,
+    percentile_ms,
     post_request,
     print_log_tail,
     run_async,
@@ -123,11 +124,7 @@ class Phase:
         return self.reports / self.seconds if self.seconds > 0 else 0.0
 
     def percentile_ms(self, fraction: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)  # nearest rank
-        rank = max(0, min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1))
-        return ordered[rank] * 1000
+        return percentile_ms(self.latencies, fraction)
 
 
 @dataclass

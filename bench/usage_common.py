@@ -13,6 +13,7 @@ Content-Length and the body are read back, so the client costs little of a 2-cor
 
 import argparse
 import asyncio
+import math
 import os
 import resource
 from collections.abc import Coroutine, Iterator
@@ -74,6 +75,7 @@ __all__ = [
     "get_request",
     "lookup_ids",
     "own_cpu_seconds",
+    "percentile_ms",
     "post_request",
     "print_log_tail",
     "progress",
@@ -355,6 +357,15 @@ def get_request(host: str, port: int, path: str, api_key: str) -> bytes:
         f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nX-API-KEY: {api_key}\r\n"
         "Accept: application/json\r\n\r\n"
     ).encode()
+
+
+def percentile_ms(latencies_s: list[float], fraction: float) -> float:
+    """The nearest-rank percentile of latencies in seconds, in milliseconds (NaN if none)."""
+    if not latencies_s:
+        return float("nan")
+    ordered = sorted(latencies_s)
+    rank = max(0, min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1))
+    return ordered[rank] * 1000
 
 
 def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
