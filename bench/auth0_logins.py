@@ -10,7 +10,8 @@ of `--organizations` (default 50) organizations with `--users` (default 20) user
 (B2B: each organization is provisioned on plan-pro at its first login), not measured.
 
 Measured, each for a 2 s warm-up and then `--seconds` (default 10), with `--concurrency`
-(default 4) keep-alive connections in a closed loop:
+(default 1: the goal is one login's latency; SQLite takes one writer at a time, so more
+connections only queue) keep-alive connections in a closed loop:
 
 1. **Returning users' logins**: `POST /api/v1/integrations/auth0/logins` of a random known
    user of a random organization, a new idempotency key each (a new login), with
@@ -261,7 +262,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.set_defaults(database="sqlite")
     parser.add_argument("--organizations", type=int, default=50)
     parser.add_argument("--users", type=int, default=20, help="users per organization")
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args(argv)
     if min(args.organizations, args.users, args.concurrency) < 1 or args.seconds <= 0:
