@@ -56,15 +56,18 @@ typecheck: setup
 	$(BIN)/mypy
 
 # Tests run on WORKERS processes (pytest-xdist), each with its own databases and servers:
-# the suite waits on subprocesses, sockets and clocks more than it computes.
+# the suite waits on subprocesses, sockets and clocks more than it computes. A test file
+# stays on one worker (--dist loadfile): a module's tests share its clocked app, and tests
+# of another module interleaved with them on the same database broke the stream tests.
 WORKERS ?= 2
+XDIST  = -n $(WORKERS) --dist loadfile
 
 unit: setup
-	$(BIN)/pytest -m "not fuzz" -n $(WORKERS)
+	$(BIN)/pytest -m "not fuzz" $(XDIST)
 
 # Schemathesis over the whole OpenAPI document, on both databases (tests/fuzz): minutes.
 fuzz: setup
-	$(BIN)/pytest -m fuzz tests/fuzz -n $(WORKERS)
+	$(BIN)/pytest -m fuzz tests/fuzz $(XDIST)
 
 test: lint typecheck unit
 
