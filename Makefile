@@ -55,12 +55,12 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-# Tests run on WORKERS processes (pytest-xdist), each with its own databases and servers:
-# the suite waits on subprocesses, sockets and clocks more than it computes. A test file
-# stays on one worker (--dist loadfile): a module's tests share its clocked app, and tests
-# of another module interleaved with them on the same database broke the stream tests.
-WORKERS ?= 2
-XDIST  = -n $(WORKERS) --dist loadfile
+# WORKERS=2 runs the tests on two processes (pytest-xdist), each with its own databases and
+# servers, a test file per worker (--dist loadfile: a module's tests share its clocked
+# app). Not the default yet: on two workers the SIGKILL test of webhook workers failed once
+# (tests/webhooks/test_processes.py), so CI stays on one process until that is understood.
+WORKERS ?= 0
+XDIST  = $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
 
 unit: setup
 	$(BIN)/pytest -m "not fuzz" $(XDIST)
