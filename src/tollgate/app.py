@@ -34,8 +34,10 @@ from tollgate.entitlements.usage_store import UsageStore
 from tollgate.entitlements.warm import WarmEntitlementReads
 from tollgate.environments import service as environments
 from tollgate.environments.cache import KeyCache
+from tollgate.graphql.edge import router as edge_router
 from tollgate.http.components import Components
 from tollgate.http.components import install as install_components
+from tollgate.http.cors import SdkCors
 from tollgate.http.errors import error_response, install_error_handlers
 from tollgate.http.gate import KeyBeforeBody
 from tollgate.http.schemas import ERROR_RESPONSES
@@ -143,12 +145,14 @@ def create_app(
         webhooks_router,
         sdk_router,
         streams_router,
+        edge_router,
     )
     for router in routers:
         # Routes that take batches set larger limits of their own.
         app.include_router(router, responses=ERROR_RESPONSES, max_body_size=settings.max_body_bytes)
     app.add_middleware(KeyBeforeBody)
     app.add_middleware(WarmEntitlementReads, keys=keys, snapshots=snapshots, usage=usage)
+    app.add_middleware(SdkCors)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> JSONResponse:

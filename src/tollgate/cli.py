@@ -50,6 +50,7 @@ console = Console(stderr=True)
 _clock: Clock = SystemClock()
 
 DEMO_ENVIRONMENT = "development"
+DEMO_ORIGINS = ("http://localhost:*", "http://127.0.0.1:*")
 
 
 def _engine(settings: Settings) -> Engine:
@@ -87,6 +88,8 @@ def _seed_demo(engine: Engine) -> None:
         seeded = demo.seed(session, environment_id=environment.id, now=_clock.now())
         if seeded:
             environment.demo_key_secret = secrets.token_hex(32)
+            # Pages on any local port may try the SDKs and widgets against the demo.
+            environment.allowed_origins = list(DEMO_ORIGINS)
         keys = (
             {
                 kind: environments.create_demo_key(session, environment=environment, kind=kind)
@@ -222,6 +225,34 @@ def customer_tokens(
         is_optional = found.is_customer_token_optional
     state = "optional (development only)" if is_optional else "required"
     console.print(f"customer tokens for client keys of '{environment}': {state}")
+
+
+@keys_app.command("origins")
+def origins(
+    environment: EnvironmentOption,
+    add: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--add",
+            help="An origin browsers may call from with this environment's keys: "
+            "https://app.example.com, or http://localhost:* for any port (repeatable)",
+        ),
+    ] = None,
+    remove: Annotated[
+        list[str] | None, typer.Option("--remove", help="An origin to allow no more (repeatable)")
+    ] = None,
+) -> None:
+    """Show (or change) the browser origins the SDKs may call /graphql and the edge paths
+    from with this environment's keys (CORS). Requests without an Origin are not browsers'."""
+    with _session() as session:
+        if add or remove:
+            found = environments.set_allowed_origins(
+                session, name=environment, add=add or [], remove=remove or []
+            )
+        else:
+            found = environments.get_environment(session, name=environment)
+        allowed = list(found.allowed_origins)
+    console.print(f"browser origins allowed for '{environment}': {', '.join(allowed) or 'none'}")
 
 
 @webhooks_app.command("create")

@@ -51,6 +51,10 @@ class FeatureInfo:
     feature_type: str  # BOOLEAN, NUMBER, ENUM
     meter_type: str  # None, FLUCTUATING, INCREMENTAL
     status: str
+    # For people, not for decisions: what the SDKs' widgets print.
+    units: str | None = None
+    units_plural: str | None = None
+    description: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,11 +108,23 @@ def load_features(session: Session, environment_id: int) -> dict[str, FeatureInf
             Feature.feature_type,
             Feature.meter_type,
             Feature.status,
+            Feature.units,
+            Feature.units_plural,
+            Feature.description,
         ).where(Feature.environment_id == environment_id)
     )
     return {
-        ref: FeatureInfo(ref, name, str(kind), str(meter), str(status))
-        for ref, name, kind, meter, status in rows
+        row.ref_id: FeatureInfo(
+            row.ref_id,
+            row.display_name,
+            str(row.feature_type),
+            str(row.meter_type),
+            str(row.status),
+            units=row.units,
+            units_plural=row.units_plural,
+            description=row.description,
+        )
+        for row in rows
     }
 
 

@@ -9,11 +9,10 @@ describes the replies, from `schemas.py`)."""
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import anyio
 import orjson
 from fastapi import Request, Response
-from starlette.concurrency import run_in_threadpool
 
+from tollgate.entitlements import reads
 from tollgate.entitlements.checks import check_answer, is_explain, list_answer, parse_check_query
 from tollgate.entitlements.engine import FeatureInfo, Snapshot
 from tollgate.entitlements.schemas import (
@@ -29,6 +28,7 @@ from tollgate.entitlements.usage_store import CustomerUsage, UsageStore
 from tollgate.entitlements.wire import sdk_feature_wire, state_wire
 from tollgate.environments.service import Principal
 from tollgate.environments.tokens import HEADER as TOKEN_HEADER
+from tollgate.environments.tokens import SDK_HEADER, sent_token
 from tollgate.errors import PermissionDenied
 from tollgate.http.components import Components, app_components
 from tollgate.http.gate import cached_principal
@@ -58,9 +58,9 @@ async def check_entitlement(customer_id: str, request: Request) -> Response:
     query = parse_check_query(request.query_params)
     store = parts.get(SnapshotStore)
     environment_id = principal.environment_id
-    snapshot = await _snapshot(parts, store, environment_id, customer_id, query.resource_ref)
-    features = await _features(parts, store, environment_id)
-    usage = await _usage(parts, environment_id, customer_id)
+    snapshot = await reads.snapshot(parts, store, environment_id, customer_id, query.resource_ref)
+    features = await reads.features(parts, store, environment_id)
+    usage = await reads.usage(parts, environment_id, customer_id)
     return _json({"data": check_answer(snapshot, features, query, usage)})
 
 
@@ -76,9 +76,11 @@ async def list_entitlements(customer_id: str, request: Request) -> Response:
     principal.require_customer(customer_id)
     store = parts.get(SnapshotStore)
     resource_ref = request.query_params.get("resourceId") or None
-    snapshot = await _snapshot(parts, store, principal.environment_id, customer_id, resource_ref)
-    features = await _features(parts, store, principal.environment_id)
-    usage = await _usage(parts, principal.environment_id, customer_id)
+    snapshot = await reads.snapshot(
+        parts, store, principal.environment_id, customer_id, resource_ref
+    )
+    features = await reads.features(parts, store, principal.environment_id)
+    usage = await reads.usage(parts, principal.environment_id, customer_id)
     answer = list_answer(snapshot, features, usage, explain=is_explain(request.query_params))
     return _json({"data": answer})
 
@@ -102,7 +104,7 @@ async def get_customer_state(customer_id: str, request: Request) -> Response:
         fresh=flag(params.get("fresh"), field="fresh"),
     )
     fresh_usage = flag(params.get("freshUsage"), field="freshUsage")
-    states = await _admitted(
+    states = await reads.admitted(
         parts, _states_of, parts, principal.environment_id, [wanted], fresh_usage
     )
     return _json({"data": states[0]})
@@ -117,7 +119,7 @@ async def get_customer_states(body: StatesRequest, request: Request) -> Response
     principal = await _principal(parts, request)
     for wanted in body.customers:
         principal.require_customer(wanted.customer_id)
-    states = await _admitted(
+    states = await reads.admitted(
         parts, _states_of, parts, principal.environment_id, body.customers, body.fresh_usage
     )
     return _json({"data": states})
@@ -162,9 +164,9 @@ async def list_sdk_features(request: Request) -> Response:
     principal = await _principal(parts, request)
     store = parts.get(SnapshotStore)
     if flag(request.query_params.get("fresh"), field="fresh"):
-        features = await _admitted(parts, store.reload_features, principal.environment_id)
+        features = await reads.admitted(parts, store.reload_features, principal.environment_id)
     else:
-        features = await _features(parts, store, principal.environment_id)
+        features = await reads.features(parts, store, principal.environment_id)
     return _json({"data": [sdk_feature_wire(features[ref]) for ref in sorted(features)]})
 
 
@@ -176,43 +178,8 @@ async def _principal(parts: Components, request: Request) -> Principal:
             f"this API key belongs to environment '{principal.environment_name}', but "
             f"X-ENVIRONMENT-ID asks for '{environment}'"
         )
-    return principal.with_customer_token(request.headers.get(TOKEN_HEADER))
-
-
-async def _snapshot(
-    parts: Components,
-    store: SnapshotStore,
-    environment_id: int,
-    customer_ref: str,
-    resource_ref: str | None,
-) -> Snapshot:
-    found = store.cached(environment_id, customer_ref, resource_ref)
-    if found is not None:
-        return found
-    return await _admitted(parts, store.snapshot, environment_id, customer_ref, resource_ref)
-
-
-async def _features(
-    parts: Components, store: SnapshotStore, environment_id: int
-) -> dict[str, FeatureInfo]:
-    found = store.cached_features(environment_id)
-    if found is not None:
-        return found
-    return await _admitted(parts, store.features, environment_id)
-
-
-async def _usage(parts: Components, environment_id: int, customer_ref: str) -> CustomerUsage:
-    store = parts.get(UsageStore)
-    found = store.cached(environment_id, customer_ref)
-    if found is not None:
-        return found
-    return await _admitted(parts, store.usage, environment_id, customer_ref)
-
-
-async def _admitted(parts: Components, function: Callable[..., T], *args: Any) -> T:
-    """Run blocking database work on a worker thread, admitted like a unit of work."""
-    async with parts.get(anyio.Semaphore):
-        return await run_in_threadpool(function, *args)
+    token = sent_token(request.headers.get(TOKEN_HEADER), request.headers.get(SDK_HEADER))
+    return principal.with_customer_token(token)
 
 
 def _json(content: dict[str, Any]) -> Response:

@@ -1,7 +1,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, String, false
+from sqlalchemy import JSON, Boolean, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tollgate.db.base import Base, BigIntPK, UTCDateTime, enum_column, utcnow
@@ -27,6 +27,9 @@ class Environment(Base):
     is_customer_token_optional: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
+    # Browser origins (`https://app.example.com`, or `http://localhost:*` for any port) the
+    # SDKs may call from with this environment's keys: CORS on /graphql and the edge paths.
+    allowed_origins: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from tollgate.db.changes import Change, ChangeKind, record
 from tollgate.environments.models import ApiKey, Environment, KeyKind
+from tollgate.environments.origins import is_allowed, normalized_origin
 from tollgate.environments.tokens import HEADER as TOKEN_HEADER
 from tollgate.environments.tokens import verified_customer
 from tollgate.errors import (
@@ -44,6 +45,7 @@ class Principal:
     customer_ref: str | None = None
     # The environment lets client keys read any customer without a token (development only).
     is_customer_token_optional: bool = False
+    allowed_origins: tuple[str, ...] = ()
 
     def with_customer_token(self, token: str | None) -> "Principal":
         if token is None:
@@ -71,6 +73,17 @@ class Principal:
         that it cannot even learn which ids exist."""
         if self.customer_ref is None and not self.reads_any_customer:
             raise PermissionDenied(CLIENT_KEY_NEEDS_TOKEN, field=TOKEN_HEADER)
+
+    def require_origin(self, origin: str | None) -> None:
+        """A browser's request (it names its page's origin) comes from an origin the
+        environment allows, or is refused before anything is read or written."""
+        if origin is not None and not is_allowed(origin, self.allowed_origins):
+            raise PermissionDenied(
+                f"origin '{origin}' may not use the keys of environment "
+                f"'{self.environment_name}'; allow it with `tollgate keys origins "
+                f"--environment {self.environment_name} --add {origin}`",
+                field="Origin",
+            )
 
     def require_listing(self, what: str) -> None:
         """Only server keys list customers or everyone's subscriptions: a client key, even
@@ -204,6 +217,22 @@ def set_customer_token_optional(session: Session, *, name: str, optional: bool) 
     return environment
 
 
+def set_allowed_origins(
+    session: Session, *, name: str, add: list[str], remove: list[str]
+) -> Environment:
+    """Add and remove browser origins the environment's keys may be used from."""
+    environment = get_environment(session, name=name)
+    dropped = {normalized_origin(origin) for origin in remove}
+    origins = [origin for origin in environment.allowed_origins if origin not in dropped]
+    for origin in map(normalized_origin, add):
+        if origin not in origins:
+            origins.append(origin)
+    environment.allowed_origins = origins
+    # Servers cache principals, origins included, by key: make them read it again.
+    record(session, Change(ChangeKind.KEYS, environment.id))
+    return environment
+
+
 def list_token_optional_environments(session: Session) -> list[str]:
     """The environments whose client keys read customers without a token."""
     query = select(Environment.name).where(Environment.is_customer_token_optional)
@@ -231,6 +260,7 @@ def authenticate(session: Session, *, raw_key: str | None) -> Principal:
             Environment.name,
             Environment.signing_secret,
             Environment.is_customer_token_optional,
+            Environment.allowed_origins,
         )
         .join(Environment)
         .where(ApiKey.key_hash == hash_key(raw_key))
@@ -243,4 +273,5 @@ def authenticate(session: Session, *, raw_key: str | None) -> Principal:
         key_kind=KeyKind(row.kind),
         signing_secret=row.signing_secret,
         is_customer_token_optional=row.is_customer_token_optional,
+        allowed_origins=tuple(row.allowed_origins or ()),
     )

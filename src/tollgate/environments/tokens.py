@@ -11,6 +11,17 @@ from tollgate.errors import AuthenticationFailed
 
 SCHEME = "HMAC-SHA256 "
 HEADER = "X-CUSTOMER-TOKEN"
+# The header Stigg's JavaScript SDKs send the same token in; accepted wherever HEADER is.
+SDK_HEADER = "X-CUSTOMER-KEY"
+
+
+def sent_token(token: str | None, sdk_token: str | None) -> str | None:
+    """The customer token a request sent, in either header; two different ones are refused."""
+    if token is not None and sdk_token is not None and token != sdk_token:
+        raise AuthenticationFailed(
+            f"{HEADER} and {SDK_HEADER} carry different customer tokens: send one", field=HEADER
+        )
+    return token if token is not None else sdk_token
 
 
 def customer_token(customer_id: str, signing_secret: str) -> str:

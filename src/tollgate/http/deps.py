@@ -13,6 +13,7 @@ from tollgate.db.engine import SessionFactories, unit_of_work
 from tollgate.environments.models import KeyKind
 from tollgate.environments.service import Principal, authenticate
 from tollgate.environments.tokens import HEADER as TOKEN_HEADER
+from tollgate.environments.tokens import SDK_HEADER, sent_token
 from tollgate.errors import PermissionDenied
 from tollgate.http import idempotency
 from tollgate.http.components import app_components
@@ -65,8 +66,12 @@ def any_key(
         alias=TOKEN_HEADER,
         description="Optional `HMAC-SHA256 <customerId>:<hex>`: only that customer's data",
     ),
+    sdk_customer_token: str | None = Header(
+        None, alias=SDK_HEADER, description=f"The same as {TOKEN_HEADER} (Stigg's SDKs send it)"
+    ),
 ) -> Principal:
-    principal = authenticate(session, raw_key=api_key).with_customer_token(customer_token)
+    token = sent_token(customer_token, sdk_customer_token)
+    principal = authenticate(session, raw_key=api_key).with_customer_token(token)
     # The Stigg client can name an environment; a key only ever acts in its own, so a
     # request that asks for another is refused rather than quietly served from this one.
     if environment is not None and environment != principal.environment_name:
