@@ -63,6 +63,13 @@ def _engine(settings: Settings) -> Engine:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    edge_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Also listen on this port (3060 in development): Stigg's SDKs pointed at "
+            "localhost read their edge files there unless given baseEdgeUri"
+        ),
+    ] = None,
     demo_catalog: Annotated[
         bool, typer.Option("--demo", help="Seed the demo catalog and print demo keys")
     ] = False,
@@ -74,12 +81,16 @@ def serve(
     if demo_catalog:
         _seed_demo(engine)
     application = create_app(settings, engine=engine)
-    uvicorn.run(
-        application,
-        host=host or settings.host,
-        port=port or settings.port,
-        **uvicorn_options(settings),
-    )
+    bind = host or settings.host
+    ports = [port or settings.port]
+    if (edge := edge_port or settings.edge_port) is not None and edge not in ports:
+        ports.append(edge)
+    # One server (one app, one set of caches) listening on every port.
+    configs = [
+        uvicorn.Config(application, host=bind, port=p, **uvicorn_options(settings)) for p in ports
+    ]
+    sockets = [config.bind_socket() for config in configs]
+    uvicorn.Server(configs[0]).run(sockets=sockets)
 
 
 def _seed_demo(engine: Engine) -> None:

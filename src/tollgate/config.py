@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     host: str = "127.0.0.1"
     port: int = 8000
+    # A second port answering the same API: Stigg's SDKs read their edge files from port
+    # 3060 when pointed at localhost and given no `baseEdgeUri` (3060 in development).
+    edge_port: int | None = Field(default=None, ge=1, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     migrate_on_start: bool = True
     # `serve` runs the background jobs too unless this is off (then run `tollgate worker`).

@@ -74,6 +74,13 @@ class Principal:
         if self.customer_ref is None and not self.reads_any_customer:
             raise PermissionDenied(CLIENT_KEY_NEEDS_TOKEN, field=TOKEN_HEADER)
 
+    def require_write(self) -> None:
+        """Only server keys change anything: client keys ship inside browsers and apps."""
+        if self.key_kind is not KeyKind.SERVER:
+            raise PermissionDenied(
+                "this needs a server API key; client keys are read-only", field="X-API-KEY"
+            )
+
     def require_origin(self, origin: str | None) -> None:
         """A browser's request (it names its page's origin) comes from an origin the
         environment allows, or is refused before anything is read or written."""

@@ -10,7 +10,6 @@ from fastapi.security import APIKeyHeader
 from sqlalchemy.orm import Session
 
 from tollgate.db.engine import SessionFactories, unit_of_work
-from tollgate.environments.models import KeyKind
 from tollgate.environments.service import Principal, authenticate
 from tollgate.environments.tokens import HEADER as TOKEN_HEADER
 from tollgate.environments.tokens import SDK_HEADER, sent_token
@@ -87,8 +86,7 @@ def any_key(
 
 
 async def server_key(principal: Annotated[Principal, Depends(any_key)]) -> Principal:
-    if principal.key_kind is not KeyKind.SERVER:
-        raise PermissionDenied("this endpoint needs a server API key; client keys are read-only")
+    principal.require_write()
     return principal
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -59,7 +60,8 @@ def _field_of(location: tuple[int | str, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-def _validation_details(exc: RequestValidationError) -> list[dict[str, str]]:
+def validation_details(exc: RequestValidationError | ValidationError) -> list[dict[str, str]]:
+    """Each problem pydantic found, as `{field, message}`."""
     details = []
     for error in exc.errors():
         field = _field_of(tuple(error.get("loc", ())))
@@ -86,7 +88,7 @@ async def _on_validation_error(_request: Request, exc: Exception) -> JSONRespons
     assert isinstance(exc, RequestValidationError)
     if any(error.get("type") == "json_invalid" for error in exc.errors()):
         return error_response(400, "bad_request", "request body is not valid JSON")
-    details = _validation_details(exc)
+    details = validation_details(exc)
     message = "; ".join(f"{detail['field']}: {detail['message']}" for detail in details)
     first_field = details[0]["field"] if details else None
     return error_response(422, "invalid_value", message, field=first_field, details=details)
