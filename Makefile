@@ -13,7 +13,7 @@ LOCK_FLAGS ?=
 
 .PHONY: setup node lock serve test lint typecheck unit fuzz clean
 
-setup: $(VENV)/.installed node
+setup: $(VENV)/.installed node tests/js/node_modules/.package-lock.json
 
 # Node.js runs the Auth0 Action's tests (tests/identity). Installed from Debian's packages
 # where it is missing and we may (root); elsewhere those tests skip and say why (CI fails).
@@ -24,6 +24,15 @@ node:
 		else \
 			echo "node is missing: the Auth0 Action's tests will be skipped (install nodejs)"; \
 		fi; }
+
+# Stigg's own JavaScript SDKs, which tests/js runs against Tollgate: exactly the versions in
+# tests/js/package-lock.json. Without npm those tests skip and say why (CI fails).
+tests/js/node_modules/.package-lock.json: tests/js/package-lock.json tests/js/package.json | node
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/js --no-audit --no-fund --loglevel=error; \
+	else \
+		echo "npm is missing: the JavaScript SDKs' tests will be skipped (install nodejs)"; \
+	fi
 
 # Every third-party package comes from requirements.lock, exact versions checked by hash; the
 # two local packages are then added without letting pip resolve anything else.

@@ -1,2 +1,3 @@
-"""Stigg's SDK-facing API: the GraphQL schema its JavaScript SDKs send documents to, the live
-socket they subscribe on, and the edge JSON files shaped like that GraphQL's answers."""
+"""The surface Stigg's JavaScript SDKs call: today the edge JSON files (`edge.py`), each
+shaped like the `data` of the GraphQL query it stands for (`shapes.py`); the GraphQL
+endpoint and its live socket are to be built here on the same shapes."""
