@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.routing import WebSocketRoute
 
 from tollgate import __version__
 from tollgate.background import dispatcher, job_runner, target_rules
@@ -34,6 +35,8 @@ from tollgate.entitlements.usage_store import UsageStore
 from tollgate.entitlements.warm import WarmEntitlementReads
 from tollgate.environments import service as environments
 from tollgate.environments.cache import KeyCache
+from tollgate.graphql.api import live_socket
+from tollgate.graphql.api import router as graphql_router
 from tollgate.graphql.edge import router as edge_router
 from tollgate.http.components import Components
 from tollgate.http.components import install as install_components
@@ -146,10 +149,12 @@ def create_app(
         sdk_router,
         streams_router,
         edge_router,
+        graphql_router,
     )
     for router in routers:
         # Routes that take batches set larger limits of their own.
         app.include_router(router, responses=ERROR_RESPONSES, max_body_size=settings.max_body_bytes)
+    app.router.routes.append(WebSocketRoute("/graphql", live_socket))
     app.add_middleware(KeyBeforeBody)
     app.add_middleware(WarmEntitlementReads, keys=keys, snapshots=snapshots, usage=usage)
     app.add_middleware(SdkCors)

@@ -7,8 +7,10 @@ transports cannot drift apart."""
 from datetime import datetime
 from typing import Any
 
+from tollgate.customers.schemas import CustomerRead
 from tollgate.entitlements.engine import Effective, FeatureInfo
 from tollgate.entitlements.reads import CustomerEntitlements
+from tollgate.subscriptions.schemas import SubscriptionRead
 
 METER_TYPES = {"None": "None", "FLUCTUATING": "Fluctuating", "INCREMENTAL": "Incremental"}
 
@@ -89,3 +91,109 @@ SDK_CONFIGURATION = {
     "sentryDsn": None,
     "isWidgetWatermarkEnabled": False,
 }
+
+
+def customer_shape(customer: CustomerRead) -> dict[str, Any]:
+    """A `Customer` (its slim fields and the payment-method ones the widgets read)."""
+    card = customer.default_payment_method or {}
+    return {
+        "__typename": "Customer",
+        "id": customer.id,
+        "refId": customer.id,
+        "customerId": customer.id,
+        "name": customer.name,
+        "email": customer.email,
+        "billingId": customer.billing_id,
+        "additionalMetaData": customer.metadata,
+        "awsMarketplaceCustomerId": None,
+        "createdAt": time(customer.created_at),
+        "updatedAt": time(customer.updated_at),
+        "hasPaymentMethod": bool(card),
+        "defaultPaymentMethodId": card.get("billingId"),
+        "defaultPaymentMethodType": card.get("type"),
+        "defaultPaymentMethodLast4Digits": card.get("cardLast4Digits"),
+        "defaultPaymentExpirationMonth": card.get("cardExpiryMonth"),
+        "defaultPaymentExpirationYear": card.get("cardExpiryYear"),
+        "trialedPlans": [],
+        "experimentInfo": None,
+        "coupon": None,
+        "eligibleForTrial": [],
+        "promotionalEntitlements": [],
+        "subscriptions": [],
+    }
+
+
+def package_ref_shape(ref_id: str, display_name: str | None, typename: str) -> dict[str, Any]:
+    return {"__typename": typename, "id": ref_id, "refId": ref_id, "displayName": display_name}
+
+
+def subscription_shape(subscription: SubscriptionRead, plan_name: str | None) -> dict[str, Any]:
+    """A `CustomerSubscription`. Tollgate has no prices yet: `prices` is empty and the
+    totals are null, which the SDKs take as a free subscription."""
+    customer = {"__typename": "Customer", "id": subscription.customer_id}
+    customer |= {"refId": subscription.customer_id, "customerId": subscription.customer_id}
+    resource = (
+        {"__typename": "CustomerResource", "resourceId": subscription.resource_id}
+        if subscription.resource_id
+        else None
+    )
+    updates = [
+        {
+            "__typename": "SubscriptionFutureUpdate",
+            "subscriptionScheduleType": update.subscription_schedule_type.value,
+            "scheduleStatus": update.schedule_status.value,
+            "scheduledExecutionTime": time(update.scheduled_execution_time),
+            "targetPackage": package_ref_shape(update.target_package.id, None, "PackageDTO")
+            if update.target_package
+            else None,
+            "scheduleVariables": None,
+        }
+        for update in subscription.future_updates
+    ]
+    return {
+        "__typename": "CustomerSubscription",
+        "id": subscription.id,
+        "subscriptionId": subscription.id,
+        "refId": subscription.id,
+        "status": subscription.status.value,
+        "pricingType": subscription.pricing_type.value,
+        "startDate": time(subscription.start_date),
+        "endDate": time(subscription.end_date),
+        "trialEndDate": time(subscription.trial_end_date),
+        "cancellationDate": time(subscription.cancellation_date),
+        "effectiveEndDate": time(subscription.effective_end_date),
+        "currentBillingPeriodEnd": time(subscription.current_billing_period_end),
+        "additionalMetaData": subscription.metadata,
+        "billingId": subscription.billing_id,
+        "billingLinkUrl": None,
+        "latestInvoice": None,
+        "paymentCollection": subscription.payment_collection,
+        "paymentCollectionMethod": None,
+        "billingSyncError": None,
+        "resource": resource,
+        "experimentInfo": None,
+        "prices": [],
+        "totalPrice": None,
+        "plan": package_ref_shape(subscription.plan_id, plan_name, "Plan"),
+        "addons": [
+            {
+                "__typename": "SubscriptionAddon",
+                "id": addon.id,
+                "quantity": addon.quantity,
+                "addon": package_ref_shape(addon.id, None, "Addon"),
+            }
+            for addon in subscription.addons
+        ],
+        "scheduledUpdates": [
+            {**update, "__typename": "SubscriptionScheduledUpdate"} for update in updates
+        ],
+        "futureUpdates": updates,
+        "trialConfiguration": {
+            "__typename": "TrialConfiguration",
+            "trialEndBehavior": subscription.trial.trial_end_behavior.value,
+        }
+        if subscription.trial
+        else None,
+        "customer": customer,
+        "payingCustomer": customer,
+    }

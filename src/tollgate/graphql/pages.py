@@ -1,0 +1,454 @@
+"""The queries and mutations behind Stigg's widgets (paywall, customer portal, checkout) and
+the SDKs' catalog, subscription and history reads.
+
+Tollgate has no prices, invoices or payment methods yet (the prices domain comes next): a
+preview's amounts are zero in the customer's currency, a subscription's `prices` are empty
+and its totals null, and no billing integration is offered. The shapes the widgets cannot do
+without (the shared document lists them) are always there."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from tollgate.customers import service as customers
+from tollgate.customers.lookup import get_customer
+from tollgate.entitlements.snapshots import SnapshotStore
+from tollgate.errors import InvalidValue
+from tollgate.graphql.catalog import published_plans
+from tollgate.graphql.context import Caller, Info
+from tollgate.graphql.operations import (
+    Input,
+    caller_of,
+    mutation,
+    provision,
+    query,
+    subscription_of,
+    subscriptions_of,
+    writer_of,
+)
+from tollgate.graphql.shapes import customer_shape, entitlements_shape, time
+from tollgate.subscriptions import service as subscriptions
+from tollgate.subscriptions.schemas import SubscriptionPreview, SubscriptionUpdate
+from tollgate.usage import history
+
+CURRENCY = "USD"  # until prices bring a currency per price
+
+
+def _money(amount: float = 0, currency: str = CURRENCY) -> dict[str, Any]:
+    return {"__typename": "Money", "amount": amount, "currency": currency}
+
+
+@query.field("paywall")
+async def resolve_paywall(_: Any, info: Info, input: Input) -> dict[str, Any]:
+    """The published plans of the environment (or of `productId`), lowest tier first; with
+    `customerId`, the customer and its live subscriptions (the current plan's highlight)."""
+    caller = caller_of(info)
+    customer_ref = input.get("customerId")
+    if customer_ref:
+        caller.principal.require_customer(customer_ref)
+
+    def read(session: Session) -> dict[str, Any]:
+        plans = published_plans(
+            session, environment_id=caller.environment_id, product_ref=input.get("productId")
+        )
+        customer = active = None
+        if customer_ref:
+            found = get_customer(session, environment_id=caller.environment_id, ref_id=customer_ref)
+            customer = customer_shape(customers.to_read(found))
+            active = subscriptions_of(session, found, resource_refs=None)
+        return paywall_shape(plans, customer, active)
+
+    return await caller.read(read)
+
+
+def paywall_shape(
+    plans: list[dict[str, Any]],
+    customer: dict[str, Any] | None,
+    active: list[dict[str, Any]] | None,
+) -> dict[str, Any]:
+    return {
+        "__typename": "Paywall",
+        "plans": plans,
+        "currency": {"__typename": "PaywallCurrency", "code": CURRENCY, "symbol": "$"},
+        "configuration": None,
+        "customer": customer,
+        "activeSubscriptions": active,
+        "resource": None,
+        "paywallCalculatedPricePoints": [],
+    }
+
+
+@query.field("customerPortal")
+async def resolve_customer_portal(_: Any, info: Info, input: Input) -> dict[str, Any]:
+    caller = caller_of(info)
+    customer_ref = input["customerId"]
+    caller.principal.require_customer(customer_ref)
+    resource_ref = input.get("resourceId")
+
+    def read(session: Session) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        found = get_customer(session, environment_id=caller.environment_id, ref_id=customer_ref)
+        live = subscriptions_of(
+            session, found, resource_refs=[resource_ref] if resource_ref else None
+        )
+        return customer_shape(customers.to_read(found)), live
+
+    customer, live = await caller.read(read)
+    held = await caller.entitlements(customer_ref, resource_ref)
+    return {
+        "__typename": "CustomerPortal",
+        "subscriptions": [_portal_subscription(s, caller.now) for s in live],
+        "entitlements": entitlements_shape(held),
+        "promotionalEntitlements": [],
+        "billingInformation": {
+            "__typename": "CustomerPortalBillingInformation",
+            "email": customer["email"],
+            "name": customer["name"],
+            "defaultPaymentMethodId": customer["defaultPaymentMethodId"],
+            "defaultPaymentMethodLast4Digits": customer["defaultPaymentMethodLast4Digits"],
+            "defaultPaymentExpirationMonth": customer["defaultPaymentExpirationMonth"],
+            "defaultPaymentExpirationYear": customer["defaultPaymentExpirationYear"],
+        },
+        "showWatermark": False,
+        "billingPortalUrl": None,
+        "canUpgradeSubscription": True,
+        "configuration": None,
+        "resource": {"__typename": "CustomerResource", "resourceId": resource_ref}
+        if resource_ref
+        else None,
+    }
+
+
+def _portal_subscription(subscription: dict[str, Any], now: datetime) -> dict[str, Any]:
+    trial_end = subscription["trialEndDate"]
+    remaining = None
+    if subscription["status"] == "IN_TRIAL" and trial_end:
+        ends = datetime.fromisoformat(trial_end.replace("Z", "+00:00"))
+        remaining = max(0, (ends - now).days)
+    return {
+        "__typename": "CustomerPortalSubscription",
+        "subscriptionId": subscription["subscriptionId"],
+        "planId": subscription["plan"]["refId"],
+        "planName": subscription["plan"]["displayName"],
+        "pricingType": subscription["pricingType"],
+        "prices": [],
+        "pricing": None,
+        "status": subscription["status"],
+        "trialRemainingDays": remaining,
+        "billingPeriodRange": {
+            "__typename": "DateRange",
+            "start": subscription["startDate"],
+            "end": subscription["currentBillingPeriodEnd"],
+        },
+        "totalPrice": None,
+        "addons": [
+            {
+                "__typename": "CustomerPortalAddon",
+                "addonId": addon["addon"]["refId"],
+                "displayName": addon["addon"]["displayName"],
+                "description": None,
+                "quantity": addon["quantity"],
+            }
+            for addon in subscription["addons"]
+        ],
+        "scheduledUpdates": subscription["scheduledUpdates"],
+    }
+
+
+@query.field("checkoutState")
+async def resolve_checkout_state(_: Any, info: Info, input: Input) -> dict[str, Any]:
+    """What the checkout shows: the plan, the customer and its current subscription. No
+    billing integration is offered: checkout completes for customers with a card on file."""
+    caller = caller_of(info)
+    customer_ref, plan_ref = input["customerId"], input["planId"]
+    caller.principal.require_customer(customer_ref)
+
+    def read(session: Session) -> dict[str, Any]:
+        found = get_customer(session, environment_id=caller.environment_id, ref_id=customer_ref)
+        subscriptions.check_plan_offered(
+            session, environment_id=caller.environment_id, ref_id=plan_ref, field="planId"
+        )
+        plans = published_plans(session, environment_id=caller.environment_id)
+        plan = next(p for p in plans if p["refId"] == plan_ref)
+        product_plans = {p["refId"] for p in plans if p["product"] == plan["product"]}
+        live = subscriptions_of(session, found, resource_refs=None)
+        same_product = [s for s in live if s["plan"]["refId"] in product_plans]
+        return {
+            "__typename": "CheckoutState",
+            "configuration": None,
+            "setupSecret": None,
+            "customer": customer_shape(customers.to_read(found)),
+            "activeSubscription": same_product[0] if same_product else None,
+            "resource": None,
+            "plan": plan,
+            "billingIntegration": None,
+        }
+
+    return await caller.read(read)
+
+
+def _preview_model(input: Input) -> SubscriptionPreview:
+    addons = [
+        {"id": a.get("addonId"), "quantity": a.get("quantity") or 1}
+        for a in input.get("addons") or []
+    ]
+    fields = {
+        key: input[key]
+        for key in ("customerId", "planId", "billingPeriod", "resourceId", "startDate")
+        if input.get(key) is not None
+    }
+    if input.get("scheduleStrategy") is not None:
+        fields["scheduleStrategy"] = input["scheduleStrategy"]
+    return SubscriptionPreview.model_validate({**fields, **({"addons": addons} if addons else {})})
+
+
+@mutation.field("previewSubscription")
+async def resolve_preview_subscription(_: Any, info: Info, input: Input) -> dict[str, Any]:
+    """A zero-amount preview (no prices yet) that says whether the change is a downgrade
+    and whether it waits; `proration` is always given, which lets the checkout proceed."""
+    caller = caller_of(info)
+    caller.principal.require_customer(input["customerId"])
+    data = _preview_model(input)
+    preview = await caller.read(
+        lambda session: subscriptions.preview_subscription(
+            session, environment_id=caller.environment_id, data=data, now=caller.now
+        )
+    )
+    invoice = {
+        "__typename": "ImmediateSubscriptionPreviewInvoice",
+        "total": _money(),
+        "subTotal": _money(),
+        "totalExcludingTax": _money(),
+        "tax": None,
+        "discount": None,
+        "taxDetails": None,
+        "discountDetails": None,
+        "credits": None,
+        "proration": {
+            "__typename": "SubscriptionPreviewProrations",
+            "prorationDate": time(caller.now),
+            "hasProrations": False,
+            "credit": _money(),
+            "debit": _money(),
+            "netAmount": _money(),
+        },
+    }
+    return {
+        "__typename": "SubscriptionPreviewV2",
+        "immediateInvoice": invoice,
+        "recurringInvoice": None,
+        "billingPeriodRange": {
+            "__typename": "DateRange",
+            "start": time(preview.period[0]),
+            "end": time(preview.period[1]),
+        },
+        "isPlanDowngrade": preview.is_downgrade,
+        "hasScheduledUpdates": preview.is_scheduled,
+    }
+
+
+@mutation.field("estimateSubscription")
+@mutation.field("estimateSubscriptionUpdate")
+async def resolve_estimate(_: Any, info: Info, input: Input) -> dict[str, Any]:
+    """Zero amounts until prices exist, in the shape the SDKs read."""
+    caller = caller_of(info)
+    if input.get("customerId"):
+        caller.principal.require_customer(input["customerId"])
+    zero = _money()
+    return {
+        "__typename": "SubscriptionPreview",
+        "subTotal": zero,
+        "totalExcludingTax": zero,
+        "total": zero,
+        "discountAmount": None,
+        "taxDetails": None,
+        "tax": None,
+        "billingPeriodRange": None,
+        "discount": None,
+        "subscription": None,
+        "proration": None,
+        "isPlanDowngrade": None,
+        "hasScheduledUpdates": None,
+        "credits": None,
+    }
+
+
+@mutation.field("applySubscription")
+async def resolve_apply_subscription(_: Any, info: Info, input: Input) -> dict[str, Any]:
+    """The checkout's last step: provision the subscription (a server key, as every write)."""
+    caller = writer_of(info)
+    if input.get("paymentMethodId") is not None:
+        raise InvalidValue(
+            "Tollgate takes no payment methods yet: apply without paymentMethodId",
+            field="paymentMethodId",
+        )
+    subscription = await caller.write(lambda session: provision(session, caller, input))
+    held = await caller.entitlements(input["customerId"], input.get("resourceId"))
+    return {
+        "__typename": "ApplySubscription",
+        "subscription": subscription,
+        "entitlements": entitlements_shape(held),
+    }
+
+
+@mutation.field("updateOneSubscription")
+async def resolve_update_subscription(_: Any, info: Info, input: Input) -> dict[str, Any]:
+    caller = writer_of(info)
+    ref_id = input.get("subscriptionId") or input.get("refId")
+    if not ref_id:
+        raise InvalidValue("name the subscription in subscriptionId", field="subscriptionId")
+    fields: dict[str, Any] = {
+        key: input[key]
+        for key in ("billingPeriod", "scheduleStrategy", "trialEndDate")
+        if input.get(key) is not None
+    }
+    if input.get("additionalMetaData") is not None:
+        fields["metadata"] = input["additionalMetaData"]
+    if input.get("addons") is not None:
+        fields["addons"] = [
+            {"id": a.get("addonId"), "quantity": a.get("quantity") or 1} for a in input["addons"]
+        ]
+    data = SubscriptionUpdate.model_validate(fields)
+
+    def write(session: Session) -> dict[str, Any]:
+        subscriptions.update_subscription(
+            session,
+            environment_id=caller.environment_id,
+            ref_id=ref_id,
+            data=data,
+            now=caller.now,
+        )
+        return subscription_of(session, caller.environment_id, ref_id)
+
+    return await caller.write(write)
+
+
+@query.field("getSubscription")
+async def resolve_get_subscription(_: Any, info: Info, input: Input) -> dict[str, Any]:
+    caller = caller_of(info)
+    ref_id = input["subscriptionId"]
+
+    def read(session: Session) -> dict[str, Any]:
+        shape = subscription_of(session, caller.environment_id, ref_id)
+        caller.principal.require_customer(shape["customer"]["refId"])
+        return shape
+
+    return await caller.read(read)
+
+
+@query.field("products")
+async def resolve_products(_: Any, info: Info, **_args: Any) -> dict[str, Any]:
+    """Every live product, with its published plans and add-ons."""
+    caller = caller_of(info)
+
+    def read(session: Session) -> dict[str, Any]:
+        plans = published_plans(session, environment_id=caller.environment_id)
+        products: dict[str, dict[str, Any]] = {}
+        for plan in plans:
+            product = products.setdefault(
+                plan["product"]["refId"], {**plan["product"], "plans": [], "addons": []}
+            )
+            product["plans"].append(plan)
+            for addon in plan["compatibleAddons"]:
+                if addon["refId"] not in {a["refId"] for a in product["addons"]}:
+                    product["addons"].append(addon)
+        return _connection("ProductEdge", list(products.values()))
+
+    return await caller.read(read)
+
+
+@query.field("coupons")
+def resolve_coupons(*_: Any, **__: Any) -> dict[str, Any]:
+    """Tollgate has no coupons yet."""
+    return _connection("CouponEdge", [])
+
+
+def _connection(edge: str, nodes: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "edges": [{"__typename": edge, "node": node} for node in nodes],
+        "pageInfo": {"hasNextPage": False, "hasPreviousPage": False},
+        "totalCount": len(nodes),
+    }
+
+
+async def _history(caller: Caller, customer_ref: str, feature_ref: str, input: Input) -> Any:
+    caller.principal.require_customer(customer_ref)
+    group_by = input.get("groupBy") or []
+    if len(group_by) > 1:
+        raise InvalidValue("group by one dimension at a time", field="groupBy")
+    snapshots = caller.parts.get(SnapshotStore)
+    return await caller.read(
+        lambda session: history.usage_history(
+            session,
+            snapshots,
+            environment_id=caller.environment_id,
+            customer_ref=customer_ref,
+            feature_ref=feature_ref,
+            start=input["startDate"],
+            end=input.get("endDate") or caller.now,
+            group_by=group_by[0] if group_by else None,
+            resource_ref=input.get("resourceId") or input.get("resourceRefId"),
+        )
+    )
+
+
+@query.field("usageHistoryV2")
+async def resolve_usage_history_v2(_: Any, info: Info, input: Input) -> dict[str, Any]:
+    caller = caller_of(info)
+    found = await _history(caller, input["customerId"], input["featureId"], input)
+    return {
+        "__typename": "UsageHistoryV2",
+        "markers": [
+            {"type": m["type"], "timestamp": time(m["timestamp"])} for m in found["markers"]
+        ],
+        "series": [
+            {
+                "tags": series["tags"],
+                "points": [
+                    {
+                        "timestamp": time(p["timestamp"]),
+                        "value": p["value"],
+                        "isResetPoint": p.get("isResetPoint", False),
+                    }
+                    for p in series["points"]
+                ],
+            }
+            for series in found["series"]
+        ],
+    }
+
+
+@query.field("usageHistory")
+async def resolve_usage_history(_: Any, info: Info, usageHistoryInput: Input) -> dict[str, Any]:  # noqa: N803 (the platform's argument name)
+    caller = caller_of(info)
+    given = usageHistoryInput
+    found = await _history(caller, given["customerRefId"], given["featureRefId"], given)
+
+    def measurements(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            {
+                "date": time(p["timestamp"]),
+                "value": p["value"],
+                "isResetPoint": p.get("isResetPoint", False),
+            }
+            for p in points
+        ]
+
+    everything = [p for series in found["series"] for p in series["points"]]
+    return {
+        "__typename": "UsageHistory",
+        "startDate": time(given["startDate"]),
+        "endDate": time(given.get("endDate") or caller.now),
+        "markers": [
+            {"type": m["type"], "timestamp": time(m["timestamp"])} for m in found["markers"]
+        ],
+        "usageMeasurements": measurements(sorted(everything, key=lambda p: p["timestamp"])),
+        "groups": [
+            {
+                "groupInfo": [{"key": t["key"], "value": t["value"]} for t in series["tags"]],
+                "usageMeasurements": measurements(series["points"]),
+            }
+            for series in found["series"]
+            if series["tags"]
+        ],
+    }

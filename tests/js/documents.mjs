@@ -1,0 +1,23 @@
+// Prints, as JSON, every GraphQL document the installed Stigg SDKs can send (each with the
+// fragments it spreads, so it stands alone): read from node_modules at run time, never
+// copied into Tollgate. tests/graphql/test_documents.py validates each against Tollgate's
+// schema.
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const { print } = require('graphql');
+
+function documentsOf(module) {
+  return Object.entries(module)
+    .filter(([name, value]) => name.endsWith('Document') && value?.kind === 'Document')
+    .map(([, value]) => {
+      const operation = value.definitions.find((d) => d.kind === 'OperationDefinition');
+      return { name: operation.name.value, kind: operation.operation, document: print(value) };
+    })
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+// The Node SDK sends the documents of the api-client-js it depends on.
+const nodeSdk = createRequire(require.resolve('@stigg/node-server-sdk'));
+const generated = nodeSdk('@stigg/api-client-js/src/generated/sdk.js');
+console.log(JSON.stringify({ 'node-server-sdk': documentsOf(generated) }));
