@@ -14,6 +14,7 @@ from tollgate.db.engine import SessionFactories, unit_of_work
 from tollgate.entitlements.reads import CustomerEntitlements, admitted, customer_entitlements
 from tollgate.environments.service import Principal
 from tollgate.http.components import Components
+from tollgate.kit.clock import Clock
 
 T = TypeVar("T")
 
@@ -52,6 +53,13 @@ class Caller:
     def _in_unit(factory: Callable[[], Session], work: Callable[[Session], T]) -> T:
         with unit_of_work(factory) as session:  # type: ignore[arg-type]
             return work(session)
+
+
+def caller_for(principal: Principal, parts: Components, key_hash: str | None = None) -> Caller:
+    """A caller acting at the app clock's present moment."""
+    # mypy takes no protocol for a `type[T]` (python/mypy#4717); the app added a Clock.
+    clock = parts.get(Clock)  # type: ignore[type-abstract]
+    return Caller(principal, parts, clock.now(), key_hash)
 
 
 # What resolvers are given: graphql-core's info, with a Caller as its context.

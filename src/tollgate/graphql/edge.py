@@ -8,10 +8,17 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from tollgate.customers.models import Customer
 from tollgate.entitlements.reads import customer_entitlements
 from tollgate.graphql.auth import sdk_principal
-from tollgate.graphql.shapes import SDK_CONFIGURATION, entitlements_shape
+from tollgate.graphql.catalog import published_plans
+from tollgate.graphql.context import caller_for
+from tollgate.graphql.operations import subscriptions_of
+from tollgate.graphql.pages import paywall_shape
+from tollgate.graphql.shapes import SDK_CONFIGURATION, entitlements_shape, slim_subscription
 from tollgate.http.components import app_components
 
 router = APIRouter(prefix="/v1", tags=["edge"], include_in_schema=False)
@@ -34,6 +41,48 @@ async def customer_entitlements_file(customer_id: str, request: Request) -> Resp
     resource_ref = request.query_params.get("resourceId") or None
     held = await customer_entitlements(parts, principal.environment_id, customer_id, resource_ref)
     return _json({"entitlements": entitlements_shape(held)})
+
+
+@router.get("/c/{customer_id}/subscriptions.json")
+async def customer_subscriptions_file(customer_id: str, request: Request) -> Response:
+    """`GetActiveSubscriptionsList`: the customer's live subscriptions, slim."""
+    parts = app_components(request.app)
+    principal = await sdk_principal(parts, request.headers)
+    principal.require_customer(customer_id)
+    params = request.query_params
+    wanted = params.getlist("resourceIds") or params.getlist("resourceId") or None
+
+    def read(session: Session) -> list[dict[str, Any]]:
+        customer = session.scalar(
+            select(Customer).where(
+                Customer.environment_id == principal.environment_id,
+                Customer.ref_id == customer_id,
+            )
+        )
+        if customer is None:
+            return []
+        return [
+            slim_subscription(s) for s in subscriptions_of(session, customer, resource_refs=wanted)
+        ]
+
+    listed = await caller_for(principal, parts).read(read)
+    return _json({"getActiveSubscriptions": listed})
+
+
+@router.get("/paywall.json")
+@router.get("/p/{product_id}/paywall.json")
+async def paywall_file(request: Request, product_id: str | None = None) -> Response:
+    """`GetPaywall` without a customer: the public pricing page."""
+    parts = app_components(request.app)
+    principal = await sdk_principal(parts, request.headers)
+
+    def read(session: Session) -> dict[str, Any]:
+        plans = published_plans(
+            session, environment_id=principal.environment_id, product_ref=product_id
+        )
+        return paywall_shape(plans, None, None)
+
+    return _json({"paywall": await caller_for(principal, parts).read(read)})
 
 
 def _json(data: dict[str, Any]) -> Response:

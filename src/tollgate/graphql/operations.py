@@ -28,6 +28,7 @@ from tollgate.graphql.shapes import (
     SDK_CONFIGURATION,
     customer_shape,
     entitlements_shape,
+    promotion_shape,
     subscription_shape,
     time,
 )
@@ -292,28 +293,43 @@ async def resolve_import_customers(_: Any, info: Info, input: Input) -> str:
     return "SUCCESS"
 
 
+# The platform's promotion lengths, as the REST API spells them.
+_PERIODS = {
+    "ONE_WEEK": "1 week",
+    "ONE_MONTH": "1 month",
+    "SIX_MONTH": "6 month",
+    "ONE_YEAR": "1 year",
+    "LIFETIME": "lifetime",
+    "CUSTOM": "custom",
+}
+
+
 @mutation.field("grantPromotionalEntitlements")
 async def resolve_grant_promotions(_: Any, info: Info, input: Input) -> list[dict[str, Any]]:
     caller = writer_of(info)
     customer_ref = input["customerId"]
-    data = PromotionGrants.model_validate(
-        {
-            "promotionalEntitlements": [
-                {k: v for k, v in grant.items() if v is not None and k != "customerId"}
-                for grant in input.get("promotionalEntitlements") or []
-            ]
-        }
-    )
-    await caller.write(
-        lambda session: promotions.grant_promotions(
+    grants = [
+        {k: v for k, v in grant.items() if v is not None}
+        for grant in input.get("promotionalEntitlements") or []
+    ]
+    for grant in grants:
+        grant["period"] = _PERIODS.get(grant.get("period", ""), grant.get("period"))
+    data = PromotionGrants.model_validate({"promotionalEntitlements": grants})
+
+    def write(session: Session) -> list[dict[str, Any]]:
+        granted = promotions.grant_promotions(
             session,
             environment_id=caller.environment_id,
             customer_ref=customer_ref,
             data=data,
             now=caller.now,
         )
-    )
-    return entitlements_shape(await caller.entitlements(customer_ref))
+        return [
+            promotion_shape(row, grant.feature_id)
+            for row, grant in zip(granted, data.promotional_entitlements, strict=True)
+        ]
+
+    return await caller.write(write)
 
 
 @mutation.field("revokePromotionalEntitlement")
@@ -329,7 +345,7 @@ async def resolve_revoke_promotion(_: Any, info: Info, input: Input) -> dict[str
             now=caller.now,
         )
     )
-    return {"__typename": "PromotionalEntitlement", "featureId": feature_ref, "status": "Expired"}
+    return {"__typename": "RevokePromotionalEntitlement", "id": feature_ref}
 
 
 # ---------------------------------------------------------------- subscriptions

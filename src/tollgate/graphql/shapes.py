@@ -7,6 +7,7 @@ transports cannot drift apart."""
 from datetime import datetime
 from typing import Any
 
+from tollgate.customers.models import PromotionalEntitlement
 from tollgate.customers.schemas import CustomerRead
 from tollgate.entitlements.engine import Effective, FeatureInfo
 from tollgate.entitlements.reads import CustomerEntitlements
@@ -196,4 +197,57 @@ def subscription_shape(subscription: SubscriptionRead, plan_name: str | None) ->
         else None,
         "customer": customer,
         "payingCustomer": customer,
+    }
+
+
+def slim_subscription(subscription: dict[str, Any]) -> dict[str, Any]:
+    """`SlimSubscriptionFragmentV2` as the edge file gives it: the fragment's aliases
+    (`planId: refId`, `addonId: refId`) applied, as GraphQL would answer them."""
+    return {
+        "__typename": "CustomerSubscription",
+        "subscriptionId": subscription["subscriptionId"],
+        "status": subscription["status"],
+        "pricingType": subscription["pricingType"],
+        "startDate": subscription["startDate"],
+        "cancellationDate": subscription["cancellationDate"],
+        "currentBillingPeriodEnd": subscription["currentBillingPeriodEnd"],
+        "trialEndDate": subscription["trialEndDate"],
+        "customer": {"__typename": "Customer", "customerId": subscription["customer"]["refId"]},
+        "payingCustomer": {
+            "__typename": "Customer",
+            "customerId": subscription["payingCustomer"]["refId"],
+        },
+        "resource": subscription["resource"],
+        "plan": {
+            "__typename": "Plan",
+            "planId": subscription["plan"]["refId"],
+            "displayName": subscription["plan"]["displayName"],
+        },
+        "addons": [
+            {
+                "__typename": "SubscriptionAddon",
+                "quantity": addon["quantity"],
+                "addon": {"__typename": "Addon", "addonId": addon["addon"]["refId"]},
+            }
+            for addon in subscription["addons"]
+        ],
+        "trialConfiguration": subscription["trialConfiguration"],
+    }
+
+
+def promotion_shape(row: PromotionalEntitlement, feature_ref: str) -> dict[str, Any]:
+    return {
+        "__typename": "PromotionalEntitlement",
+        "id": str(row.id),
+        "featureId": feature_ref,
+        "status": row.status.value,
+        "usageLimit": row.usage_limit,
+        "hasUnlimitedUsage": row.has_unlimited_usage,
+        "hasSoftLimit": row.has_soft_limit,
+        "resetPeriod": row.reset_period.value if row.reset_period else None,
+        "startDate": time(row.start_date),
+        "endDate": time(row.end_date),
+        "isVisible": row.is_visible,
+        "description": row.description,
+        "feature": None,
     }

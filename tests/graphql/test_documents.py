@@ -1,0 +1,55 @@
+"""Every document the SDKs can send validates against Tollgate's schema, and the schema file
+is what the schema builder makes of them (so nobody edits one and forgets the other)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from graphql import parse, validate
+from tests.graphql.documents import JS, documents, need_node
+from tollgate.graphql.api import SCHEMA
+
+SCHEMA_FILE = Path(__file__).parents[2] / "src/tollgate/graphql/schema.graphql"
+
+# What the issue names, by operation: each must be among the documents and resolve.
+REQUIRED = {
+    "GetSdkConfiguration", "GetEntitlements", "GetPaywall", "GetCustomerPortalByRefId",
+    "GetCustomerById", "GetActiveSubscriptions", "GetActiveSubscriptionsList",
+    "GetCheckoutState", "GetUsageHistory", "GetUsageHistoryV2", "GetProducts", "GetCoupons",
+    "ProvisionCustomer", "ProvisionSubscription", "UpdateSubscription", "CancelSubscription",
+    "PreviewSubscription", "EstimateSubscription", "ApplySubscription", "ReportUsage",
+    "ReportUsageBulk", "ReportEvent", "ReportEntitlementCheckRequested",
+    "GrantPromotionalEntitlements", "RevokePromotionalEntitlement", "ArchiveCustomer",
+    "UnarchiveCustomer", "UpdateCustomer", "ImportCustomer", "ImportCustomerBulk",
+    "OnEntitlementsUpdated", "OnUsageUpdated", "OnPackagePublished", "OnCreditBalanceUpdated",
+}  # fmt: skip
+
+
+def test_the_sdks_send_every_required_operation() -> None:
+    assert set(documents("node-server-sdk")) >= REQUIRED
+
+
+def test_every_document_of_the_node_sdk_validates() -> None:
+    problems = {
+        name: [error.message for error in validate(SCHEMA, parse(document))]
+        for name, document in documents("node-server-sdk").items()
+    }
+    assert {name: found for name, found in problems.items() if found} == {}
+
+
+def test_the_schema_file_is_the_builders_output() -> None:
+    need_node()
+    built = subprocess.run(
+        [sys.executable, str(JS / "schema_from_documents.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    if built.stdout != SCHEMA_FILE.read_text():
+        pytest.fail(
+            "src/tollgate/graphql/schema.graphql differs from what tests/js/"
+            "schema_from_documents.py makes of the installed SDKs: regenerate it"
+        )
