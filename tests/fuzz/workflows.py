@@ -11,8 +11,8 @@ it would keep one start, `GET /api/v1/sdk/features`, and never reach a customer.
 
 What requests hold. A random subscription body almost always sets one of the Stigg fields
 that Tollgate refuses by name until checkout exists, random plan or feature ids name nothing,
-and random `X-CUSTOMER-TOKEN` or `X-ENVIRONMENT-ID` headers are refused: provisioning would
-never succeed and no chain would go past it. Requests here leave those fields and headers out
+and random `X-CUSTOMER-TOKEN` (or `X-CUSTOMER-KEY`) or `X-ENVIRONMENT-ID` headers are
+refused: provisioning would never succeed and no chain would go past it. Requests here leave those fields and headers out
 and often use the demo catalog's ids. The per-operation run still sends everything.
 """
 
@@ -66,7 +66,7 @@ NOT_IMPLEMENTED = frozenset(
 )
 # A subscription's own `entitlements` are custom ones, refused too; a plan's are its terms.
 NOT_IMPLEMENTED_IN_SUBSCRIPTIONS = NOT_IMPLEMENTED | {"entitlements"}
-SCOPING_HEADERS = ("X-CUSTOMER-TOKEN", "X-ENVIRONMENT-ID")
+SCOPING_HEADERS = ("X-CUSTOMER-TOKEN", "X-CUSTOMER-KEY", "X-ENVIRONMENT-ID")
 KNOWN_VALUES: dict[str, list[str]] = {
     "planId": [plan["id"] for plan, _ in demo.PLANS],
     "addonId": [demo.ADDON["id"]],
