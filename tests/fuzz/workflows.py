@@ -12,8 +12,9 @@ it would keep one start, `GET /api/v1/sdk/features`, and never reach a customer.
 What requests hold. A random subscription body almost always sets one of the Stigg fields
 that Tollgate refuses by name until checkout exists, random plan or feature ids name nothing,
 and random `X-CUSTOMER-TOKEN` (or `X-CUSTOMER-KEY`) or `X-ENVIRONMENT-ID` headers are
-refused: provisioning would never succeed and no chain would go past it. Requests here leave those fields and headers out
-and often use the demo catalog's ids. The per-operation run still sends everything.
+refused: provisioning would never succeed and no chain would go past it. Requests here
+leave those fields and headers out and often use the demo catalog's ids. The per-operation
+run still sends everything.
 """
 
 from typing import Any
