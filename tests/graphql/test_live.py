@@ -3,14 +3,17 @@ as the Node SDK does it, pushing what the change log says to every socket of the
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import stigg
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from tests.graphql.documents import documents
+from tests.support.servers import launch
 from tests.support.tenants import Tenant
 from tests.support.usage import report, usage
 
@@ -112,3 +115,38 @@ def test_a_subscription_before_connection_init_is_refused(demo_tenant: Tenant) -
             opened.recv(timeout=10)
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 4401  # Unauthorized, as the protocol says
+
+
+def test_a_change_made_on_another_process_reaches_the_socket(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Two `tollgate serve` processes over one PostgreSQL: the socket is on the first, the
+    plan change on the second (NOTIFY and the change log carry it across)."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("several processes share PostgreSQL; SQLite serves one process")
+    first = launch(database_url, tmp_path / "first.log", run_jobs="false")
+    second = launch(database_url, tmp_path / "second.log", run_jobs="false")
+    try:
+        key = first.keys["server"]
+        url = first.url.replace("http://", "ws://") + "/graphql"
+        with connect(url, subprotocols=[PROTOCOL]) as opened:  # type: ignore[list-item]
+            init = {"headers": {"X-API-KEY": key}}
+            opened.send(json.dumps({"type": "connection_init", "payload": init}))
+            assert receive(opened) == {"type": "connection_ack"}
+            subscribe(opened, "OnEntitlementsUpdated", "1")
+            opened.ping().wait(5)
+            with httpx.Client(base_url=second.url, headers={"X-API-KEY": key}) as http:
+                assert http.post("/api/v1/customers", json={"id": "acme"}).status_code == 201
+                body = {"customerId": "acme", "planId": "plan-pro"}
+                assert http.post("/api/v1/subscriptions", json=body).status_code in (200, 201)
+            while True:
+                pushed = next_of(opened, "1")["entitlementsUpdated"]
+                if pushed["entitlements"]:
+                    break
+        limits = {e["feature"]["refId"]: e["usageLimit"] for e in pushed["entitlements"]}
+        assert pushed["customerId"] == "acme"
+        assert limits["feature-seats"] == 20
+    finally:
+        for served in (first, second):
+            served.process.terminate()
+            served.process.wait(timeout=20)
