@@ -3,6 +3,7 @@ PostgreSQL: keys and customer tokens as on the REST API, errors with the platfor
 and answers that agree with Tollgate's REST API."""
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -141,6 +142,24 @@ class TestCustomers:
         assert again["customer"]["name"] == "Acme Inc"
         live = sdk.data("GetActiveSubscriptionsList", {"input": {"customerId": "acme"}})
         assert [s["plan"]["planId"] for s in live["getActiveSubscriptions"]] == ["plan-pro"]
+
+    def test_provisions_at_once_make_one_customer_with_one_subscription(
+        self, demo_tenant: Tenant
+    ) -> None:
+        """The first logins into a new organization, each provisioning it."""
+        variables = {"input": {"customerId": "org", "subscriptionParams": {"planId": "plan-pro"}}}
+
+        def provision_once(_: int) -> dict[str, Any]:
+            with demo_tenant.http() as http:
+                return Sdk(http).data("ProvisionCustomer", variables)["provisionCustomer"]
+
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(provision_once, range(6)))
+        strategies = [a["subscriptionDecisionStrategy"] for a in answers]
+        assert strategies.count("REQUESTED_PLAN") == 1
+        with demo_tenant.http() as http:
+            live = Sdk(http).data("GetActiveSubscriptionsList", {"input": {"customerId": "org"}})
+        assert len(live["getActiveSubscriptions"]) == 1
 
     def test_errors_name_what_was_not_found(self, sdk: Sdk) -> None:
         unknown = sdk.error("GetCustomerById", {"input": {"customerId": "nobody"}})

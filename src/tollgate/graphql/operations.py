@@ -22,7 +22,7 @@ from tollgate.customers.schemas import (
     PromotionGrants,
 )
 from tollgate.entitlements.snapshots import SnapshotStore
-from tollgate.errors import InvalidValue
+from tollgate.errors import AlreadyExists, InvalidValue
 from tollgate.graphql.context import Caller, Info
 from tollgate.graphql.shapes import (
     SDK_CONFIGURATION,
@@ -157,12 +157,19 @@ async def resolve_provision_customer(_: Any, info: Info, input: Input) -> dict[s
                 Customer.environment_id == environment_id, Customer.ref_id == customer_ref
             )
         )
+        customer = None
         if found is None:
             data = CustomerCreate.model_validate({"id": customer_ref, **fields})
-            customer = customers.provision_customer(
-                session, environment_id=environment_id, data=data, now=caller.now
-            )
-        else:
+            try:
+                # A savepoint: losing a race with another provision of the same customer
+                # (first logins into a new organization) makes this one a repeat.
+                with session.begin_nested():
+                    customer = customers.provision_customer(
+                        session, environment_id=environment_id, data=data, now=caller.now
+                    )
+            except AlreadyExists:
+                customer = None
+        if customer is None and fields:
             customer = customers.update_customer(
                 session,
                 environment_id=environment_id,
@@ -170,7 +177,14 @@ async def resolve_provision_customer(_: Any, info: Info, input: Input) -> dict[s
                 data=CustomerUpdate.model_validate(fields),
                 now=caller.now,
             )
+        elif customer is None:  # provisioned again with nothing to change: no webhook
+            customer = get_customer(session, environment_id=environment_id, ref_id=customer_ref)
         subscription = None
+        if plan is not None:
+            # Under the customer's lock, so that two provisions subscribe it once.
+            customer = get_customer(
+                session, environment_id=environment_id, ref_id=customer_ref, lock=True
+            )
         if plan is not None and not subscriptions_of(session, customer, resource_refs=None):
             subscription = provision(session, caller, {**plan, "customerId": customer_ref})
         return customer_shape(customers.to_read(customer)), subscription
