@@ -151,7 +151,10 @@ class TestCustomers:
 
         def provision_once(_: int) -> dict[str, Any]:
             with demo_tenant.http() as http:
-                return Sdk(http).data("ProvisionCustomer", variables)["provisionCustomer"]
+                provisioned: dict[str, Any] = Sdk(http).data("ProvisionCustomer", variables)[
+                    "provisionCustomer"
+                ]
+            return provisioned
 
         with ThreadPoolExecutor(6) as pool:
             answers = list(pool.map(provision_once, range(6)))
