@@ -6,6 +6,7 @@ from pathlib import Path
 import httpx
 
 from tests.support import serving
+from tests.support.servers import free_port
 from tollgate.catalog.enums import FeatureType
 from tollgate.catalog.features.schemas import FeatureCreate
 from tollgate.catalog.features.service import create_feature
@@ -76,3 +77,23 @@ class TestServeDemoOnAnExistingCatalog:
             assert keys == {}
             assert "left unchanged" in output
             assert "tollgate keys create --environment development" in " ".join(output.split())
+
+
+class TestEdgePort:
+    def test_the_edge_port_serves_the_same_app(self, database_url: str, tmp_path: Path) -> None:
+        """What Stigg's SDKs pointed at localhost read without baseEdgeUri (port 3060 in
+        development; any free port here)."""
+        edge_port = free_port()
+        log = tmp_path / "serve.log"
+        with serving(database_url, log, edge_port=str(edge_port)) as (base_url, keys, _out):
+            headers = {"X-API-KEY": keys["server"]}
+            edge = f"http://127.0.0.1:{edge_port}"
+            config = httpx.get(f"{edge}/v1/config/server-sdk-configuration.json", headers=headers)
+            assert config.status_code == 200
+            assert config.json()["data"]["sdkConfiguration"]["sentryDsn"] is None
+            # One app behind both ports: what one port writes, the other answers at once.
+            created = httpx.post(f"{base_url}/api/v1/customers", json={"id": "c"}, headers=headers)
+            assert created.status_code == 201
+            listed = httpx.get(f"{edge}/v1/c/c/entitlements.json", headers=headers)
+            assert listed.json() == {"data": {"entitlements": []}}
+            assert httpx.get(f"{edge}/api/v1/customers/c", headers=headers).status_code == 200
