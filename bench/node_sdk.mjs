@@ -155,7 +155,7 @@ try {
     ratio: +(checksPerS / baselinePerS).toFixed(4),
     staleness_ms: staleness,
   }));
-  process.exit(0);
 } finally {
   server.stop();
 }
+process.exit(0); // the SDK's socket would keep the process alive
