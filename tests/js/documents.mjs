@@ -1,6 +1,6 @@
 // Prints, as JSON, every GraphQL document the installed Stigg SDKs can send (each with the
 // fragments it spreads, so it stands alone): read from node_modules at run time, never
-// copied into Tollgate. tests/graphql/test_documents.py validates each against Tollgate's
+// copied into Tollgate. tests/graphql_api/test_documents.py validates each against Tollgate's
 // schema.
 import { createRequire } from 'node:module';
 

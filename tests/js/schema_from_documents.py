@@ -367,7 +367,7 @@ BUILTIN = {
 }
 HEADER = """# Tollgate's GraphQL schema: the compatible platform's type, field, argument, input and
 # enum names, as far as its SDKs' documents use them (every document of
-# @stigg/node-server-sdk 3.95.0 validates against it: tests/graphql/test_documents.py).
+# @stigg/node-server-sdk 3.95.0 validates against it: tests/graphql_api/test_documents.py).
 # Drafted by tests/js/schema_from_documents.py from the installed SDKs; output fields are
 # nullable, and resolvers fill what Tollgate has.
 

@@ -18,9 +18,9 @@ from ariadne import graphql as execute
 from ariadne.asgi import GraphQL
 from ariadne.asgi.handlers import GraphQLTransportWSHandler
 from fastapi import APIRouter, Request, Response
+from graphql import GraphQLSchema
 from starlette.websockets import WebSocket
 
-from graphql import GraphQLSchema
 from tollgate.environments.service import hash_key
 from tollgate.errors import AuthenticationFailed, BadRequest, NotImplementedYet, TollgateError
 

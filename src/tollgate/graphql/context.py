@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
+from graphql import GraphQLResolveInfo
 from sqlalchemy.orm import Session
 
-from graphql import GraphQLResolveInfo
 from tollgate.db.engine import SessionFactories, unit_of_work
 from tollgate.entitlements.reads import CustomerEntitlements, admitted, customer_entitlements
 from tollgate.environments.service import Principal

@@ -3,9 +3,9 @@
 
 from typing import Any
 
+from graphql import GraphQLError
 from pydantic import ValidationError
 
-from graphql import GraphQLError
 from tollgate.errors import (
     AlreadyExists,
     AuthenticationFailed,

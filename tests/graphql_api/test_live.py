@@ -12,7 +12,7 @@ import stigg
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.graphql.documents import documents
+from tests.graphql_api.documents import documents
 from tests.support.servers import launch
 from tests.support.tenants import Tenant
 from tests.support.usage import report, usage

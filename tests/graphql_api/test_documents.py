@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from graphql import parse, validate
-from tests.graphql.documents import JS, documents, need_node
+
+from tests.graphql_api.documents import JS, documents, need_node
 from tollgate.graphql.api import SCHEMA
 
 SCHEMA_FILE = Path(__file__).parents[2] / "src/tollgate/graphql/schema.graphql"

@@ -11,8 +11,8 @@ import pytest
 import stigg
 from sqlalchemy import Engine
 
-from tests.graphql.documents import documents
-from tests.graphql.test_edge import secret_of
+from tests.graphql_api.documents import documents
+from tests.graphql_api.test_edge import secret_of
 from tests.support.tenants import Tenant
 from tollgate.environments.tokens import customer_token
 
