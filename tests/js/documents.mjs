@@ -17,7 +17,15 @@ function documentsOf(module) {
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
-// The Node SDK sends the documents of the api-client-js it depends on.
-const nodeSdk = createRequire(require.resolve('@stigg/node-server-sdk'));
-const generated = nodeSdk('@stigg/api-client-js/src/generated/sdk.js');
-console.log(JSON.stringify({ 'node-server-sdk': documentsOf(generated) }));
+// Each SDK sends the documents of the api-client-js it depends on (its own version).
+function documentsOfSdk(name) {
+  const sdk = createRequire(require.resolve(name));
+  // Both api-client-js versions declare the same fragment names; that is expected here.
+  sdk('graphql-tag').disableFragmentWarnings();
+  return documentsOf(sdk('@stigg/api-client-js/src/generated/sdk.js'));
+}
+
+console.log(JSON.stringify({
+  'node-server-sdk': documentsOfSdk('@stigg/node-server-sdk'),
+  'js-client-sdk': documentsOfSdk('@stigg/js-client-sdk'),
+}));

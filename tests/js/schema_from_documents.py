@@ -10,7 +10,8 @@ writes the smallest schema every document validates against:
   after their field (`billingPeriodRange` -> `BillingPeriodRange`; amounts -> `Money`);
 - input types and enums are read from the declarations, with their nullability;
 - output fields are all nullable (Tollgate fills what it has); a leaf's scalar is judged
-  from its name (dates, amounts and counts, flags, JSON), lists from `LIST_FIELDS`.
+  from its name (dates, amounts and counts, flags, JSON); a field is a list where the
+  declarations always declare that name a list (by its plural where they disagree).
 
 Review the output like code: it is Tollgate's interface, committed by hand."""
 
@@ -98,8 +99,11 @@ def pascal(name: str) -> str:
 
 
 class Schema:
-    def __init__(self, taken: set[str]) -> None:
+    def __init__(self, taken: set[str], declared: str) -> None:
         self.taken = taken  # input and enum names, which an object type may not reuse
+        # Field names the declarations give as lists, and as single values, anywhere.
+        self.ts_lists = set(TS_LIST_FIELD.findall(declared))
+        self.ts_objects = set(TS_SINGLE_FIELD.findall(declared))
         self.fields: dict[str, dict[str, str]] = defaultdict(dict)
         self.arguments: dict[tuple[str, str], dict[str, str]] = {}
         self.unions: dict[str, set[str]] = defaultdict(set)
@@ -169,8 +173,12 @@ class Schema:
         child = self.child_type(node, type_name, fragments)
         if child not in self.assigned[(type_name, name)]:
             self.assigned[(type_name, name)].append(child)
-        listed = name.endswith("s") and name not in NOT_LISTS and type_name not in ROOTS.values()
-        listed = listed or (type_name in ROOTS.values() and name in ROOT_LISTS)
+        if type_name in ROOTS.values():
+            listed = name in ROOT_LISTS
+        elif (name in self.ts_lists) != (name in self.ts_objects):
+            listed = name in self.ts_lists  # the declarations say, the same everywhere
+        else:
+            listed = name.endswith("s") and name not in NOT_LISTS
         self.fields[type_name][name] = f"[{child}]" if listed else child
         self.walk(node.selection_set, child, fragments, variables)
 
@@ -254,6 +262,8 @@ def render(node: TypeNode) -> str:
     return node.name.value
 
 
+TS_LIST_FIELD = re.compile(r"^\s+(\w+)\??: (?:Maybe<|InputMaybe<)?Array<", re.M)
+TS_SINGLE_FIELD = re.compile(r"^\s+(\w+)\??: (?!(?:Maybe<|InputMaybe<)?Array<)", re.M)
 TS_FIELD = re.compile(r"^\s+(\w+)(\??): (.+);$")
 TS_SCALAR = re.compile(r"Scalars\['(\w+)'\]")
 
@@ -295,8 +305,10 @@ def main() -> None:
     )
     node_sdk = HERE / "node_modules/@stigg/node-server-sdk/node_modules/@stigg/api-client-js"
     source = node_sdk if node_sdk.is_dir() else HERE / "node_modules/@stigg/api-client-js"
-    inputs, enums = declarations((source / "src/generated/sdk.d.ts").read_text())
-    schema = Schema(taken=set(enums) | {name for name in inputs if name.endswith(INPUT_SUFFIXES)})
+    declared = (source / "src/generated/sdk.d.ts").read_text()
+    inputs, enums = declarations(declared)
+    taken = set(enums) | {name for name in inputs if name.endswith(INPUT_SUFFIXES)}
+    schema = Schema(taken=taken, declared=declared)
     possible = json.loads((source / "src/generated/fragments.json").read_text())["possibleTypes"]
     for union in UNIONS.values():
         schema.unions[union] = set(possible[union])
@@ -367,7 +379,8 @@ BUILTIN = {
 }
 HEADER = """# Tollgate's GraphQL schema: the compatible platform's type, field, argument, input and
 # enum names, as far as its SDKs' documents use them (every document of
-# @stigg/node-server-sdk 3.95.0 validates against it: tests/graphql_api/test_documents.py).
+# @stigg/node-server-sdk 3.95.0 and @stigg/js-client-sdk 3.35.0 validates against it:
+# tests/graphql_api/test_documents.py).
 # Drafted by tests/js/schema_from_documents.py from the installed SDKs; output fields are
 # nullable, and resolvers fill what Tollgate has.
 

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import stigg
 
+from tests.graphql_api.documents import need_node
 from tests.support.servers import free_port
 from tests.support.tenants import Tenant
 from tests.support.usage import report, usage
@@ -159,3 +160,192 @@ def test_with_the_server_away_checks_answer_their_fallbacks_in_time() -> None:
     assert unknown["hasAccess"] is False
     # The SDK's own timeouts bound the wait (its entitlement requests give up after 10 s).
     assert max(granted["ms"], unknown["ms"]) < 30_000
+
+
+def node_steps(tenant: Tenant, steps: list[dict[str, Any]], *, realtime: bool) -> list[Any]:
+    """Run `steps` through the Node SDK (tests/js/node_steps.mjs); each step's answer."""
+    node = need_node()
+    finished = subprocess.run(
+        [
+            node,
+            str(HERE / "node_steps.mjs"),
+            json.dumps(
+                {
+                    "baseUri": tenant.base_url,
+                    "apiKey": tenant.server_key,
+                    "realtime": realtime,
+                    "steps": steps,
+                }
+            ),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=HERE,
+    )
+    assert finished.returncode == 0, finished.stderr
+    answers: list[Any] = json.loads(finished.stdout.strip().splitlines()[-1])
+    return answers
+
+
+def ok(answer: dict[str, Any]) -> Any:
+    assert "error" not in answer, answer
+    return answer.get("ok")  # absent for calls that answer nothing (reportEvent)
+
+
+def step(call: str, *args: Any) -> dict[str, Any]:
+    return {"call": call, "args": list(args)}
+
+
+SEATS = {"customerId": "org-1", "featureId": "feature-seats"}
+SSO = {"customerId": "org-1", "featureId": "feature-sso"}
+
+
+@pytest.mark.parametrize("realtime", [False, True], ids=["edge", "socket"])
+def test_the_auth0_labs_calls_pass_with_only_the_base_url_changed(
+    demo_tenant: Tenant, realtime: bool
+) -> None:
+    """What the lab's `checkAccess` helper and its Action call, in its order."""
+    event = {"customerId": "org-1", "eventName": "api_call", "idempotencyKey": "login-1"}
+    answers = node_steps(
+        demo_tenant,
+        [
+            step(
+                "provisionCustomer",
+                {
+                    "customerId": "org-1",
+                    "name": "Org One",
+                    "subscriptionParams": {"planId": "plan-free"},
+                },
+            ),
+            step("getBooleanEntitlement", SSO),
+            step("getMeteredEntitlement", {**SEATS, "options": {"requestedUsage": 3}}),
+            step("getMeteredEntitlement", {**SEATS, "options": {"requestedUsage": 4}}),
+            step("reportUsage", {**SEATS, "value": 2}),
+            step("getMeteredEntitlement", {**SEATS, "options": {"requestedUsage": 1}}),
+            step("getMeteredEntitlement", {**SEATS, "options": {"requestedUsage": 2}}),
+            step("reportEvent", event),
+            step("provisionSubscription", {"customerId": "org-1", "planId": "plan-pro"}),
+            step("until", "getBooleanEntitlement", SSO, "hasAccess", True, 5000),
+        ],
+        realtime=realtime,
+    )
+    provisioned, sso, within, beyond, reported, last, past, evented, upgraded, granted = answers
+    assert ok(provisioned)["customer"]["id"] == "org-1"
+    assert ok(provisioned)["subscription"]["planId"] == "plan-free"
+    assert ok(sso)["hasAccess"] is False
+    assert ok(sso)["accessDeniedReason"] == "NoFeatureEntitlementInSubscription"
+    assert ok(within)["hasAccess"] is True
+    assert ok(within)["usageLimit"] == 3
+    assert ok(beyond)["hasAccess"] is False
+    assert ok(beyond)["accessDeniedReason"] == "RequestedUsageExceedingLimit"
+    assert ok(reported)["currentUsage"] == 2
+    assert ok(last)["hasAccess"] is True  # 2 taken of 3: one more fits
+    assert ok(last)["currentUsage"] == 2
+    assert ok(past)["hasAccess"] is False
+    ok(evented)
+    assert ok(upgraded)["subscription"]["planId"] == "plan-pro"
+    assert ok(granted)["answer"]["hasAccess"] is True
+    with demo_tenant.http() as http:
+        assert rest_check(http, "org-1", "feature-api-calls", None)["currentUsage"] == 1
+        assert rest_check(http, "org-1", "feature-seats", None)["currentUsage"] == 2
+
+
+def test_the_socket_brings_a_plan_change_into_the_cache_without_a_request(
+    demo_tenant: Tenant,
+) -> None:
+    upgrade = {"customerId": "org-1", "planId": "plan-pro"}
+    answers = node_steps(
+        demo_tenant,
+        [
+            step("rest", "POST", "/api/v1/customers", {"id": "org-1"}),
+            step("rest", "POST", "/api/v1/subscriptions", {**upgrade, "planId": "plan-free"}),
+            step("until", "getMeteredEntitlement", SEATS, "usageLimit", 3, 5000),
+            step("sleep", 300),  # the provisioning's own pushes are through
+            step("edgeGets"),
+            step("rest", "POST", "/api/v1/subscriptions", upgrade),
+            step("until", "getMeteredEntitlement", SEATS, "usageLimit", 20, 5000),
+            step("getMeteredEntitlement", SEATS),
+        ],
+        realtime=True,
+    )
+    cached, before, changed, pushed, again = (ok(a) for a in answers[2:3] + answers[4:])
+    assert cached["answer"]["usageLimit"] == 3
+    assert changed["status"] in (200, 201)
+    assert pushed["answer"]["usageLimit"] == 20
+    # No edge request between the change and the new answer, nor for the check after it.
+    assert pushed["edgeGets"] == before
+    assert again["usageLimit"] == 20
+
+
+def test_management_calls_agree_with_the_rest_api(
+    demo_tenant: Tenant, demo_client: stigg.Stigg
+) -> None:
+    org = {"customerId": "org-1"}
+    answers = node_steps(
+        demo_tenant,
+        [
+            step("provisionCustomer", {**org, "subscriptionParams": {"planId": "plan-free"}}),
+            step("updateCustomer", {**org, "name": "Org One", "email": "it@org.one"}),
+            step("getCustomer", "org-1"),
+            step("getActiveSubscriptions", org),
+            step("getActiveSubscriptionsList", org),
+            step(
+                "grantPromotionalEntitlements",
+                {
+                    **org,
+                    "promotionalEntitlements": [
+                        {"featureId": "feature-sso", "period": "ONE_MONTH"}
+                    ],
+                },
+            ),
+            step("until", "getBooleanEntitlement", SSO, "hasAccess", True, 5000),
+            step("revokePromotionalEntitlements", {**org, "featureId": "feature-sso"}),
+            step("getPaywall", {"customerId": "org-1"}),
+            step("getPaywall", {}),
+            step("getProducts"),
+            step("getCoupons"),
+            step("reportUsageBulk", {"usages": [{**SEATS, "value": 1}, {**SEATS, "value": 1}]}),
+            step("getUsageHistoryV2", {**SEATS, "startDate": "2020-01-01T00:00:00Z"}),
+            step("archiveCustomer", "org-1"),
+            step("unarchiveCustomer", "org-1"),
+        ],
+        realtime=False,
+    )
+    (
+        _provisioned,
+        updated,
+        customer,
+        full,
+        slim,
+        granted,
+        _sso,
+        _revoked,
+        paywall,
+        public,
+        products,
+        coupons,
+        bulk,
+        history,
+        _archived,
+        _unarchived,
+    ) = (ok(answer) for answer in answers)
+    assert updated["name"] == "Org One"
+    assert customer["email"] == "it@org.one"
+    rest = demo_client.v1.customers.retrieve("org-1").data
+    assert (rest.name, rest.email, rest.archived_at) == ("Org One", "it@org.one", None)
+    (subscription,) = full
+    assert subscription["plan"]["id"] == "plan-free"
+    assert [s["plan"]["planId"] for s in slim] == ["plan-free"]
+    assert len(granted) == 1
+    with demo_tenant.http() as http:
+        assert rest_check(http, "org-1", "feature-sso", None)["isGranted"] is False  # revoked
+        assert rest_check(http, "org-1", "feature-seats", None)["currentUsage"] == 2
+    assert [p["id"] for p in paywall["plans"]] == ["plan-free", "plan-pro", "plan-enterprise"]
+    assert paywall["customer"]["id"] == "org-1"
+    assert [p["id"] for p in public["plans"]] == ["plan-free", "plan-pro", "plan-enterprise"]
+    assert [p["id"] for p in products] == ["product-saas"]
+    assert coupons == []
+    assert [m["currentUsage"] for m in bulk] == [1, 2]
+    assert history["series"][0]["points"][-1]["value"] == 2

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from tollgate.catalog.enums import PackageKind, PackageStatus
 from tollgate.catalog.models import Package, PackageEntitlement, PackageVersion, Product
+from tollgate.catalog.packages.versions import latest_published
 from tollgate.graphql.shapes import METER_TYPES, package_ref_shape
 
 
@@ -186,3 +187,22 @@ def plan_shape(
         if trial
         else None,
     }
+
+
+def plan_of_version(session: Session, version_id: int) -> dict[str, Any]:
+    """The `Plan` of one plan version (the one a subscription holds, published or not)."""
+    version = session.scalars(
+        select(PackageVersion)
+        .options(
+            selectinload(PackageVersion.package).selectinload(Package.product),
+            selectinload(PackageVersion.entitlements).selectinload(PackageEntitlement.feature),
+        )
+        .where(PackageVersion.id == version_id)
+    ).one()
+    parent = None
+    if version.parent_package_id is not None:
+        parent_package = session.get_one(Package, version.parent_package_id)
+        parent_version = latest_published(session, package_id=parent_package.id)
+        if parent_version is not None:
+            parent = (parent_package, parent_version)
+    return plan_shape(version, version.package, parent, addons={})

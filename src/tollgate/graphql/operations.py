@@ -23,6 +23,7 @@ from tollgate.customers.schemas import (
 )
 from tollgate.entitlements.snapshots import SnapshotStore
 from tollgate.errors import AlreadyExists, InvalidValue
+from tollgate.graphql.catalog import plan_of_version
 from tollgate.graphql.context import Caller, Info
 from tollgate.graphql.shapes import (
     SDK_CONFIGURATION,
@@ -118,7 +119,7 @@ def subscription_of(session: Session, environment_id: int, ref_id: str) -> dict[
         session, environment_id=environment_id, ref_id=ref_id
     )
     read = subscriptions.to_read(session, subscription)
-    return subscription_shape(read, subscription.plan_version.display_name)
+    return subscription_shape(read, plan_of_version(session, subscription.plan_version_id))
 
 
 def subscriptions_of(

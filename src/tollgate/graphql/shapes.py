@@ -128,8 +128,9 @@ def package_ref_shape(ref_id: str, display_name: str | None, typename: str) -> d
     return {"__typename": typename, "id": ref_id, "refId": ref_id, "displayName": display_name}
 
 
-def subscription_shape(subscription: SubscriptionRead, plan_name: str | None) -> dict[str, Any]:
-    """A `CustomerSubscription`. Tollgate has no prices yet: `prices` is empty and the
+def subscription_shape(subscription: SubscriptionRead, plan: dict[str, Any]) -> dict[str, Any]:
+    """A `CustomerSubscription` of `plan` (a whole `Plan`: the SDKs map its product too).
+    Tollgate has no prices yet: `prices` is empty and the
     totals are null, which the SDKs take as a free subscription."""
     customer = {"__typename": "Customer", "id": subscription.customer_id}
     customer |= {"refId": subscription.customer_id, "customerId": subscription.customer_id}
@@ -175,7 +176,7 @@ def subscription_shape(subscription: SubscriptionRead, plan_name: str | None) ->
         "experimentInfo": None,
         "prices": [],
         "totalPrice": None,
-        "plan": package_ref_shape(subscription.plan_id, plan_name, "Plan"),
+        "plan": plan,
         "addons": [
             {
                 "__typename": "SubscriptionAddon",

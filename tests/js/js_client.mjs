@@ -1,0 +1,54 @@
+// Runs @stigg/js-client-sdk (what the browser and @stigg/react-sdk use) in Node against a
+// live Tollgate and prints what it answered, as JSON, for tests/js/test_js_client.py.
+//   node js_client.mjs '<json: {baseUri, apiKey, customerId, customerToken, checks, reads}>'
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const sdk = require('@stigg/js-client-sdk');
+const Stigg = sdk.Stigg ?? sdk.default ?? sdk;
+const plan = JSON.parse(process.argv[2]);
+
+const stigg = Stigg.initialize({
+  apiKey: plan.apiKey,
+  baseUri: plan.baseUri,
+  baseEdgeUri: plan.baseUri,
+  customerId: plan.customerId,
+  customerToken: plan.customerToken,
+  entitlementsFallback: plan.fallback ?? {},
+});
+
+const result = { initialized: null, checks: [], reads: {} };
+try {
+  await stigg.waitForInitialization();
+  result.initialized = 'ok';
+} catch (error) {
+  result.initialized = String(error?.message ?? error);
+}
+for (const check of plan.checks ?? []) {
+  const params = { featureId: check.featureId };
+  const answer = check.kind === 'boolean'
+    ? stigg.getBooleanEntitlement(params)
+    : stigg.getMeteredEntitlement({ ...params, options: { requestedUsage: check.requestedUsage ?? 0 } });
+  result.checks.push({
+    hasAccess: answer.hasAccess,
+    accessDeniedReason: answer.accessDeniedReason ?? null,
+    isFallback: answer.isFallback ?? false,
+    usageLimit: answer.usageLimit ?? null,
+    currentUsage: answer.currentUsage ?? null,
+  });
+}
+async function read(name, call) {
+  try {
+    result.reads[name] = { ok: await call() };
+  } catch (error) {
+    result.reads[name] = { error: String(error?.message ?? error) };
+  }
+}
+for (const name of plan.reads ?? []) {
+  if (name === 'paywall') await read(name, () => stigg.getPaywall());
+  if (name === 'portal') await read(name, () => stigg.getCustomerPortal());
+  if (name === 'subscriptions') await read(name, () => stigg.getActiveSubscriptionsList());
+  if (name === 'checkout') await read(name, () => stigg.getCheckoutState({ planId: 'plan-pro' }));
+}
+console.log(JSON.stringify(result));
+process.exit(0);

@@ -1,0 +1,130 @@
+"""Stigg's browser SDK, `@stigg/js-client-sdk` (what `@stigg/react-sdk` runs on), in Node
+against a live Tollgate: a client key with a customer token, as a page holds them."""
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import stigg
+from sqlalchemy import Engine
+
+from tests.graphql_api.documents import need_node
+from tests.graphql_api.test_edge import secret_of
+from tests.js.test_node_sdk import rest_check
+from tests.support.tenants import Tenant
+from tests.support.usage import report, usage
+from tollgate.environments.tokens import customer_token
+
+HERE = Path(__file__).parent
+
+
+def js_client(plan: dict[str, Any]) -> dict[str, Any]:
+    finished = subprocess.run(
+        [need_node(), str(HERE / "js_client.mjs"), json.dumps(plan)],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+        cwd=HERE,
+    )
+    assert finished.returncode == 0, finished.stderr
+    answer: dict[str, Any] = json.loads(finished.stdout.strip().splitlines()[-1])
+    return answer
+
+
+CHECKS = [
+    ("feature-sso", "boolean", None),
+    ("feature-seats", "metered", 13),  # 7 taken of 20: exactly the limit
+    ("feature-seats", "metered", 14),
+    ("feature-api-calls", "metered", 1),
+    ("feature-unknown", "boolean", None),
+]
+
+
+@pytest.fixture
+def acme(demo_client: stigg.Stigg, demo_tenant: Tenant) -> None:
+    demo_client.v1.customers.provision(id="acme", name="Acme")
+    demo_client.v1.subscriptions.provision(customer_id="acme", plan_id="plan-pro")
+    demo_client.v1.customers.provision(id="globex")
+    with demo_tenant.http() as http:
+        assert report(http, usage("feature-seats", 7)).status_code == 200
+
+
+def page(engine: Engine, tenant: Tenant, customer: str, token_for: str, **plan: Any) -> Any:
+    """What a page of `customer` runs, holding a token signed for `token_for`."""
+    return js_client(
+        {
+            "baseUri": tenant.base_url,
+            "apiKey": tenant.client_key,
+            "customerId": customer,
+            "customerToken": customer_token(token_for, secret_of(engine, tenant)),
+            **plan,
+        }
+    )
+
+
+@pytest.mark.usefixtures("acme")
+def test_checks_and_widget_reads_with_a_customer_token(engine: Engine, demo_tenant: Tenant) -> None:
+    checks = [{"featureId": f, "kind": k, "requestedUsage": r} for f, k, r in CHECKS]
+    reads = ["paywall", "portal", "subscriptions", "checkout"]
+    answer = page(engine, demo_tenant, "acme", "acme", checks=checks, reads=reads)
+    assert answer["initialized"] == "ok"
+    with demo_tenant.http() as http:
+        for (feature, kind, requested), sdk in zip(CHECKS, answer["checks"], strict=True):
+            rest = rest_check(http, "acme", feature, requested)
+            assert sdk["isFallback"] is False, feature
+            assert sdk["hasAccess"] is rest["isGranted"], feature
+            if kind == "metered" and rest["isGranted"]:
+                assert sdk["currentUsage"] == rest["currentUsage"], feature
+                assert sdk["usageLimit"] == rest["usageLimit"], feature
+    found = {name: read.get("ok") for name, read in answer["reads"].items()}
+    assert all(found.values()), answer["reads"]
+    assert [p["id"] for p in found["paywall"]["plans"]] == [
+        "plan-free",
+        "plan-pro",
+        "plan-enterprise",
+    ]
+    assert found["paywall"]["customer"]["id"] == "acme"
+    assert [s["planName"] for s in found["portal"]["subscriptions"]] == ["Pro"]
+    assert [s["plan"]["planId"] for s in found["subscriptions"]] == ["plan-pro"]
+    assert found["checkout"]["plan"]["id"] == "plan-pro"
+
+
+@pytest.mark.usefixtures("acme")
+def test_a_token_for_another_customer_reads_nothing(engine: Engine, demo_tenant: Tenant) -> None:
+    answer = page(
+        engine,
+        demo_tenant,
+        "globex",
+        "acme",
+        fallback={"feature-sso": {"hasAccess": False}},
+        checks=[{"featureId": "feature-sso", "kind": "boolean"}],
+        reads=["portal"],
+    )
+    assert answer["initialized"] != "ok"
+    assert "error" in answer["reads"]["portal"]
+    (check,) = answer["checks"]
+    assert check["hasAccess"] is False
+    # What the SDK was told, as the server says it.
+    token = customer_token("acme", secret_of(engine, demo_tenant))
+    with httpx.Client(
+        base_url=demo_tenant.base_url,
+        headers={"X-API-KEY": demo_tenant.client_key, "X-CUSTOMER-KEY": token},
+    ) as http:
+        assert http.get("/v1/c/globex/entitlements.json").status_code == 403
+
+
+def test_a_wrong_key_fails_initialization(demo_tenant: Tenant) -> None:
+    answer = js_client(
+        {
+            "baseUri": demo_tenant.base_url,
+            "apiKey": "tg_client_wrong",
+            "customerId": "acme",
+            "checks": [{"featureId": "feature-sso", "kind": "boolean"}],
+        }
+    )
+    assert "Authentication failed" in answer["initialized"]
+    assert answer["checks"][0]["hasAccess"] is False
