@@ -369,6 +369,18 @@ class TestPages:
         assert applied["subscription"]["plan"]["refId"] == "plan-pro"
         assert rest_check(sdk.http, "acme", "feature-sso")["isGranted"] is True
 
+    def test_estimates_are_zero_over_the_right_period(self, sdk: Sdk) -> None:
+        subscription = provision(sdk, plan="plan-free")["subscription"]
+        new = sdk.data(
+            "EstimateSubscription", {"input": {"customerId": "acme", "planId": "plan-pro"}}
+        )["estimateSubscription"]
+        assert new["total"] == {"amount": 0, "currency": "USD"}
+        assert new["billingPeriodRange"]["start"] is not None
+        update = sdk.data(
+            "EstimateSubscriptionUpdate", {"input": {"subscriptionId": subscription["id"]}}
+        )["estimateSubscriptionUpdate"]
+        assert update["billingPeriodRange"]["end"] == subscription["currentBillingPeriodEnd"]
+
     def test_products_coupons_and_history(self, sdk: Sdk) -> None:
         provision(sdk)
         products = sdk.data("GetProducts")["products"]["edges"]

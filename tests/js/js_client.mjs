@@ -49,6 +49,17 @@ for (const name of plan.reads ?? []) {
   if (name === 'portal') await read(name, () => stigg.getCustomerPortal());
   if (name === 'subscriptions') await read(name, () => stigg.getActiveSubscriptionsList());
   if (name === 'checkout') await read(name, () => stigg.getCheckoutState({ planId: 'plan-pro' }));
+  if (name === 'customer') await read(name, () => stigg.getCustomer());
+  if (name === 'fullSubscriptions') await read(name, () => stigg.getActiveSubscriptions());
+  if (name === 'coupons') await read(name, () => stigg.getCoupons());
+  if (name === 'refresh') await read(name, async () => { await stigg.refresh(); return stigg.getEntitlements(); });
+  if (name === 'preview') await read(name, () => stigg.previewSubscription({ customerId: plan.customerId, planId: 'plan-enterprise' }));
+  if (name === 'estimate') await read(name, () => stigg.estimateSubscription({ customerId: plan.customerId, planId: 'plan-enterprise' }));
+  if (name === 'history') {
+    await read(name, () => stigg.getUsageHistoryV2({
+      customerId: plan.customerId, featureId: 'feature-seats', startDate: new Date('2020-01-01'),
+    }));
+  }
 }
 console.log(JSON.stringify(result));
 process.exit(0);

@@ -69,7 +69,8 @@ def page(engine: Engine, tenant: Tenant, customer: str, token_for: str, **plan: 
 @pytest.mark.usefixtures("acme")
 def test_checks_and_widget_reads_with_a_customer_token(engine: Engine, demo_tenant: Tenant) -> None:
     checks = [{"featureId": f, "kind": k, "requestedUsage": r} for f, k, r in CHECKS]
-    reads = ["paywall", "portal", "subscriptions", "checkout"]
+    reads = ["paywall", "portal", "subscriptions", "checkout", "customer", "fullSubscriptions"]
+    reads += ["coupons", "refresh", "preview", "estimate", "history"]
     answer = page(engine, demo_tenant, "acme", "acme", checks=checks, reads=reads)
     assert answer["initialized"] == "ok"
     with demo_tenant.http() as http:
@@ -81,7 +82,9 @@ def test_checks_and_widget_reads_with_a_customer_token(engine: Engine, demo_tena
                 assert sdk["currentUsage"] == rest["currentUsage"], feature
                 assert sdk["usageLimit"] == rest["usageLimit"], feature
     found = {name: read.get("ok") for name, read in answer["reads"].items()}
-    assert all(found.values()), answer["reads"]
+    assert set(found) == set(reads)
+    failed = {name: read for name, read in answer["reads"].items() if "ok" not in read}
+    assert failed == {}
     assert [p["id"] for p in found["paywall"]["plans"]] == [
         "plan-free",
         "plan-pro",
@@ -91,6 +94,14 @@ def test_checks_and_widget_reads_with_a_customer_token(engine: Engine, demo_tena
     assert [s["planName"] for s in found["portal"]["subscriptions"]] == ["Pro"]
     assert [s["plan"]["planId"] for s in found["subscriptions"]] == ["plan-pro"]
     assert found["checkout"]["plan"]["id"] == "plan-pro"
+    assert found["customer"]["name"] == "Acme"
+    assert [s["plan"]["id"] for s in found["fullSubscriptions"]] == ["plan-pro"]
+    assert found["coupons"] == []
+    assert "feature-sso" in {e["feature"]["id"] for e in found["refresh"]}
+    assert found["preview"]["isPlanDowngrade"] is False
+    assert found["preview"]["immediateInvoice"]["total"]["currency"] == "USD"
+    assert found["estimate"]["total"]["amount"] == 0
+    assert found["history"]["series"][0]["points"][-1]["value"] == 7
 
 
 @pytest.mark.usefixtures("acme")

@@ -29,7 +29,11 @@ from tollgate.graphql.operations import (
 )
 from tollgate.graphql.shapes import customer_shape, entitlements_shape, time
 from tollgate.subscriptions import service as subscriptions
-from tollgate.subscriptions.schemas import SubscriptionPreview, SubscriptionUpdate
+from tollgate.subscriptions.schemas import (
+    SubscriptionPreview,
+    SubscriptionRead,
+    SubscriptionUpdate,
+)
 from tollgate.usage import history
 
 CURRENCY = "USD"  # until prices bring a currency per price
@@ -248,12 +252,41 @@ async def resolve_preview_subscription(_: Any, info: Info, input: Input) -> dict
 
 
 @mutation.field("estimateSubscription")
-@mutation.field("estimateSubscriptionUpdate")
 async def resolve_estimate(_: Any, info: Info, input: Input) -> dict[str, Any]:
-    """Zero amounts until prices exist, in the shape the SDKs read."""
+    """Zero amounts until prices exist, over the period the subscription would start."""
     caller = caller_of(info)
-    if input.get("customerId"):
-        caller.principal.require_customer(input["customerId"])
+    caller.principal.require_customer(input["customerId"])
+    data = _preview_model(input)
+    preview = await caller.read(
+        lambda session: subscriptions.preview_subscription(
+            session, environment_id=caller.environment_id, data=data, now=caller.now
+        )
+    )
+    return _estimate(preview.period, preview.is_downgrade, preview.is_scheduled)
+
+
+@mutation.field("estimateSubscriptionUpdate")
+async def resolve_estimate_update(_: Any, info: Info, input: Input) -> dict[str, Any]:
+    """Zero amounts until prices exist, over the subscription's current period."""
+    caller = caller_of(info)
+    ref_id = input["subscriptionId"]
+
+    def read(session: Session) -> SubscriptionRead:
+        found = subscriptions.get_subscription(
+            session, environment_id=caller.environment_id, ref_id=ref_id
+        )
+        current = subscriptions.to_read(session, found)
+        caller.principal.require_customer(current.customer_id)
+        return current
+
+    current = await caller.read(read)
+    period = (current.current_billing_period_start, current.current_billing_period_end)
+    return _estimate(period, False, bool(current.future_updates))
+
+
+def _estimate(
+    period: tuple[datetime, datetime], is_downgrade: bool, is_scheduled: bool
+) -> dict[str, Any]:
     zero = _money()
     return {
         "__typename": "SubscriptionPreview",
@@ -262,13 +295,17 @@ async def resolve_estimate(_: Any, info: Info, input: Input) -> dict[str, Any]:
         "total": zero,
         "discountAmount": None,
         "taxDetails": None,
-        "tax": None,
-        "billingPeriodRange": None,
+        "tax": zero,
+        "billingPeriodRange": {
+            "__typename": "DateRange",
+            "start": time(period[0]),
+            "end": time(period[1]),
+        },
         "discount": None,
         "subscription": None,
         "proration": None,
-        "isPlanDowngrade": None,
-        "hasScheduledUpdates": None,
+        "isPlanDowngrade": is_downgrade,
+        "hasScheduledUpdates": is_scheduled,
         "credits": None,
     }
 
