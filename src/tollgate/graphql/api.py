@@ -7,6 +7,7 @@ answered as the SDKs read them: HTTP 200 with `errors[].extensions.code`. A body
 JSON array of operations (the browser SDK batches its check reports): each runs on its own
 and the answers come back in order."""
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +19,8 @@ from ariadne import graphql as execute
 from ariadne.asgi import GraphQL
 from ariadne.asgi.handlers import GraphQLTransportWSHandler
 from fastapi import APIRouter, Request, Response
-from graphql import GraphQLSchema
+from graphql import GraphQLError, GraphQLSchema
+from pydantic import ValidationError
 from starlette.websockets import WebSocket
 
 from tollgate.environments.service import hash_key
@@ -33,6 +35,22 @@ from tollgate.graphql.live import subscription
 from tollgate.graphql.operations import mutation, query
 from tollgate.http.components import app_components
 
+log = logging.getLogger("tollgate.graphql")
+
+
+class _ServerFaultsOnly(logging.Filter):
+    """ariadne logs every error of a result; a caller's mistake (a bad document, variable or
+    value, a refusal) is answered, not logged. Tollgate's own failures still are."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, GraphQLError):
+            return True
+        original = error.original_error
+        return original is not None and not isinstance(original, TollgateError | ValidationError)
+
+
+log.addFilter(_ServerFaultsOnly())
 MAX_BATCH = 50  # operations in one array body (the browser SDK sends up to 25)
 
 datetime_scalar = ScalarType("DateTime")
