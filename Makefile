@@ -64,11 +64,10 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-# WORKERS=2 runs the tests on two processes (pytest-xdist), each with its own databases and
-# servers, a test file per worker (--dist loadfile: a module's tests share its clocked
-# app). Not the default yet: on two workers the SIGKILL test of webhook workers failed once
-# (tests/webhooks/test_processes.py), so CI stays on one process until that is understood.
-WORKERS ?= 0
+# The tests run on two processes (pytest-xdist), each with its own databases and servers, a
+# test file per worker (--dist loadfile: a module's tests share its clocked app). WORKERS=0
+# runs them on one.
+WORKERS ?= 2
 XDIST  = $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
 
 unit: setup
