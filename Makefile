@@ -69,13 +69,16 @@ typecheck: setup
 # runs them on one.
 WORKERS ?= 2
 XDIST  = $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
+# The fuzz tests are one file of independent runs, each on an environment of its own: dealt
+# one by one, both workers get some.
+XDIST_FUZZ = $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist load)
 
 unit: setup
 	$(BIN)/pytest -m "not fuzz" $(XDIST)
 
 # Schemathesis over the whole OpenAPI document, on both databases (tests/fuzz): minutes.
 fuzz: setup
-	$(BIN)/pytest -m fuzz tests/fuzz $(XDIST)
+	$(BIN)/pytest -m fuzz tests/fuzz $(XDIST_FUZZ)
 
 test: lint typecheck unit
 
