@@ -1,9 +1,6 @@
 """Stigg's browser SDK, `@stigg/js-client-sdk` (what `@stigg/react-sdk` runs on), in Node
 against a live Tollgate: a client key with a customer token, as a page holds them."""
 
-import json
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,27 +8,16 @@ import pytest
 import stigg
 from sqlalchemy import Engine
 
-from tests.graphql_api.documents import need_node
 from tests.graphql_api.test_edge import secret_of
+from tests.js.runner import run_script
 from tests.js.test_node_sdk import rest_check
 from tests.support.tenants import Tenant
 from tests.support.usage import report, usage
 from tollgate.environments.tokens import customer_token
 
-HERE = Path(__file__).parent
-
 
 def js_client(plan: dict[str, Any]) -> dict[str, Any]:
-    finished = subprocess.run(
-        [need_node(), str(HERE / "js_client.mjs"), json.dumps(plan)],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-        cwd=HERE,
-    )
-    assert finished.returncode == 0, finished.stderr
-    answer: dict[str, Any] = json.loads(finished.stdout.strip().splitlines()[-1])
+    answer: dict[str, Any] = run_script("js_client.mjs", plan)
     return answer
 
 

@@ -3,43 +3,20 @@ Tollgate, with only its base URL changed: its checks must answer what Tollgate's
 answer for the same customers, and fall back as the SDK promises when the key is wrong or
 the server is away."""
 
-import json
-import os
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import stigg
 
-from tests.graphql_api.documents import need_node
+from tests.js.runner import run_script
 from tests.support.servers import free_port
 from tests.support.tenants import Tenant
 from tests.support.usage import report, usage
 
-HERE = Path(__file__).parent
-SCRIPT = HERE / "node_sdk.mjs"
-
 
 def node_sdk(plan: dict[str, Any], *, timeout: float = 60) -> dict[str, Any]:
-    node = shutil.which("node")
-    if node is None or not (HERE / "node_modules" / "@stigg" / "node-server-sdk").is_dir():
-        reason = "node or tests/js/node_modules is missing: run `make setup`"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason}; CI must run the JavaScript SDKs' tests")
-        pytest.skip(reason)
-    finished = subprocess.run(
-        [node, str(SCRIPT), json.dumps(plan)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        cwd=HERE,
-    )
-    assert finished.returncode == 0, finished.stderr
-    answer: dict[str, Any] = json.loads(finished.stdout.strip().splitlines()[-1])
+    answer: dict[str, Any] = run_script("node_sdk.mjs", plan, timeout=timeout)
     return answer
 
 
@@ -164,28 +141,13 @@ def test_with_the_server_away_checks_answer_their_fallbacks_in_time() -> None:
 
 def node_steps(tenant: Tenant, steps: list[dict[str, Any]], *, realtime: bool) -> list[Any]:
     """Run `steps` through the Node SDK (tests/js/node_steps.mjs); each step's answer."""
-    node = need_node()
-    finished = subprocess.run(
-        [
-            node,
-            str(HERE / "node_steps.mjs"),
-            json.dumps(
-                {
-                    "baseUri": tenant.base_url,
-                    "apiKey": tenant.server_key,
-                    "realtime": realtime,
-                    "steps": steps,
-                }
-            ),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=HERE,
-    )
-    assert finished.returncode == 0, finished.stderr
-    answers: list[Any] = json.loads(finished.stdout.strip().splitlines()[-1])
+    plan = {
+        "baseUri": tenant.base_url,
+        "apiKey": tenant.server_key,
+        "realtime": realtime,
+        "steps": steps,
+    }
+    answers: list[Any] = run_script("node_steps.mjs", plan, timeout=120)
     return answers
 
 

@@ -139,11 +139,9 @@ def _portal_subscription(subscription: dict[str, Any], now: datetime) -> dict[st
         "pricing": None,
         "status": subscription["status"],
         "trialRemainingDays": remaining,
-        "billingPeriodRange": {
-            "__typename": "DateRange",
-            "start": subscription["startDate"],
-            "end": subscription["currentBillingPeriodEnd"],
-        },
+        "billingPeriodRange": _date_range(
+            subscription["startDate"], subscription["currentBillingPeriodEnd"]
+        ),
         "totalPrice": None,
         "addons": [
             {
@@ -206,18 +204,31 @@ def _preview_model(input: Input) -> SubscriptionPreview:
     return SubscriptionPreview.model_validate({**fields, **({"addons": addons} if addons else {})})
 
 
+async def _preview(caller: Caller, input: Input) -> subscriptions.Preview:
+    """What provisioning would do, as `POST /api/v1/subscriptions/preview` answers it."""
+    caller.principal.require_customer(input["customerId"])
+    data = _preview_model(input)
+    return await caller.read(
+        lambda session: subscriptions.preview_subscription(
+            session, environment_id=caller.environment_id, data=data, now=caller.now
+        )
+    )
+
+
+def _date_range(start: datetime | str | None, end: datetime | str | None) -> dict[str, Any]:
+    return {
+        "__typename": "DateRange",
+        "start": time(start) if isinstance(start, datetime) else start,
+        "end": time(end) if isinstance(end, datetime) else end,
+    }
+
+
 @mutation.field("previewSubscription")
 async def resolve_preview_subscription(_: Any, info: Info, input: Input) -> dict[str, Any]:
     """A zero-amount preview (no prices yet) that says whether the change is a downgrade
     and whether it waits; `proration` is always given, which lets the checkout proceed."""
     caller = caller_of(info)
-    caller.principal.require_customer(input["customerId"])
-    data = _preview_model(input)
-    preview = await caller.read(
-        lambda session: subscriptions.preview_subscription(
-            session, environment_id=caller.environment_id, data=data, now=caller.now
-        )
-    )
+    preview = await _preview(caller, input)
     invoice = {
         "__typename": "ImmediateSubscriptionPreviewInvoice",
         "total": _money(),
@@ -241,11 +252,7 @@ async def resolve_preview_subscription(_: Any, info: Info, input: Input) -> dict
         "__typename": "SubscriptionPreviewV2",
         "immediateInvoice": invoice,
         "recurringInvoice": None,
-        "billingPeriodRange": {
-            "__typename": "DateRange",
-            "start": time(preview.period[0]),
-            "end": time(preview.period[1]),
-        },
+        "billingPeriodRange": _date_range(*preview.period),
         "isPlanDowngrade": preview.is_downgrade,
         "hasScheduledUpdates": preview.is_scheduled,
     }
@@ -255,13 +262,7 @@ async def resolve_preview_subscription(_: Any, info: Info, input: Input) -> dict
 async def resolve_estimate(_: Any, info: Info, input: Input) -> dict[str, Any]:
     """Zero amounts until prices exist, over the period the subscription would start."""
     caller = caller_of(info)
-    caller.principal.require_customer(input["customerId"])
-    data = _preview_model(input)
-    preview = await caller.read(
-        lambda session: subscriptions.preview_subscription(
-            session, environment_id=caller.environment_id, data=data, now=caller.now
-        )
-    )
+    preview = await _preview(caller, input)
     return _estimate(preview.period, preview.is_downgrade, preview.is_scheduled)
 
 
@@ -296,11 +297,7 @@ def _estimate(
         "discountAmount": None,
         "taxDetails": None,
         "tax": zero,
-        "billingPeriodRange": {
-            "__typename": "DateRange",
-            "start": time(period[0]),
-            "end": time(period[1]),
-        },
+        "billingPeriodRange": _date_range(*period),
         "discount": None,
         "subscription": None,
         "proration": None,
