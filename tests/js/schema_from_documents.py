@@ -74,6 +74,10 @@ UNIONS = {
     "scheduleVariables": "ScheduleVariables",
     "billingCredentials": "BillingCredentials",
 }
+# Union members no document asks a field of: they still belong to their union (the SDKs'
+# possibleTypes), with the platform's fields (docs.stigg.io/graphql-reference), nullable like
+# every output field here.
+UNSELECTED_MEMBERS = {"CouponChangeVariables": {"couponId": "String"}}
 
 
 def leaf_type(name: str) -> str:
@@ -316,6 +320,9 @@ def main() -> None:
         for document in documents:
             schema.add(parse(document["document"]))
     schema.settle()
+    for member, fields in UNSELECTED_MEMBERS.items():
+        for field_name, field_type in fields.items():
+            schema.fields[member].setdefault(field_name, field_type)
     reachable = schema.reachable()
     out = sys.stdout
     out.write(HEADER)
