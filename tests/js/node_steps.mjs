@@ -7,6 +7,8 @@
 //   {call: "until", args: [method, params, path, value, ms]}  repeat a check until the
 //       answer's `path` equals `value` (at most `ms`), answering {answer, ms, edgeGets}
 //   {call: "edgeGets"}                             edge requests for customers so far
+//   {call: "initialized"}                          how waitForInitialization ended ("ok" or
+//       its error's message; steps run either way)
 import { createServer, request } from 'node:http';
 import { createRequire } from 'node:module';
 
@@ -52,12 +54,18 @@ async function rest(method, path, body) {
 }
 
 const results = [];
-await stigg.waitForInitialization();
+let initialized = 'ok';
+try {
+  await stigg.waitForInitialization();
+} catch (error) {
+  initialized = String(error?.message ?? error);
+}
 for (const step of plan.steps) {
   const args = step.args ?? [];
   try {
     if (step.call === 'rest') results.push({ ok: await rest(...args) });
     else if (step.call === 'edgeGets') results.push({ ok: customerGets });
+    else if (step.call === 'initialized') results.push({ ok: initialized });
     else if (step.call === 'sleep') results.push({ ok: await new Promise((r) => setTimeout(r, args[0])) });
     else if (step.call === 'until') {
       const [method, params, path, value, ms] = args;
