@@ -139,11 +139,13 @@ def test_with_the_server_away_checks_answer_their_fallbacks_in_time() -> None:
     assert max(granted["ms"], unknown["ms"]) < 30_000
 
 
-def node_steps(tenant: Tenant, steps: list[dict[str, Any]], *, realtime: bool) -> list[Any]:
+def node_steps(
+    tenant: Tenant, steps: list[dict[str, Any]], *, realtime: bool, api_key: str | None = None
+) -> list[Any]:
     """Run `steps` through the Node SDK (tests/js/node_steps.mjs); each step's answer."""
     plan = {
         "baseUri": tenant.base_url,
-        "apiKey": tenant.server_key,
+        "apiKey": api_key if api_key is not None else tenant.server_key,
         "realtime": realtime,
         "steps": steps,
     }
@@ -422,3 +424,35 @@ def test_a_subscriptions_paying_customer_carries_its_own_fields(demo_tenant: Ten
     assert paying["id"] == "org-3"
     assert paying["createdAt"][:19] == created[:19]
     assert paying["name"] == "Org Three"
+
+
+def test_with_a_wrong_key_writes_throw_and_checks_fall_back(demo_tenant: Tenant) -> None:
+    """A wrong key: every write throws "Authentication failed" (GraphQL's Unauthenticated)
+    and writes nothing; a check answers its fallback."""
+    org = {"customerId": "org-4"}
+    answers = node_steps(
+        demo_tenant,
+        [
+            step("initialized"),
+            step("provisionCustomer", {**org, "subscriptionParams": {"planId": "plan-pro"}}),
+            step("provisionSubscription", {**org, "planId": "plan-pro"}),
+            step("reportUsage", {**SEATS, "value": 1}),
+            step("reportEvent", {**org, "eventName": "api_call", "idempotencyKey": "k-1"}),
+            step("updateCustomer", {**org, "name": "Nobody"}),
+            step(
+                "getBooleanEntitlement",
+                {**org, "featureId": "feature-sso", "options": {"fallback": {"hasAccess": True}}},
+            ),
+        ],
+        realtime=False,
+        api_key="tg_server_wrong",
+    )
+    initialized, *writes, check = answers
+    assert "Authentication failed" in ok(initialized)
+    for write in writes:
+        assert "Authentication failed" in write.get("error", ""), write
+    assert ok(check)["isFallback"] is True
+    assert ok(check)["hasAccess"] is True
+    with demo_tenant.http() as http:
+        assert http.get("/api/v1/customers/org-4").status_code == 404
+        assert http.get("/api/v1/customers/org-1").status_code == 404
