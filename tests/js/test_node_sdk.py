@@ -456,3 +456,49 @@ def test_with_a_wrong_key_writes_throw_and_checks_fall_back(demo_tenant: Tenant)
     with demo_tenant.http() as http:
         assert http.get("/api/v1/customers/org-4").status_code == 404
         assert http.get("/api/v1/customers/org-1").status_code == 404
+
+
+def test_paywall_import_estimates_and_history_agree_with_the_rest_api(demo_tenant: Tenant) -> None:
+    """getPaywall without a customer reads the edge's `/v1/paywall.json` (and nothing else);
+    importCustomer, estimateSubscription, previewSubscription and fetchUsageHistory answer
+    what the REST API reads, and the estimates change nothing."""
+    org = {"customerId": "org-5"}
+    active = step("rest", "GET", "/api/v1/subscriptions?customerId=org-5&status=ACTIVE")
+    answers = node_steps(
+        demo_tenant,
+        [
+            step("provisionCustomer", {**org, "subscriptionParams": {"planId": "plan-free"}}),
+            step("reportUsage", {**org, "featureId": "feature-seats", "value": 2}),
+            step("edgePaths"),
+            step("getPaywall", {}),
+            step("edgePaths"),
+            step("importCustomer", {"customerId": "imp-1", "name": "Imported", "email": "i@x.io"}),
+            step("rest", "GET", "/api/v1/customers/imp-1"),
+            step("estimateSubscription", {**org, "planId": "plan-pro"}),
+            step("previewSubscription", {**org, "planId": "plan-pro"}),
+            active,
+            step(
+                "fetchUsageHistory",
+                {**org, "featureId": "feature-seats", "startDate": "2020-01-01T00:00:00Z"},
+            ),
+            step(
+                "rest", "GET", "/api/v1/customers/org-5/entitlements/check?featureId=feature-seats"
+            ),
+        ],
+        realtime=False,
+    )
+    paths_before, paywall, paths_after, imported, rest_imported = (ok(a) for a in answers[2:7])
+    estimate, preview, rest_active, history, rest_seats = (ok(a) for a in answers[7:])
+    assert paths_after[len(paths_before) :] == ["/v1/paywall.json"]
+    assert [p["id"] for p in paywall["plans"]] == ["plan-free", "plan-pro", "plan-enterprise"]
+    assert (imported["id"], imported["name"], imported["email"]) == ("imp-1", "Imported", "i@x.io")
+    rest_customer = rest_imported["body"]["data"]
+    assert (rest_customer["name"], rest_customer["email"]) == ("Imported", "i@x.io")
+    # No prices in Tollgate yet: the estimates are zero, over the month the plan would start.
+    assert estimate["total"] == {"amount": 0, "currency": "USD"}
+    assert estimate["billingPeriodRange"]["start"].startswith("2026-01-05T10:00:00")
+    assert preview["isPlanDowngrade"] is False
+    assert preview["immediateInvoice"]["total"] == {"amount": 0, "currency": "USD"}
+    assert [s["planId"] for s in rest_active["body"]["data"]] == ["plan-free"]  # unchanged
+    assert [point["value"] for point in history] == [2]
+    assert rest_seats["body"]["data"]["currentUsage"] == 2
