@@ -1,6 +1,9 @@
 // Runs @stigg/js-client-sdk (what the browser and @stigg/react-sdk use) in Node against a
 // live Tollgate and prints what it answered, as JSON, for tests/js/test_js_client.py.
-//   node js_client.mjs '<json: {baseUri, apiKey, customerId, customerToken, checks, reads}>'
+//   node js_client.mjs '<json: {baseUri, apiKey, customerId, customerToken, checks, reads,
+//                               initTimeoutMs?}>'
+// With initTimeoutMs, initialization is waited for that long at most ("pending" if it has
+// not ended by then): with the server away the SDK takes about a minute to give up.
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
@@ -18,13 +21,16 @@ const stigg = Stigg.initialize({
 });
 
 const result = { initialized: null, checks: [], reads: {} };
-try {
-  await stigg.waitForInitialization();
-  result.initialized = 'ok';
-} catch (error) {
-  result.initialized = String(error?.message ?? error);
-}
+const waiting = stigg.waitForInitialization().then(
+  () => 'ok',
+  (error) => String(error?.message ?? error),
+);
+const bound = plan.initTimeoutMs == null
+  ? []
+  : [new Promise((resolve) => setTimeout(() => resolve('pending'), plan.initTimeoutMs))];
+result.initialized = await Promise.race([waiting, ...bound]);
 for (const check of plan.checks ?? []) {
+  const started = Date.now();
   const params = { featureId: check.featureId };
   const answer = check.kind === 'boolean'
     ? stigg.getBooleanEntitlement(params)
@@ -35,6 +41,7 @@ for (const check of plan.checks ?? []) {
     isFallback: answer.isFallback ?? false,
     usageLimit: answer.usageLimit ?? null,
     currentUsage: answer.currentUsage ?? null,
+    ms: Date.now() - started,
   });
 }
 async function read(name, call) {

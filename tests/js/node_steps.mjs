@@ -7,6 +7,9 @@
 //   {call: "until", args: [method, params, path, value, ms]}  repeat a check until the
 //       answer's `path` equals `value` (at most `ms`), answering {answer, ms, edgeGets}
 //   {call: "edgeGets"}                             edge requests for customers so far
+//   {call: "edgePaths"}                            every edge request's path so far
+//   {call: "initialized"}                          how waitForInitialization ended ("ok" or
+//       its error's message; steps run either way)
 import { createServer, request } from 'node:http';
 import { createRequire } from 'node:module';
 
@@ -17,7 +20,9 @@ const plan = JSON.parse(process.argv[2]);
 const target = new URL(plan.baseUri);
 
 let customerGets = 0;
+const edgePaths = [];
 const proxy = createServer((incoming, outgoing) => {
+  edgePaths.push(incoming.url.split('?')[0]);
   if (incoming.url.startsWith('/v1/c/')) customerGets += 1;
   const forwarded = request(
     { host: target.hostname, port: target.port, path: incoming.url, method: incoming.method, headers: incoming.headers },
@@ -52,12 +57,19 @@ async function rest(method, path, body) {
 }
 
 const results = [];
-await stigg.waitForInitialization();
+let initialized = 'ok';
+try {
+  await stigg.waitForInitialization();
+} catch (error) {
+  initialized = String(error?.message ?? error);
+}
 for (const step of plan.steps) {
   const args = step.args ?? [];
   try {
     if (step.call === 'rest') results.push({ ok: await rest(...args) });
     else if (step.call === 'edgeGets') results.push({ ok: customerGets });
+    else if (step.call === 'edgePaths') results.push({ ok: [...edgePaths] });
+    else if (step.call === 'initialized') results.push({ ok: initialized });
     else if (step.call === 'sleep') results.push({ ok: await new Promise((r) => setTimeout(r, args[0])) });
     else if (step.call === 'until') {
       const [method, params, path, value, ms] = args;

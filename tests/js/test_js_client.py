@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from tests.graphql_api.test_edge import secret_of
 from tests.js.runner import run_script
 from tests.js.test_node_sdk import rest_check
+from tests.support.servers import free_port
 from tests.support.tenants import Tenant
 from tests.support.usage import report, usage
 from tollgate.environments.tokens import customer_token
@@ -125,3 +126,27 @@ def test_a_wrong_key_fails_initialization(demo_tenant: Tenant) -> None:
     )
     assert "Authentication failed" in answer["initialized"]
     assert answer["checks"][0]["hasAccess"] is False
+
+
+def test_with_the_server_away_checks_answer_their_fallbacks_at_once() -> None:
+    """The browser SDK's checks are synchronous: while it still tries to reach an absent
+    server (it gives up after about a minute), each answers its fallback at once."""
+    away = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    answer = js_client(
+        {
+            "baseUri": away,
+            "apiKey": "tg_client_whatever",
+            "customerId": "acme",
+            "initTimeoutMs": 2000,
+            "fallback": {"feature-sso": {"hasAccess": True}},
+            "checks": [
+                {"featureId": "feature-sso", "kind": "boolean"},
+                {"featureId": "feature-seats", "kind": "metered", "requestedUsage": 1},
+            ],
+        }
+    )
+    assert answer["initialized"] != "ok"
+    granted, unknown = answer["checks"]
+    assert (granted["isFallback"], granted["hasAccess"]) == (True, True)
+    assert (unknown["isFallback"], unknown["hasAccess"]) == (True, False)
+    assert max(granted["ms"], unknown["ms"]) < 100
