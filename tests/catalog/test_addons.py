@@ -353,14 +353,14 @@ class TestUpdate:
         with pytest.raises(stigg.UnprocessableEntityError):
             client.v1.addons.update("addon-seats", status="PUBLISHED")
 
-    def test_prices_are_refused_by_name(self, http: httpx.Client) -> None:
+    def test_a_malformed_price_is_refused_by_field(self, http: httpx.Client) -> None:
         factories.addon(http, id="addon-seats")
         response = http.patch(
             "/api/v1/addons/addon-seats",
             json={"charges": {"pricingType": "PAID", "pricingModels": [{"x": 1}]}},
         )
         assert response.status_code == 422
-        assert response.json()["error"]["field"] == "charges.pricingModels"
+        assert response.json()["error"]["field"] == "charges.pricingModels[0].billingModel"
 
 
 @pytest.mark.usefixtures("catalog")

@@ -294,7 +294,7 @@ class TestParentsAndAddons:
         assert unknown.status_code == 422
         assert unknown.json()["error"]["field"] == "compatibleAddonIds"
 
-    def test_prices_are_refused_by_name_until_checkout(self, catalog: httpx.Client) -> None:
+    def test_an_incomplete_price_is_refused_by_field(self, catalog: httpx.Client) -> None:
         factories.plan(catalog, id="plan-pro")
         response = catalog.patch(
             "/api/v1/plans/plan-pro",
@@ -303,7 +303,7 @@ class TestParentsAndAddons:
             },
         )
         assert response.status_code == 422
-        assert response.json()["error"]["field"] == "charges.pricingModels"
+        assert response.json()["error"]["field"] == "charges.pricingModels[0].pricePeriods"
         pricing_type_only = catalog.patch(
             "/api/v1/plans/plan-pro", json={"charges": {"pricingType": "FREE"}}
         )

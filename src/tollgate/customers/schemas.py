@@ -11,7 +11,6 @@ from tollgate.catalog.packages.schemas import (
     WeeklyResetConfiguration,
     YearlyResetConfiguration,
 )
-from tollgate.customers.currencies import CURRENCIES
 from tollgate.customers.models import PromotionPeriod, PromotionStatus
 from tollgate.http.schemas import RequestModel, WireModel
 from tollgate.http.types import (
@@ -26,6 +25,7 @@ from tollgate.http.types import (
     Refused,
     ShortText,
 )
+from tollgate.kit.currencies import CURRENCIES
 
 
 def _known_currency(code: str) -> str:

@@ -7,7 +7,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from tollgate.catalog.enums import PackageKind, PackageStatus
 from tollgate.catalog.models import Package, PackageVersion
-from tollgate.catalog.packages import entitlements, service, versions
+from tollgate.catalog.packages import charges, entitlements, service, versions
+from tollgate.catalog.packages.charges import ChargeRead
 from tollgate.catalog.packages.schemas import (
     AddonCreate,
     AddonRead,
@@ -157,7 +158,7 @@ def _add_charges_route(
     @router.get(
         f"/{{ref_id}}/{segment}",
         operation_id=f"list_{name}_{segment.replace('-', '_')}",
-        response_model=Page[dict[str, object]],
+        response_model=Page[ChargeRead],
     )
     def list_charges(
         ref_id: str,
@@ -165,13 +166,18 @@ def _add_charges_route(
         principal: ReadPrincipal,
         page: Annotated[PageRequest, Depends(page_request)],
     ) -> object:
-        versions.get_package(
+        package = versions.get_package(
             session, environment_id=principal.environment_id, kind=kind, ref_id=ref_id
         )
-        # Prices are refused on write until checkout exists, so there are none to list.
-        return Page[dict[str, object]](data=[], pagination=Pagination())
+        version = versions.newest(session, package_id=package.id)
+        # A package has a handful of prices: one page holds them all.
+        rows = charges.charge_rows(version, overage=segment == "overage-charges")
+        return Page[ChargeRead](data=rows, pagination=Pagination())
 
-    list_charges.__doc__ = f"The {noun}'s {segment.replace('-', ' ')}: none until prices exist."
+    list_charges.__doc__ = (
+        f"The {noun}'s {segment.replace('-', ' ')}: one per pricing model and billing period, "
+        "of its draft if it has one, else of its latest version."
+    )
 
 
 def _add_entitlement_routes(router: APIRouter, kind: PackageKind, name: str, noun: str) -> None:

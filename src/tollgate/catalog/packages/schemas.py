@@ -10,6 +10,7 @@ from tollgate.catalog.enums import (
     PricingType,
     ResetPeriod,
 )
+from tollgate.catalog.packages.charges import Charges
 from tollgate.http.schemas import RequestModel, WireModel
 from tollgate.http.types import (
     MAX_INT,
@@ -52,17 +53,6 @@ class TrialConfig(RequestModel):
     units: Literal["DAY", "MONTH"]
     budget: TrialBudget | None = None
     trial_end_behavior: Literal["CONVERT_TO_PAID", "CANCEL_SUBSCRIPTION"] | None = None
-
-
-class Charges(RequestModel):
-    """Only the pricing type is stored so far; prices are refused by name until checkout."""
-
-    pricing_type: PricingType
-    billing_id: ShortText | None = None
-    minimum_spend: Refused = None
-    overage_billing_period: Refused = None
-    overage_pricing_models: Refused = None
-    pricing_models: Refused = None
 
 
 class PackageCreate(RequestModel):

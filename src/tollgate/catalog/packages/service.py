@@ -4,7 +4,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic.alias_generators import to_camel
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -12,13 +11,13 @@ from tollgate.catalog.announcements import Change, announce, package_kind
 from tollgate.catalog.enums import MigrationType, PackageKind, PackageStatus
 from tollgate.catalog.errors import Archived
 from tollgate.catalog.feed import record_catalog_change
-from tollgate.catalog.models import Package, PackageEntitlement, PackageVersion, Product
-from tollgate.catalog.packages import checks, versions
+from tollgate.catalog.models import Feature, Package, PackageEntitlement, PackageVersion, Product
+from tollgate.catalog.packages import charges, checks, versions
+from tollgate.catalog.packages.charges import Charges
 from tollgate.catalog.packages.schemas import (
     AddonCreate,
     AddonRead,
     AddonUpdate,
-    Charges,
     EntitlementRef,
     PackageCreate,
     PackageUpdate,
@@ -30,7 +29,7 @@ from tollgate.catalog.packages.schemas import (
 )
 from tollgate.catalog.packages.versions import noun
 from tollgate.db.errors import flush_unique
-from tollgate.errors import InvalidValue, NotFound, NotImplementedYet
+from tollgate.errors import InvalidValue, NotFound
 from tollgate.kit.filters import CreatedAtRange, range_conditions
 from tollgate.kit.pagination import Cursors, PageRequest, paginate
 
@@ -125,7 +124,7 @@ def update_package(
         version = versions.require_draft(session, package)
     _apply_cosmetic(version, data, given)
     if data.charges is not None:
-        _apply_charges(version, data.charges)
+        _apply_charges(session, package, version, data.charges)
     if isinstance(data, PlanUpdate):
         _apply_plan_fields(session, package, version, data, given)
     if isinstance(data, AddonUpdate):
@@ -364,15 +363,20 @@ def _apply_cosmetic(version: PackageVersion, data: PackageUpdate, given: set[str
         version.billing_id = data.billing_id
 
 
-def _apply_charges(version: PackageVersion, charges: Charges) -> None:
-    for field in ("minimum_spend", "overage_billing_period", "overage_pricing_models"):
-        if getattr(charges, field) is not None:
-            raise NotImplementedYet(f"charges.{to_camel(field)}", "prices arrive with checkout")
-    if charges.pricing_models:
-        raise NotImplementedYet("charges.pricingModels", "prices arrive with checkout")
-    version.pricing_type = charges.pricing_type
-    if charges.billing_id is not None:
-        version.billing_id = charges.billing_id
+def _apply_charges(
+    session: Session, package: Package, version: PackageVersion, data: Charges
+) -> None:
+    named = charges.feature_ids(data)
+    features = {
+        feature.ref_id: feature
+        for feature in session.scalars(
+            select(Feature).where(
+                Feature.environment_id == package.environment_id,
+                Feature.ref_id.in_(named),
+            )
+        )
+    }
+    charges.apply(version, data, features)
 
 
 def _apply_plan_fields(

@@ -1,4 +1,6 @@
-"""The billing currencies a customer may have: ISO 4217 codes, lowercase, as Stigg lists them."""
+"""The currencies Tollgate bills in: ISO 4217 codes, lowercase.
+
+Stigg's list, and the three-decimal currencies (BHD, JOD, KWD, OMR, TND) it lacks."""
 
 CURRENCIES = frozenset(
     [
@@ -118,5 +120,11 @@ CURRENCIES = frozenset(
         "yer",
         "zar",
         "zmw",
+        # Three decimal places (kit/money.py).
+        "bhd",
+        "jod",
+        "kwd",
+        "omr",
+        "tnd",
     ]
 )
