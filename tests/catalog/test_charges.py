@@ -75,18 +75,17 @@ class TestReadBack:
     def test_every_model_reads_back_exactly_through_the_client(
         self, client: stigg.Stigg, http: httpx.Client
     ) -> None:
-        client.v1.plans.update(
-            "plan-pro",
-            charges={
-                "pricing_type": "PAID",
-                "pricing_models": [
-                    flat(19.99, 199.9),  # type: ignore[list-item]
-                    per_seat(4.5, 45, minUnitQuantity=1, maxUnitQuantity=100),  # type: ignore[list-item]
-                    calls_tiered("GRADUATED"),  # type: ignore[list-item]
-                ],
-                "overage_billing_period": "MONTHLY",
-            },
-        )
+        # The client's typed dicts pass camelCase keys through as they are.
+        pricing: Any = {
+            "pricing_type": "PAID",
+            "pricing_models": [
+                flat(19.99, 199.9),
+                per_seat(4.5, 45, minUnitQuantity=1, maxUnitQuantity=100),
+                calls_tiered("GRADUATED"),
+            ],
+            "overage_billing_period": "MONTHLY",
+        }
+        client.v1.plans.update("plan-pro", charges=pricing)
         charges = list(client.v1.plans.list_charges("plan-pro"))
         assert [(c.billing_model, c.billing_period) for c in charges] == [
             ("FLAT_FEE", "MONTHLY"),
@@ -98,7 +97,8 @@ class TestReadBack:
         ]
         assert charges[0].price is not None
         assert (charges[0].price.amount, charges[0].price.currency) == (19.99, "usd")
-        assert charges[1].price is not None and charges[1].price.amount == 199.9
+        assert charges[1].price is not None
+        assert charges[1].price.amount == 199.9
         assert charges[2].feature_id == "feature-seats"
         assert (charges[2].min_unit_quantity, charges[2].max_unit_quantity) == (1, 100)
         assert charges[4].tiers_mode == "GRADUATED"
@@ -209,7 +209,8 @@ class TestReadBack:
             ("USAGE_BASED", "feature-calls"),
             ("USAGE_BASED", "feature-calls"),
         ]
-        assert extra[0].price is not None and extra[0].price.amount == 0.01
+        assert extra[0].price is not None
+        assert extra[0].price.amount == 0.01
         assert len(list(client.v1.plans.list_charges("plan-pro"))) == 2
 
 

@@ -409,15 +409,18 @@ def _same_offers(models: Sequence[PricingModel | OveragePricingModel]) -> None:
 
 def _offers(model: PricingModel | OveragePricingModel) -> Iterator[tuple[str, str]]:
     for period in model.price_periods:
-        yield period.billing_period, _period_currency(period)
+        yield period.billing_period, period_currency(period)
 
 
-def _period_currency(period: PricePeriod) -> str:
+def period_currency(period: PricePeriod) -> str:
+    """The currency a price period is in (its price's, or its tiers')."""
     if period.price is not None:
         return period.price.currency
-    tier = (period.tiers or [Tier()])[0]
-    price = tier.unit_price or tier.flat_price
-    return price.currency if price is not None else "usd"
+    for tier in period.tiers or []:
+        price = tier.unit_price or tier.flat_price
+        if price is not None:
+            return price.currency
+    return "usd"
 
 
 def _list_name(model: PricingModel | OveragePricingModel) -> str:
