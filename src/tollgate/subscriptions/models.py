@@ -47,6 +47,10 @@ class Subscription(TimestampMixin, Base):
     pricing_type: Mapped[PricingType] = mapped_column(enum_column(PricingType))
     billing_period: Mapped[BillingPeriod] = mapped_column(enum_column(BillingPeriod))
     billing_id: Mapped[str | None] = mapped_column(String(255))
+    # What a paid subscription is billed in, and its quantity of each PER_UNIT feature
+    # (seats, say); null and empty while it holds nothing with a price.
+    currency: Mapped[str | None] = mapped_column(String(3))
+    unit_quantities: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
     start_date: Mapped[datetime] = mapped_column(UTCDateTime())
     billing_cycle_anchor: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,1 @@
+"""What a subscription owes: invoices issued at start, at each renewal and for changes."""
