@@ -360,7 +360,7 @@ class TestUpdate:
             json={"charges": {"pricingType": "PAID", "pricingModels": [{"x": 1}]}},
         )
         assert response.status_code == 422
-        assert response.json()["error"]["field"] == "charges.pricingModels[0].billingModel"
+        assert response.json()["error"]["field"] == "charges.pricingModels.0.billingModel"
 
 
 @pytest.mark.usefixtures("catalog")

@@ -220,7 +220,7 @@ class TestRules:
         self, http: httpx.Client
     ) -> None:
         error = refused(http, {"pricingType": "PAID", "pricingModels": [flat(10.5, 100, "jpy")]})
-        assert error["field"] == "charges.pricingModels[0].pricePeriods[0].price.amount"
+        assert error["field"] == "charges.pricingModels.0.pricePeriods.0.price.amount"
         assert "0 decimal places" in error["message"]
         error = refused(http, {"pricingType": "PAID", "pricingModels": [flat(10.001, 100)]})
         assert "2 decimal places" in error["message"]
@@ -243,7 +243,7 @@ class TestRules:
         monthly_only = per_seat(4, 40)
         monthly_only["pricePeriods"] = monthly_only["pricePeriods"][:1]
         error = refused(http, {"pricingType": "PAID", "pricingModels": [flat(1, 10), monthly_only]})
-        assert error["field"] == "charges.pricingModels[1].pricePeriods"
+        assert error["field"] == "charges.pricingModels.1.pricePeriods"
         assert "ANNUALLY" in error["message"]
         euros = {"pricingType": "PAID", "pricingModels": [flat(1, 10), flat(1, 10, "eur")]}
         assert "USD" in refused(http, euros)["message"] or "EUR" in refused(http, euros)["message"]
@@ -251,32 +251,32 @@ class TestRules:
     @pytest.mark.parametrize(
         ("model", "field"),
         [
-            ({**per_seat(1, 10), "featureId": "feature-sso"}, "charges.pricingModels[0].featureId"),
+            ({**per_seat(1, 10), "featureId": "feature-sso"}, "charges.pricingModels.0.featureId"),
             (
                 {**per_seat(1, 10), "featureId": "feature-nope"},
-                "charges.pricingModels[0].featureId",
+                "charges.pricingModels.0.featureId",
             ),
-            ({**per_seat(1, 10), "featureId": None}, "charges.pricingModels[0].featureId"),
+            ({**per_seat(1, 10), "featureId": None}, "charges.pricingModels.0.featureId"),
             (
                 {**calls_tiered("VOLUME"), "featureId": "feature-sso"},
-                "charges.pricingModels[0].featureId",
+                "charges.pricingModels.0.featureId",
             ),
             (
                 {**calls_tiered("VOLUME"), "tiersMode": None},
-                "charges.pricingModels[0].pricePeriods[0].tiers",
+                "charges.pricingModels.0.pricePeriods.0.tiers",
             ),
-            ({**flat(1, 10), "featureId": "feature-seats"}, "charges.pricingModels[0].featureId"),
+            ({**flat(1, 10), "featureId": "feature-seats"}, "charges.pricingModels.0.featureId"),
             (
                 {**flat(1, 10), "billingModel": "CREDIT_BASED"},
-                "charges.pricingModels[0].billingModel",
+                "charges.pricingModels.0.billingModel",
             ),
             (
                 {**calls_tiered("VOLUME"), "billingCadence": "ONE_OFF"},
-                "charges.pricingModels[0].billingCadence",
+                "charges.pricingModels.0.billingCadence",
             ),
             (
                 per_seat(1, 10, minUnitQuantity=5, maxUnitQuantity=2),
-                "charges.pricingModels[0].maxUnitQuantity",
+                "charges.pricingModels.0.maxUnitQuantity",
             ),
         ],
     )
@@ -293,7 +293,7 @@ class TestRules:
                 {"upTo": 50, "unitPrice": {"amount": 1}},
             ]
         error = refused(http, {"pricingType": "PAID", "pricingModels": [model]})
-        assert error["field"] == "charges.pricingModels[0].pricePeriods[0].tiers[1].upTo"
+        assert error["field"] == "charges.pricingModels.0.pricePeriods.0.tiers.1.upTo"
 
     def test_amounts_must_be_json_numbers_and_currencies_known(self, http: httpx.Client) -> None:
         text_amount = flat(1, 10)

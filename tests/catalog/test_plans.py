@@ -303,7 +303,7 @@ class TestParentsAndAddons:
             },
         )
         assert response.status_code == 422
-        assert response.json()["error"]["field"] == "charges.pricingModels[0].pricePeriods"
+        assert response.json()["error"]["field"] == "charges.pricingModels.0.pricePeriods"
         pricing_type_only = catalog.patch(
             "/api/v1/plans/plan-pro", json={"charges": {"pricingType": "FREE"}}
         )

@@ -24,12 +24,10 @@ MINIMUM = {"minimum": {"amount": 10, "currency": "usd"}}
 PROVISION = [
     ("appliedCoupon", COUPON),
     ("budget", BUDGET),
-    ("charges", CHARGES),
     ("entitlements", ENTITLEMENTS),
     ("priceOverrides", PRICES),
     ("minimumSpend", MINIMUM),
     ("payingCustomerId", "globex"),
-    ("unitQuantity", 3),
     ("awaitPaymentConfirmation", True),
     ("checkoutOptions", {"successUrl": "https://x.test/ok", "cancelUrl": "https://x.test/no"}),
 ]
@@ -45,9 +43,7 @@ UPDATE = [
 ]
 PREVIEW = [
     ("appliedCoupon", COUPON),
-    ("charges", CHARGES),
     ("payingCustomerId", "globex"),
-    ("unitQuantity", 3),
     ("billableFeatures", [{"featureId": "feature-seats", "quantity": 2}]),
 ]
 

@@ -37,9 +37,7 @@ class Invoice(Base):
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    environment_id: Mapped[int] = mapped_column(
-        ForeignKey("environments.id", ondelete="CASCADE")
-    )
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
     ref_id: Mapped[str] = mapped_column(String(64))
     number: Mapped[str | None] = mapped_column(String(32))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))

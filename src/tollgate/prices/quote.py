@@ -100,7 +100,7 @@ def in_advance(
     for model in priced.charges.pricing_models or []:
         if model.billing_cadence == "ONE_OFF" and not first:
             continue
-        period = _period(model, billing_period, currency)
+        period = period_for(model, billing_period, currency)
         if period is None:
             continue
         kind: LineKind = "one_off" if model.billing_cadence == "ONE_OFF" else "base"
@@ -141,7 +141,7 @@ def in_arrears(
     for model in priced.charges.pricing_models or []:
         if model.billing_model != "USAGE_BASED":
             continue
-        period = _period(model, billing_period, currency)
+        period = period_for(model, billing_period, currency)
         if period is None or model.feature_id is None:
             continue
         units = usage.get(model.feature_id, Decimal(0))
@@ -157,7 +157,7 @@ def in_arrears(
             )
         )
     for extra in priced.charges.overage_pricing_models or []:
-        period = _period(extra, billing_period, currency)
+        period = period_for(extra, billing_period, currency)
         limit = included.get(extra.feature_id, Decimal(0))
         if period is None or limit is None:
             continue
@@ -190,7 +190,7 @@ def minimum_spend(
         if spend.billing_period == billing_period and spend.minimum.currency == currency
     ]
     for model in priced.charges.pricing_models or []:
-        period = _period(model, billing_period, currency)
+        period = period_for(model, billing_period, currency)
         if model.billing_model == "MINIMUM_SPEND" and period and period.price:
             minimums.append(period.price.amount)
     if not minimums:
@@ -270,7 +270,7 @@ def _line(
     )
 
 
-def _period(
+def period_for(
     model: PricingModel | OveragePricingModel, billing_period: str, currency: str
 ) -> PricePeriod | None:
     for period in model.price_periods:

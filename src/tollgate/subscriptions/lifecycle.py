@@ -54,6 +54,8 @@ class NewSubscription:
     metadata: dict[str, str] | None = None
     billing_id: str | None = None
     end: datetime | None = None
+    currency: str | None = None
+    unit_quantities: dict[str, int] | None = None
 
 
 def billing_bounds(
@@ -84,6 +86,8 @@ def create(session: Session, new: NewSubscription, *, now: datetime) -> Subscrip
         pricing_type=offer.pricing_type(new.plan.version),
         billing_period=new.billing_period,
         billing_id=new.billing_id,
+        currency=new.currency,
+        unit_quantities=new.unit_quantities or {},
         metadata_=new.metadata or {},
         start_date=start,
         billing_cycle_anchor=anchor,
@@ -360,6 +364,8 @@ def apply_schedule(
         version = session.get_one(PackageVersion, target.plan_version_id)
         subscription.plan_version_id = version.id
         subscription.pricing_type = offer.pricing_type(version)
+        subscription.currency = target.currency
+        subscription.unit_quantities = dict(target.unit_quantities)
     if target.addons is not None:
         set_addons(subscription, [(a.version_id, a.quantity) for a in target.addons])
     if target.billing_period is not None:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tollgate.customers.models import Customer, CustomerResource
 from tollgate.errors import InvalidValue
-from tollgate.subscriptions import lifecycle, offer
+from tollgate.subscriptions import billing, lifecycle, offer
 from tollgate.subscriptions.enums import BillingPeriod, ScheduleType, TrialEndBehavior
 from tollgate.subscriptions.models import Subscription
 from tollgate.subscriptions.schemas import TrialOverride
@@ -83,6 +83,7 @@ def schedule_plan_change(
     plan: offer.Offered,
     addons: list[offer.OfferedAddon],
     billing_period: BillingPeriod,
+    price_terms: billing.PriceTerms,
     at: datetime,
     now: datetime,
 ) -> None:
@@ -102,6 +103,8 @@ def schedule_plan_change(
             billing_period=billing_period
             if billing_period is not subscription.billing_period
             else None,
+            currency=price_terms.currency,
+            unit_quantities=tuple(sorted(price_terms.unit_quantities.items())),
         ),
         now=now,
     )

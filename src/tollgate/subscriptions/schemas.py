@@ -40,6 +40,14 @@ class AddonQuantity(RequestModel):
     quantity: Quantity
 
 
+class ChargeQuantity(RequestModel):
+    """How many units of a PER_UNIT price (seats, say): `id` is the priced feature's id."""
+
+    id: RefId
+    quantity: Annotated[JsonInt, Field(ge=0, le=MAX_INT)]
+    type: Literal["FEATURE", "CREDIT"] = "FEATURE"
+
+
 class TrialOverride(RequestModel):
     is_trial: JsonBool
     trial_end_behavior: TrialEndBehavior | None = None
@@ -52,7 +60,6 @@ class Unsupported(RequestModel):
 
     applied_coupon: Refused = None
     budget: Refused = None
-    charges: Refused = None
     entitlements: Refused = None
     minimum_spend: Refused = None
     price_overrides: Refused = None
@@ -66,6 +73,7 @@ class SubscriptionTerms(Unsupported):
     plan_id: RefId
     addons: Annotated[list[AddonQuantity], Field(max_length=50)] | None = None
     billing_period: BillingPeriod | None = None
+    charges: Annotated[list[ChargeQuantity], Field(max_length=50)] | None = None
     billing_country_code: ShortText | None = None
     billing_cycle_anchor: Literal["UNCHANGED", "NOW"] | None = None
     billing_information: FreeJson | None = None
@@ -92,6 +100,7 @@ class SubscriptionPreview(SubscriptionTerms):
 
 
 class SubscriptionUpdate(Unsupported):
+    charges: Refused = None
     addons: Annotated[list[AddonQuantity], Field(max_length=50)] | None = None
     billing_period: BillingPeriod | None = None
     billing_cycle_anchor: Literal["UNCHANGED", "NOW"] | None = None
@@ -131,6 +140,18 @@ class FutureUpdate(WireModel):
     target_package: TargetPackage | None
 
 
+class PriceRead(WireModel):
+    """One price the subscription pays, as the client's `prices` list shows it."""
+
+    amount: float | None = None
+    currency: str | None = None
+    base_charge: bool = False
+    addon_id: str | None = None
+    feature_id: str | None = None
+    block_size: float | None = None
+    tiers: list[dict[str, Any]] | None = None
+
+
 class TrialRead(WireModel):
     trial_end_behavior: TrialEndBehavior
 
@@ -160,7 +181,11 @@ class SubscriptionRead(WireModel):
     future_updates: list[FutureUpdate]
     metadata: dict[str, str]
     coupons: list[Any] = Field(default_factory=list)
-    prices: list[Any] = Field(default_factory=list)
+    prices: list[PriceRead] = Field(default_factory=list)
+    currency: str | None = Field(None, description="Tollgate addition: what it is billed in")
+    unit_quantities: dict[str, int] = Field(
+        default_factory=dict, description="Tollgate addition: units of each per-unit price"
+    )
     subscription_entitlements: list[Any] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime

@@ -20,7 +20,7 @@ from tollgate.db.lookup import get_by_ref
 from tollgate.errors import InvalidValue, NotImplementedYet
 from tollgate.kit.filters import CreatedAtRange, range_conditions
 from tollgate.kit.pagination import Cursors, PageRequest, paginate
-from tollgate.subscriptions import changes, lifecycle, offer, provisioning, timing
+from tollgate.subscriptions import billing, changes, lifecycle, offer, provisioning, timing
 from tollgate.subscriptions.enums import (
     BillingPeriod,
     CancelReason,
@@ -151,8 +151,9 @@ def _refuse_terms(data: SubscriptionTerms) -> None:
     _refuse_unsupported(data)
     if data.paying_customer_id is not None:
         raise NotImplementedYet("payingCustomerId", "another customer paying arrives with checkout")
-    if data.unit_quantity is not None:
-        raise NotImplementedYet("unitQuantity", "per-unit prices arrive with checkout")
+    for i, charge in enumerate(data.charges or []):
+        if charge.type == "CREDIT":
+            raise NotImplementedYet(f"charges[{i}].type", "credits are not billed yet")
 
 
 def check_plan_offered(session: Session, *, environment_id: int, ref_id: str, field: str) -> None:
@@ -180,6 +181,15 @@ def provision_subscription(
     resource = provisioning.resource(session, customer, data.resource_id, now)
     billing_period = data.billing_period or BillingPeriod.MONTHLY
     current = provisioning.replaced(session, customer, plan, resource, now)
+    price_terms = billing.choose(
+        customer=customer,
+        plan=plan,
+        addons=addons,
+        billing_period=billing_period,
+        unit_quantity=data.unit_quantity,
+        quantities=data.charges,
+        replacing=current[-1].currency if current else None,
+    )
     if current:
         latest = current[-1]
         at = timing.scheduled_for(
@@ -196,6 +206,7 @@ def provision_subscription(
                 plan=plan,
                 addons=addons,
                 billing_period=billing_period,
+                price_terms=price_terms,
                 at=at,
                 now=now,
             )
@@ -222,6 +233,8 @@ def provision_subscription(
         metadata=data.metadata,
         billing_id=data.billing_id,
         end=end,
+        currency=price_terms.currency,
+        unit_quantities=price_terms.unit_quantities,
     )
     return lifecycle.create(session, new, now=now), False
 
@@ -282,6 +295,8 @@ def update_subscription(
 ) -> Subscription:
     """Change add-ons, billing period, trial end, metadata or the cancellation date."""
     _refuse_unsupported(data)
+    if data.charges is not None:
+        raise NotImplementedYet("charges", "change unit quantities by provisioning the plan again")
     if data.promotion_code is not None:
         raise NotImplementedYet("promotionCode", "coupons arrive with checkout")
     subscription = _subscription_to_change(
@@ -387,6 +402,9 @@ def to_read(session: Session, subscription: Subscription) -> SubscriptionRead:
         ],
         future_updates=_future_updates(session, subscription),
         metadata=subscription.metadata_ or {},
+        prices=billing.price_reads(subscription),
+        currency=subscription.currency,
+        unit_quantities=subscription.unit_quantities or {},
         created_at=subscription.created_at,
         updated_at=subscription.updated_at,
     )

@@ -28,6 +28,9 @@ class ScheduleTarget:
     plan_version_id: int | None = None
     addons: tuple[AddonTarget, ...] | None = None
     billing_period: BillingPeriod | None = None
+    # With a plan change: the price terms the new plan is billed on (None: no price).
+    currency: str | None = None
+    unit_quantities: tuple[tuple[str, int], ...] = ()
 
     def with_versions_moved(self, older: set[int], latest: int) -> "ScheduleTarget":
         """The same update, naming `latest` wherever it named one of the `older` versions."""
@@ -62,6 +65,10 @@ class ScheduleTargetJson(TypeDecorator[ScheduleTarget]):
             ]
         if value.billing_period is not None:
             stored["billingPeriod"] = value.billing_period.value
+        if value.currency is not None:
+            stored["currency"] = value.currency
+        if value.unit_quantities:
+            stored["unitQuantities"] = dict(value.unit_quantities)
         return stored
 
     def process_result_value(self, value: Any | None, dialect: Dialect) -> ScheduleTarget | None:
@@ -76,4 +83,6 @@ class ScheduleTargetJson(TypeDecorator[ScheduleTarget]):
             billing_period=BillingPeriod(value["billingPeriod"])
             if value.get("billingPeriod")
             else None,
+            currency=value.get("currency"),
+            unit_quantities=tuple(sorted((value.get("unitQuantities") or {}).items())),
         )

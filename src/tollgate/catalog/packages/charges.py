@@ -238,18 +238,22 @@ def _row(
         max_unit_quantity=getattr(model, "max_unit_quantity", None),
         min_unit_quantity=getattr(model, "min_unit_quantity", None),
         price=_price_read(period.price),
-        tiers=[
-            TierRead(
-                up_to=tier.up_to,
-                unit_price=_price_read(tier.unit_price),
-                flat_price=_price_read(tier.flat_price),
-            )
-            for tier in period.tiers
-        ]
-        if period.tiers
-        else None,
+        tiers=tier_reads(period),
         tiers_mode=model.tiers_mode,
     )
+
+
+def tier_reads(period: PricePeriod) -> list[TierRead] | None:
+    if not period.tiers:
+        return None
+    return [
+        TierRead(
+            up_to=tier.up_to,
+            unit_price=_price_read(tier.unit_price),
+            flat_price=_price_read(tier.flat_price),
+        )
+        for tier in period.tiers
+    ]
 
 
 def _price_read(price: Price | None) -> PriceRead | None:
@@ -273,7 +277,7 @@ def _check(charges: Charges, features: Mapping[str, Feature]) -> None:
         )
     priced: set[str] = set()
     for i, model in enumerate(models):
-        where = f"charges.pricingModels[{i}]"
+        where = f"charges.pricingModels.{i}"
         _check_model(model, where, features)
         if model.feature_id is not None:
             if model.feature_id in priced:
@@ -282,10 +286,10 @@ def _check(charges: Charges, features: Mapping[str, Feature]) -> None:
                 )
             priced.add(model.feature_id)
     for i, extra in enumerate(overage):
-        where = f"charges.overagePricingModels[{i}]"
+        where = f"charges.overagePricingModels.{i}"
         _metered(extra.feature_id, f"{where}.featureId", features)
         for j, period in enumerate(extra.price_periods):
-            _check_unit_pricing(period, extra.tiers_mode, f"{where}.pricePeriods[{j}]")
+            _check_unit_pricing(period, extra.tiers_mode, f"{where}.pricePeriods.{j}")
         if extra.feature_id in priced:
             raise InvalidValue(
                 f"feature '{extra.feature_id}' has a usage price already; an overage price "
@@ -293,7 +297,7 @@ def _check(charges: Charges, features: Mapping[str, Feature]) -> None:
                 field=f"{where}.featureId",
             )
     for i, spend in enumerate(charges.minimum_spend or []):
-        _whole_minor(spend.minimum, f"charges.minimumSpend[{i}].minimum.amount")
+        _whole_minor(spend.minimum, f"charges.minimumSpend.{i}.minimum.amount")
     _same_offers(every)
 
 
@@ -313,7 +317,7 @@ def _check_model(model: PricingModel, where: str, features: Mapping[str, Feature
                     f"a {kind} price has no {_camel(name)}", field=f"{where}.{_camel(name)}"
                 )
         for j, period in enumerate(model.price_periods):
-            at = f"{where}.pricePeriods[{j}]"
+            at = f"{where}.pricePeriods.{j}"
             if period.price is None or period.tiers is not None or period.block_size is not None:
                 raise InvalidValue(
                     f"a {kind} price period has one 'price' and no tiers or blockSize", field=at
@@ -346,7 +350,7 @@ def _check_model(model: PricingModel, where: str, features: Mapping[str, Feature
                 field=f"{where}.maxUnitQuantity",
             )
     for j, period in enumerate(model.price_periods):
-        _check_unit_pricing(period, model.tiers_mode, f"{where}.pricePeriods[{j}]")
+        _check_unit_pricing(period, model.tiers_mode, f"{where}.pricePeriods.{j}")
 
 
 def _check_unit_pricing(period: PricePeriod, tiers_mode: TiersMode | None, at: str) -> None:
@@ -361,7 +365,7 @@ def _check_unit_pricing(period: PricePeriod, tiers_mode: TiersMode | None, at: s
     currencies = set()
     previous = 0.0
     for k, tier in enumerate(period.tiers):
-        where = f"{at}.tiers[{k}]"
+        where = f"{at}.tiers.{k}"
         last = k == len(period.tiers) - 1
         if (tier.up_to is None) != last:
             raise InvalidValue(
@@ -395,7 +399,7 @@ def _same_offers(models: Sequence[PricingModel | OveragePricingModel]) -> None:
         if len(have) != len(list(_offers(model))):
             raise InvalidValue(
                 "a pricing model prices each billing period and currency once",
-                field=f"charges.{_list_name(model)}[{i}].pricePeriods",
+                field=f"charges.{_list_name(model)}.{i}.pricePeriods",
             )
         missing = everything - have
         if missing:
@@ -403,7 +407,7 @@ def _same_offers(models: Sequence[PricingModel | OveragePricingModel]) -> None:
             raise InvalidValue(
                 f"no {period} price in {currency.upper()}: every pricing model needs one, as "
                 "another prices that billing period and currency",
-                field=f"charges.{_list_name(model)}[{i}].pricePeriods",
+                field=f"charges.{_list_name(model)}.{i}.pricePeriods",
             )
 
 
