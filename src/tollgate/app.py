@@ -45,6 +45,7 @@ from tollgate.http.errors import error_response, install_error_handlers
 from tollgate.http.gate import KeyBeforeBody
 from tollgate.http.schemas import ERROR_RESPONSES
 from tollgate.identity.routes import router as identity_router
+from tollgate.invoices.routes import router as invoices_router
 from tollgate.kit.clock import Clock, SystemClock
 from tollgate.schema import migrate
 from tollgate.streams.follower import LogFollower
@@ -140,6 +141,7 @@ def create_app(
         addons_router,
         entitlements_router,
         customers_router,
+        invoices_router,
         subscriptions_router,
         usage_router,
         usage_v2_router,

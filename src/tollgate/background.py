@@ -8,6 +8,7 @@ from tollgate.config import Settings
 from tollgate.db import changelog
 from tollgate.http import idempotency
 from tollgate.identity.jobs import JOBS as IDENTITY_JOBS
+from tollgate.invoices.jobs import JOBS as INVOICE_JOBS
 from tollgate.jobs.runner import Job, JobRunner
 from tollgate.kit.clock import Clock
 from tollgate.subscriptions.jobs import JOBS as LIFECYCLE_JOBS
@@ -18,6 +19,7 @@ from tollgate.webhooks.targets import Resolver, TargetRules, system_resolver
 def job_runner(settings: Settings, sessions: sessionmaker[Session], clock: Clock) -> JobRunner:
     jobs = [
         *LIFECYCLE_JOBS,
+        *INVOICE_JOBS,  # after the lifecycle: a renewal invoices the period it opened
         Job("changes.prune", changelog.prune),
         Job("idempotency.prune", idempotency.prune),
         *IDENTITY_JOBS,

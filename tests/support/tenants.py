@@ -45,3 +45,9 @@ def make_demo_tenant(engine: Engine, base_url: str) -> Tenant:
         environment = environments.ensure_environment(session, name=tenant.name)
         demo.seed(session, environment_id=environment.id, now=datetime.now(UTC))
     return tenant
+
+
+def signing_secret(engine: Engine, tenant: Tenant) -> str:
+    """The secret the tenant's customer tokens are signed with."""
+    with unit_of_work(make_session_factory(engine)) as session:
+        return environments.get_environment(session, name=tenant.name).signing_secret

@@ -13,6 +13,7 @@ from tollgate.catalog.models import Feature, Product
 from tollgate.catalog.packages import entitlements, service
 from tollgate.catalog.packages.schemas import (
     AddonCreate,
+    AddonUpdate,
     EntitlementCreate,
     PlanCreate,
     PlanUpdate,
@@ -76,6 +77,40 @@ def _grants(seats: int | None, users: int | None, calls: int | None) -> list[dic
     ]
 
 
+def _flat(monthly: int, annually: int) -> dict[str, Any]:
+    return {
+        "billingModel": "FLAT_FEE",
+        "pricePeriods": [
+            {"billingPeriod": "MONTHLY", "price": {"amount": monthly, "currency": "usd"}},
+            {"billingPeriod": "ANNUALLY", "price": {"amount": annually, "currency": "usd"}},
+        ],
+    }
+
+
+def _users_overage(per_user: float) -> dict[str, Any]:
+    price = {"amount": per_user, "currency": "usd"}
+    return {
+        "featureId": "feature-active-users",
+        "pricePeriods": [
+            {"billingPeriod": "MONTHLY", "price": price},
+            {"billingPeriod": "ANNUALLY", "price": price},
+        ],
+    }
+
+
+# Prices in USD, monthly and annually (two months free); active users beyond the plan's
+# allowance cost ten cents each, billed at the renewal.
+CHARGES: dict[str, dict[str, Any]] = {
+    "plan-pro": {
+        "pricingType": "PAID",
+        "pricingModels": [_flat(49, 490)],
+        "overagePricingModels": [_users_overage(0.1)],
+        "overageBillingPeriod": "ON_SUBSCRIPTION_RENEWAL",
+    },
+    "plan-enterprise": {"pricingType": "PAID", "pricingModels": [_flat(199, 1_990)]},
+    "addon-extra-seats": {"pricingType": "PAID", "pricingModels": [_flat(25, 250)]},
+}
+
 # Children restate the numbers they raise; the engine lets a child's entitlement win.
 PLANS: list[tuple[dict[str, Any], list[dict[str, Any]]]] = [
     ({"id": "plan-free", "displayName": "Free", "pricingType": "FREE"}, _grants(3, 100, 1_000)),
@@ -97,7 +132,7 @@ PLANS: list[tuple[dict[str, Any], list[dict[str, Any]]]] = [
         {
             "id": "plan-enterprise",
             "displayName": "Enterprise",
-            "pricingType": "CUSTOM",
+            "pricingType": "PAID",
             "parentPlanId": "plan-pro",
         },
         _grants(None, None, None),
@@ -192,6 +227,17 @@ def _package(
             kind=kind,
             ref_id=data.id,
             data=PlanUpdate(compatible_addon_ids=list(addon_ids)),
+            now=now,
+        )
+    if data.id in CHARGES:
+        service.update_package(
+            session,
+            environment_id=environment_id,
+            kind=kind,
+            ref_id=data.id,
+            data=(PlanUpdate if kind is PackageKind.PLAN else AddonUpdate).model_validate(
+                {"charges": CHARGES[data.id]}
+            ),
             now=now,
         )
     service.publish_package(

@@ -33,6 +33,7 @@ from tollgate.graphql.shapes import (
     subscription_shape,
     time,
 )
+from tollgate.invoices import subscribing
 from tollgate.kit.amounts import AmountOutOfRange, to_units
 from tollgate.subscriptions import service as subscriptions
 from tollgate.subscriptions.enums import SubscriptionStatus
@@ -380,7 +381,7 @@ def provision(session: Session, caller: Caller, input: Input) -> dict[str, Any]:
     data = SubscriptionProvision.model_validate(
         {**fields, **({"addons": addons} if addons else {})}
     )
-    subscription, _scheduled = subscriptions.provision_subscription(
+    subscription, _scheduled = subscribing.provision(
         session, environment_id=caller.environment_id, data=data, now=caller.now
     )
     return subscription_of(session, caller.environment_id, subscription.ref_id)

@@ -28,6 +28,10 @@ from tollgate.graphql.operations import (
     writer_of,
 )
 from tollgate.graphql.shapes import customer_shape, entitlements_shape, time
+from tollgate.invoices import service as invoices
+from tollgate.invoices import subscribing
+from tollgate.kit.money import wire_amount
+from tollgate.prices.bill import Bill
 from tollgate.subscriptions import service as subscriptions
 from tollgate.subscriptions.schemas import (
     SubscriptionPreview,
@@ -204,15 +208,24 @@ def _preview_model(input: Input) -> SubscriptionPreview:
     return SubscriptionPreview.model_validate({**fields, **({"addons": addons} if addons else {})})
 
 
-async def _preview(caller: Caller, input: Input) -> subscriptions.Preview:
-    """What provisioning would do, as `POST /api/v1/subscriptions/preview` answers it."""
+async def _preview(caller: Caller, input: Input) -> tuple[subscriptions.Preview, Bill, Bill | None]:
+    """What provisioning would do, as `POST /api/v1/subscriptions/preview` answers it: the
+    plan, and the bills it would issue now and at the next renewal."""
     caller.principal.require_customer(input["customerId"])
     data = _preview_model(input)
-    return await caller.read(
-        lambda session: subscriptions.preview_subscription(
+
+    def read(session: Session) -> tuple[subscriptions.Preview, Bill, Bill | None]:
+        preview = subscriptions.preview_subscription(
             session, environment_id=caller.environment_id, data=data, now=caller.now
         )
-    )
+        immediate, recurring = invoices.preview(session, preview, now=caller.now)
+        return preview, immediate, recurring
+
+    return await caller.read(read)
+
+
+def _bill_money(bill: Bill, minor: int) -> dict[str, Any]:
+    return _money(wire_amount(minor, bill.currency), bill.currency.upper())
 
 
 def _date_range(start: datetime | str | None, end: datetime | str | None) -> dict[str, Any]:
@@ -228,12 +241,14 @@ async def resolve_preview_subscription(_: Any, info: Info, input: Input) -> dict
     """A zero-amount preview (no prices yet) that says whether the change is a downgrade
     and whether it waits; `proration` is always given, which lets the checkout proceed."""
     caller = caller_of(info)
-    preview = await _preview(caller, input)
+    preview, immediate, recurring = await _preview(caller, input)
+    credit = -sum(line.amount for line in immediate.lines if line.amount < 0)
+    debit = sum(line.amount for line in immediate.lines if line.kind != "credit")
     invoice = {
         "__typename": "ImmediateSubscriptionPreviewInvoice",
-        "total": _money(),
-        "subTotal": _money(),
-        "totalExcludingTax": _money(),
+        "total": _bill_money(immediate, immediate.subtotal),
+        "subTotal": _bill_money(immediate, immediate.subtotal),
+        "totalExcludingTax": _bill_money(immediate, immediate.subtotal),
         "tax": None,
         "discount": None,
         "taxDetails": None,
@@ -242,19 +257,35 @@ async def resolve_preview_subscription(_: Any, info: Info, input: Input) -> dict
         "proration": {
             "__typename": "SubscriptionPreviewProrations",
             "prorationDate": time(caller.now),
-            "hasProrations": False,
-            "credit": _money(),
-            "debit": _money(),
-            "netAmount": _money(),
+            "hasProrations": credit > 0,
+            "credit": _bill_money(immediate, credit),
+            "debit": _bill_money(immediate, debit),
+            "netAmount": _bill_money(immediate, immediate.subtotal),
         },
     }
     return {
         "__typename": "SubscriptionPreviewV2",
         "immediateInvoice": invoice,
-        "recurringInvoice": None,
+        "recurringInvoice": _recurring(recurring),
         "billingPeriodRange": _date_range(*preview.period),
         "isPlanDowngrade": preview.is_downgrade,
         "hasScheduledUpdates": preview.is_scheduled,
+    }
+
+
+def _recurring(bill: Bill | None) -> dict[str, Any] | None:
+    if bill is None:
+        return None
+    total = _bill_money(bill, bill.subtotal)
+    return {
+        "__typename": "SubscriptionPreviewInvoice",
+        "total": total,
+        "subTotal": total,
+        "totalExcludingTax": total,
+        "tax": None,
+        "discount": None,
+        "discountDetails": None,
+        "taxDetails": None,
     }
 
 
@@ -262,7 +293,7 @@ async def resolve_preview_subscription(_: Any, info: Info, input: Input) -> dict
 async def resolve_estimate(_: Any, info: Info, input: Input) -> dict[str, Any]:
     """Zero amounts until prices exist, over the period the subscription would start."""
     caller = caller_of(info)
-    preview = await _preview(caller, input)
+    preview, _, _ = await _preview(caller, input)
     return _estimate(preview.period, preview.is_downgrade, preview.is_scheduled)
 
 
@@ -345,7 +376,7 @@ async def resolve_update_subscription(_: Any, info: Info, input: Input) -> dict[
     data = SubscriptionUpdate.model_validate(fields)
 
     def write(session: Session) -> dict[str, Any]:
-        subscriptions.update_subscription(
+        subscribing.update(
             session,
             environment_id=caller.environment_id,
             ref_id=ref_id,

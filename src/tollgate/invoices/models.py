@@ -7,8 +7,18 @@ twice (a retried job, two workers) writes one invoice."""
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tollgate.db.base import Base, BigIntPK, UTCDateTime, enum_column
@@ -84,3 +94,22 @@ class InvoiceLine(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     period_start: Mapped[datetime] = mapped_column(UTCDateTime())
     period_end: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class BillingCursor(Base):
+    """How far a subscription has been invoiced, and on what terms.
+
+    `period_start` is the start of the last period whose opening invoice was issued;
+    `terms` what that period was billed on (plan and add-on versions, quantities, currency),
+    so its usage can be billed in arrears on the same terms after the plan has changed.
+    `closed`: the subscription ended and its last usage was billed."""
+
+    __tablename__ = "billing_cursors"
+
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE"), primary_key=True
+    )
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    period_end: Mapped[datetime] = mapped_column(UTCDateTime())
+    terms: Mapped[dict[str, Any]] = mapped_column(JSON)
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -13,7 +13,7 @@ from tollgate.db.changelog import ChangeLogEntry
 from tollgate.environments.models import ApiKey, Environment
 from tollgate.http.models import IdempotentRequest
 from tollgate.identity.models import Auth0Login
-from tollgate.invoices.models import Invoice, InvoiceLine
+from tollgate.invoices.models import BillingCursor, Invoice, InvoiceLine
 from tollgate.subscriptions.models import Subscription, SubscriptionAddon, SubscriptionSchedule
 from tollgate.usage.models import MeterUniqueValue, UsageCounter, UsageEvent, UsageRecord
 from tollgate.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
@@ -22,6 +22,7 @@ __all__ = [
     "ApiKey",
     "Auth0Login",
     "Base",
+    "BillingCursor",
     "ChangeLogEntry",
     "Customer",
     "CustomerResource",

@@ -42,9 +42,9 @@ def choose(
 ) -> PriceTerms:
     plan_charges = catalog_charges.stored(plan.version)
     priced = [
-        (version.package.ref_id, found)
-        for version in [plan.version, *(a.version for a in addons)]
-        if (found := catalog_charges.stored(version)) is not None and _has_prices(found)
+        (offered.package.ref_id, found)
+        for offered in [plan, *addons]
+        if (found := catalog_charges.stored(offered.version)) is not None and _has_prices(found)
     ]
     unit_models = quote.per_unit_features(plan_charges)
     if not priced:

@@ -15,13 +15,15 @@ from tollgate.http.deps import DbSession, Now, ReadPrincipal, WritePrincipal
 from tollgate.http.params import created_at_range, enum_list, enum_query, page_request
 from tollgate.http.routing import api_router
 from tollgate.http.schemas import Envelope, Page, page_of
+from tollgate.invoices import service as invoices
+from tollgate.invoices import subscribing
+from tollgate.invoices.previews import preview_invoice
 from tollgate.kit.filters import CreatedAtRange
 from tollgate.kit.pagination import PageRequest
 from tollgate.subscriptions import service
 from tollgate.subscriptions.enums import SubscriptionStatus
 from tollgate.subscriptions.models import Subscription
 from tollgate.subscriptions.schemas import (
-    Invoice,
     PeriodRange,
     PreviewResult,
     ProvisionResult,
@@ -55,7 +57,7 @@ def provision_subscription(
     """Subscribe a customer to a plan, with add-ons. In a product that allows one
     subscription, an upgrade replaces the current one now and a downgrade is scheduled for
     the end of its billing period (`isScheduled`)."""
-    subscription, scheduled = service.provision_subscription(
+    subscription, scheduled = subscribing.provision(
         session, environment_id=principal.environment_id, data=body, now=now
     )
     subscription = service.reload_subscription(session, subscription)
@@ -117,7 +119,7 @@ def preview_subscription(
 ) -> Envelope[PreviewResult]:
     """What provisioning would do, without doing it: whether it is a downgrade (and so
     scheduled), the billing period, and the entitlements the customer would hold. Amounts
-    are zero until prices exist."""
+    come from the same computation as the invoices the change would issue."""
     principal.require_customer(body.customer_id)
     preview = service.preview_subscription(
         session, environment_id=principal.environment_id, data=body, now=now
@@ -132,9 +134,10 @@ def preview_subscription(
         resource_ref=body.resource_id,
         now=now,
     )
+    immediate, recurring = invoices.preview(session, preview, now=now)
     result = PreviewResult(
-        immediate_invoice=Invoice(),
-        recurring_invoice=None,
+        immediate_invoice=preview_invoice(immediate),
+        recurring_invoice=preview_invoice(recurring) if recurring else None,
         billing_period_range=PeriodRange(start=preview.period[0], end=preview.period[1]),
         is_plan_downgrade=preview.is_downgrade,
         has_scheduled_updates=preview.is_scheduled,
@@ -168,7 +171,7 @@ def update_subscription(
     """Change add-ons, billing period, trial end, metadata or the cancellation date.
     Increases apply now; decreases wait for the end of the billing period unless
     `scheduleStrategy` is IMMEDIATE."""
-    subscription = service.update_subscription(
+    subscription = subscribing.update(
         session, environment_id=principal.environment_id, ref_id=subscription_id, data=body, now=now
     )
     return _read(session, subscription)

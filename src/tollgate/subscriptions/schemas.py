@@ -208,11 +208,29 @@ class PeriodRange(WireModel):
     end: datetime | None
 
 
+class PreviewLine(WireModel):
+    currency: str
+    description: str
+    sub_total: float
+    unit_price: float
+    quantity: float | None = None
+
+
+class PreviewPeriod(WireModel):
+    start: datetime
+    end: datetime
+
+
 class Invoice(WireModel):
+    """An invoice a preview foresees: what it would charge, line by line."""
+
     sub_total: float = 0
     total: float = 0
     currency: str | None = None
-    lines: list[Any] = Field(default_factory=list)
+    discount: float = 0
+    tax: float = 0
+    billing_period_range: PreviewPeriod | None = None
+    lines: list[PreviewLine] = Field(default_factory=list)
 
 
 class PreviewResult(WireModel):

@@ -251,6 +251,10 @@ class Preview:
     period: tuple[datetime, datetime]
     is_downgrade: bool
     is_scheduled: bool
+    billing_period: BillingPeriod
+    price_terms: billing.PriceTerms
+    in_trial: bool
+    replacing: list[Subscription]
 
 
 def preview_subscription(
@@ -281,10 +285,31 @@ def preview_subscription(
         is not None
     )
     start = data.start_date or now
-    period = lifecycle.billing_bounds(
-        start, data.billing_period or BillingPeriod.MONTHLY, max(now, start)
+    billing_period = data.billing_period or BillingPeriod.MONTHLY
+    period = lifecycle.billing_bounds(start, billing_period, max(now, start))
+    price_terms = billing.choose(
+        customer=customer,
+        plan=plan,
+        addons=addons,
+        billing_period=billing_period,
+        unit_quantity=data.unit_quantity,
+        quantities=data.charges,
+        replacing=current[-1].currency if current else None,
     )
-    return Preview(customer, plan, addons, start, period, downgrade, scheduled)
+    trial = provisioning.trial(session, customer, plan, data.trial_override_configuration, start)
+    return Preview(
+        customer,
+        plan,
+        addons,
+        start,
+        period,
+        downgrade,
+        scheduled,
+        billing_period=billing_period,
+        price_terms=price_terms,
+        in_trial=trial is not None,
+        replacing=[] if scheduled else list(current),
+    )
 
 
 # -- changes -----------------------------------------------------------------------------

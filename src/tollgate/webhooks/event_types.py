@@ -33,4 +33,8 @@ class EventType(StrEnum):
     ADDON_CREATED = "addon.created"
     ADDON_UPDATED = "addon.updated"
     ADDON_DELETED = "addon.deleted"
+    INVOICE_CREATED = "invoice.created"
+    INVOICE_PAID = "invoice.paid"
+    INVOICE_PAYMENT_FAILED = "invoice.payment_failed"
+    INVOICE_CANCELED = "invoice.canceled"
     TEST = "test"

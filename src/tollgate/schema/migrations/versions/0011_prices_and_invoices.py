@@ -1,4 +1,4 @@
-"""subscriptions carry a currency and unit quantities; invoices and their lines
+"""subscriptions carry a currency and unit quantities; invoices, their lines, billing cursors
 
 Revision ID: 0011
 Revises: 0010
@@ -76,9 +76,20 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_invoice_lines_invoice_id", "invoice_lines", ["invoice_id"])
+    op.create_table(
+        "billing_cursors",
+        sa.Column("subscription_id", _ID, nullable=False),
+        sa.Column("period_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("period_end", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("terms", sa.JSON(), nullable=False),
+        sa.Column("closed", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(["subscription_id"], ["subscriptions.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("subscription_id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("billing_cursors")
     op.drop_index("ix_invoice_lines_invoice_id", table_name="invoice_lines")
     op.drop_table("invoice_lines")
     op.drop_index("ix_invoices_next_payment_at", table_name="invoices")
