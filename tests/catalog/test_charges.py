@@ -317,3 +317,49 @@ class TestRules:
             10,
             100,
         ]
+
+
+@pytest.mark.usefixtures("catalog")
+def test_the_readmes_example_in_the_clients_own_spelling(client: stigg.Stigg) -> None:
+    client.v1.plans.update(
+        "plan-pro",
+        charges={
+            "pricing_type": "PAID",
+            "pricing_models": [
+                {
+                    "billing_model": "FLAT_FEE",
+                    "price_periods": [
+                        {"billing_period": "MONTHLY", "price": {"amount": 49, "currency": "usd"}},
+                        {"billing_period": "ANNUALLY", "price": {"amount": 490, "currency": "usd"}},
+                    ],
+                },
+                {
+                    "billing_model": "PER_UNIT",
+                    "feature_id": "feature-seats",
+                    "min_unit_quantity": 1,
+                    "price_periods": [
+                        {"billing_period": "MONTHLY", "price": {"amount": 8}},
+                        {"billing_period": "ANNUALLY", "price": {"amount": 80}},
+                    ],
+                },
+            ],
+            "overage_pricing_models": [
+                {
+                    "feature_id": "feature-calls",
+                    "price_periods": [
+                        {"billing_period": "MONTHLY", "price": {"amount": 0.1}},
+                        {"billing_period": "ANNUALLY", "price": {"amount": 0.1}},
+                    ],
+                }
+            ],
+        },
+    )
+    client.v1.plans.publish("plan-pro", migration_type="NEW_CUSTOMERS")
+    charges = client.v1.plans.list_charges("plan-pro")
+    assert [(c.billing_model, c.price.amount if c.price else None) for c in charges] == [
+        ("FLAT_FEE", 49),
+        ("FLAT_FEE", 490),
+        ("PER_UNIT", 8),
+        ("PER_UNIT", 80),
+    ]
+    assert len(list(client.v1.plans.list_overage_charges("plan-pro"))) == 2

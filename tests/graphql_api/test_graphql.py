@@ -301,6 +301,12 @@ class TestPages:
         assert pro["defaultTrialConfig"]["duration"] == 14
         seats = next(e for e in pro["entitlements"] if e["feature"]["refId"] == "feature-seats")
         assert seats["usageLimit"] == 20
+        prices = sorted(
+            (p["billingPeriod"], p["billingModel"], p["price"]["amount"], p["price"]["currency"])
+            for p in pro["prices"]
+        )
+        assert prices == [("ANNUALLY", "FLAT_FEE", 490, "USD"), ("MONTHLY", "FLAT_FEE", 49, "USD")]
+        assert paywall["plans"][0]["prices"] == []
         assert paywall["customer"]["refId"] == "acme"
         (active,) = paywall["activeSubscriptions"]
         assert active["plan"]["refId"] == "plan-pro"

@@ -6,6 +6,7 @@ its rank ("Upgrade" to the right, "Downgrade" to the left): a plan comes after t
 extends, and plans at the same depth in the order they were created. Prices arrive with
 the prices domain; until then `prices` is empty."""
 
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -13,8 +14,10 @@ from sqlalchemy.orm import Session, selectinload
 
 from tollgate.catalog.enums import PackageKind, PackageStatus
 from tollgate.catalog.models import Package, PackageEntitlement, PackageVersion, Product
+from tollgate.catalog.packages import charges
 from tollgate.catalog.packages.versions import latest_published
 from tollgate.graphql.shapes import METER_TYPES, package_ref_shape
+from tollgate.kit.money import wire_price
 
 
 def published_plans(
@@ -138,7 +141,7 @@ def addon_shape(version: PackageVersion, package: Package) -> dict[str, Any]:
         "description": version.description,
         "additionalMetaData": version.metadata_,
         "entitlements": _entitlements(version),
-        "prices": [],
+        "prices": prices_shape(version, overage=False),
         "overagePrices": [],
         "pricingType": version.pricing_type.value if version.pricing_type else None,
         "maxQuantity": version.max_quantity,
@@ -174,8 +177,8 @@ def plan_shape(
             addons[ref] for ref in version.compatible_addon_ids or [] if ref in addons
         ],
         "compatiblePackageGroups": [],
-        "prices": [],
-        "overagePrices": [],
+        "prices": prices_shape(version, overage=False),
+        "overagePrices": prices_shape(version, overage=True),
         "pricingType": version.pricing_type.value if version.pricing_type else None,
         "defaultTrialConfig": {
             "__typename": "DefaultTrialConfig",
@@ -206,3 +209,46 @@ def plan_of_version(session: Session, version_id: int) -> dict[str, Any]:
         if parent_version is not None:
             parent = (parent_package, parent_version)
     return plan_shape(version, version.package, parent, addons={})
+
+
+def prices_shape(version: PackageVersion, *, overage: bool) -> list[dict[str, Any]]:
+    """The package's prices as the widgets read them: one per model and billing period."""
+    return [
+        {
+            "__typename": "Price",
+            "billingModel": row.billing_model,
+            "billingPeriod": row.billing_period,
+            "billingCadence": row.billing_cadence,
+            "billingId": row.billing_id,
+            "billingCountryCode": None,
+            "blockSize": row.block_size,
+            "creditRate": None,
+            "maxUnitQuantity": row.max_unit_quantity,
+            "minUnitQuantity": row.min_unit_quantity,
+            "tiersMode": row.tiers_mode,
+            "feature": {"__typename": "Feature", "id": row.feature_id, "refId": row.feature_id}
+            if row.feature_id
+            else None,
+            "price": _money(row.price.amount, row.price.currency) if row.price else None,
+            "tiers": [
+                {
+                    "__typename": "PriceTier",
+                    "upTo": tier.up_to,
+                    "unitPrice": _money(tier.unit_price.amount, tier.unit_price.currency)
+                    if tier.unit_price
+                    else None,
+                    "flatPrice": _money(tier.flat_price.amount, tier.flat_price.currency)
+                    if tier.flat_price
+                    else None,
+                }
+                for tier in row.tiers
+            ]
+            if row.tiers
+            else None,
+        }
+        for row in charges.charge_rows(version, overage=overage)
+    ]
+
+
+def _money(amount: Decimal, currency: str) -> dict[str, Any]:
+    return {"__typename": "Money", "amount": wire_price(amount), "currency": currency.upper()}

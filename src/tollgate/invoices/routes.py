@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from tollgate.errors import NotImplementedYet
 from tollgate.http.deps import DbSession, Now, ReadPrincipal, WritePrincipal
-from tollgate.http.params import enum_list, page_request
+from tollgate.http.params import enum_list, page_request, query_moment
 from tollgate.http.routing import api_router
 from tollgate.http.schemas import Envelope, Page, page_of
 from tollgate.invoices import pdf, service
@@ -43,8 +43,8 @@ def list_invoices(
     session: DbSession,
     principal: ReadPrincipal,
     page: Annotated[PageRequest, Depends(page_request)],
-    issued_after: datetime | None = Query(None, alias="issuedAfter"),
-    issued_before: datetime | None = Query(None, alias="issuedBefore"),
+    issued_after: str | None = Query(None, alias="issuedAfter", max_length=64),
+    issued_before: str | None = Query(None, alias="issuedBefore", max_length=64),
     state_in: str | None = Query(None, alias="stateIn", max_length=64),
     order_by: Literal["issueDate", "dueDate", "total"] | None = Query(None, alias="orderBy"),
     order_dir: Literal["ASC", "DESC"] | None = Query(None, alias="orderDir"),
@@ -66,8 +66,8 @@ def list_invoices(
         environment_id=principal.environment_id,
         customer_ref=customer_id,
         page=page,
-        issued_after=issued_after,
-        issued_before=issued_before,
+        issued_after=_moment(issued_after, "issuedAfter"),
+        issued_before=_moment(issued_before, "issuedBefore"),
         states=states,
     )
     return page_of([to_read(invoice, customer_id, session) for invoice in invoices], cursors)
@@ -111,6 +111,10 @@ def mark_invoice_paid(
         session, environment_id=principal.environment_id, subscription_ref=subscription_id, now=now
     )
     return Envelope[MarkedPaid](data=MarkedPaid(id=subscription.ref_id))
+
+
+def _moment(raw: str | None, field: str) -> datetime | None:
+    return None if raw is None else query_moment(raw, field=field)
 
 
 def to_read(invoice: Invoice, customer_ref: str, session: Session) -> InvoiceRead:
