@@ -19,8 +19,6 @@ from tests.support.subscriptions import customer
 from tests.support.tenants import signing_secret
 from tollgate.environments.tokens import customer_token
 
-NO_TRIAL = {"is_trial": False}
-
 
 @pytest.fixture
 def demo_http(demo_tenant: Tenant) -> Iterator[httpx.Client]:
@@ -36,7 +34,7 @@ def pro(client: stigg.Stigg, **fields: Any) -> str:
     provisioned = client.v1.subscriptions.provision(
         customer_id="acme",
         plan_id="plan-pro",
-        trial_override_configuration=NO_TRIAL,  # type: ignore[typeddict-item]
+        trial_override_configuration={"is_trial": False},
         **fields,
     ).data
     assert provisioned.subscription is not None
@@ -178,9 +176,7 @@ class TestChanges:
         assert [line["subTotal"] for line in immediate["lines"]] == [-33.19, 199]
         assert immediate["total"] == 165.81
         assert preview["recurringInvoice"]["total"] == 199
-        demo_client.v1.subscriptions.provision(
-            **{"customer_id": "acme", "plan_id": "plan-enterprise"}
-        )
+        demo_client.v1.subscriptions.provision(customer_id="acme", plan_id="plan-enterprise")
         _, upgrade = invoices(demo_client)
         assert upgrade.total == immediate["total"]
         assert [li.amount for li in upgrade.line_items] == [-33.19, 199]
@@ -239,3 +235,25 @@ class TestSettling:
             assert browser.get("/api/v1/customers/acme/invoices").status_code == 403
             assert browser.get(f"/api/v1/invoices/{invoice.invoice_id}/pdf").status_code == 403
             assert browser.get("/api/v1/customers/globex/invoices").json()["data"] == []
+
+
+class TestClosing:
+    def test_void_and_uncollectible_read_as_canceled_with_their_reason(
+        self, demo_client: stigg.Stigg, demo_http: httpx.Client, clocked: Clocked
+    ) -> None:
+        customer(demo_client)
+        pro(demo_client)
+        clocked.clock.set(START + relativedelta(months=1) + timedelta(minutes=1))
+        clocked.run_jobs()
+        first, second = invoices(demo_client)
+        voided = demo_http.post(f"/api/v1/invoices/{first.invoice_id}/void").json()["data"]
+        assert (voided["state"], voided["stateReason"]) == ("CANCELED", "VOID")
+        given_up = demo_http.post(f"/api/v1/invoices/{second.invoice_id}/mark-uncollectible")
+        assert given_up.json()["data"]["stateReason"] == "UNCOLLECTIBLE"
+        again = demo_http.post(f"/api/v1/invoices/{first.invoice_id}/void")
+        assert again.status_code == 409
+        assert [i.state for i in invoices(demo_client)] == ["CANCELED", "CANCELED"]
+        # An invoice never changes once issued: its lines and totals are as they were.
+        assert [i.total for i in invoices(demo_client)] == [first.total, second.total]
+        canceled = demo_client.v1.customers.list_invoices("acme", state_in="CANCELED")
+        assert len(list(canceled)) == 2

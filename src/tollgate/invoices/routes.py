@@ -102,6 +102,32 @@ def download_invoice(invoice_id: str, session: DbSession, principal: ReadPrincip
     )
 
 
+@router.post("/invoices/{invoice_id}/void")
+def void_invoice(
+    invoice_id: str, session: DbSession, principal: WritePrincipal, now: Now
+) -> Envelope[InvoiceRead]:
+    """Void an open invoice issued in error (Tollgate addition); it reads as CANCELED."""
+    return _closed(session, principal.environment_id, invoice_id, InvoiceState.VOID, now)
+
+
+@router.post("/invoices/{invoice_id}/mark-uncollectible")
+def mark_uncollectible(
+    invoice_id: str, session: DbSession, principal: WritePrincipal, now: Now
+) -> Envelope[InvoiceRead]:
+    """Give up collecting an open invoice (Tollgate addition); it reads as CANCELED."""
+    return _closed(session, principal.environment_id, invoice_id, InvoiceState.UNCOLLECTIBLE, now)
+
+
+def _closed(
+    session: Session, environment_id: int, invoice_id: str, state: InvoiceState, now: datetime
+) -> Envelope[InvoiceRead]:
+    invoice = service.close_invoice(
+        session, environment_id=environment_id, ref_id=invoice_id, state=state, now=now
+    )
+    customer_ref = service.customer_of(session, invoice).ref_id
+    return Envelope[InvoiceRead](data=to_read(invoice, customer_ref, session))
+
+
 @router.post("/subscriptions/{subscription_id}/invoice/paid")
 def mark_invoice_paid(
     subscription_id: str, session: DbSession, principal: WritePrincipal, now: Now

@@ -25,7 +25,7 @@ from tollgate.catalog.models import Feature, PackageEntitlement, PackageVersion
 from tollgate.customers.lookup import get_customer
 from tollgate.customers.models import Customer, CustomerResource
 from tollgate.errors import Conflict, NotFound
-from tollgate.invoices.announcements import announce
+from tollgate.invoices.announcements import announce, emit
 from tollgate.invoices.models import (
     BillingCursor,
     BillingReason,
@@ -44,6 +44,7 @@ from tollgate.subscriptions.lifecycle import billing_bounds
 from tollgate.subscriptions.models import Subscription, SubscriptionAddon
 from tollgate.subscriptions.service import Preview
 from tollgate.usage.models import UsageCounter
+from tollgate.webhooks.event_types import EventType
 
 _LOADED = (
     selectinload(Subscription.plan_version),
@@ -322,6 +323,25 @@ def settle(session: Session, invoice: Invoice, *, now: datetime) -> None:
     invoice.paid_at = now
     invoice.next_payment_at = None
     announce(session, invoice, paid=True, now=now, created=False)
+
+
+def close_invoice(
+    session: Session, *, environment_id: int, ref_id: str, state: InvoiceState, now: datetime
+) -> Invoice:
+    """Void an open invoice (issued in error: a correction is a new invoice) or give up on
+    collecting it. Either reads as CANCELED, with the state as its reason."""
+    invoice = get_invoice(session, environment_id=environment_id, ref_id=ref_id)
+    session.refresh(invoice, with_for_update=True)
+    if invoice.state is not InvoiceState.OPEN:
+        raise Conflict(
+            f"invoice '{ref_id}' is {invoice.state.value}: only an OPEN invoice can be closed"
+        )
+    invoice.state = state
+    invoice.state_reason = state.value
+    invoice.closed_at = now
+    invoice.next_payment_at = None
+    emit(session, invoice, [EventType.INVOICE_CANCELED], now=now)
+    return invoice
 
 
 def latest_invoice(session: Session, subscription_id: int) -> Invoice | None:
