@@ -257,3 +257,33 @@ class TestClosing:
         assert [i.total for i in invoices(demo_client)] == [first.total, second.total]
         canceled = demo_client.v1.customers.list_invoices("acme", state_in="CANCELED")
         assert len(list(canceled)) == 2
+
+
+class TestEnding:
+    def test_a_cancellation_bills_the_last_usage_once(
+        self, demo_client: stigg.Stigg, clocked: Clocked
+    ) -> None:
+        customer(demo_client)
+        subscription_id = pro(demo_client)
+        report_users(demo_client, 1_005)
+        clocked.clock.set(START + timedelta(days=3))
+        demo_client.v1.subscriptions.cancel(subscription_id, cancellation_time="IMMEDIATE")
+        clocked.run_jobs()
+        clocked.run_jobs()
+        _, final = invoices(demo_client)
+        assert [(li.description, li.quantity, li.amount) for li in final.line_items] == [
+            ("Pro: feature-active-users beyond 1,000", 5, 0.5)
+        ]
+
+    def test_a_downgrade_to_free_bills_the_paid_periods_usage(
+        self, demo_client: stigg.Stigg, clocked: Clocked
+    ) -> None:
+        customer(demo_client)
+        pro(demo_client)
+        report_users(demo_client, 1_010)
+        demo_client.v1.subscriptions.provision(customer_id="acme", plan_id="plan-free")
+        clocked.clock.set(START + relativedelta(months=1) + timedelta(minutes=1))
+        clocked.run_jobs()
+        clocked.run_jobs()
+        found = invoices(demo_client)
+        assert [i.total for i in found] == [49, 1]  # 10 users beyond Pro's 1,000

@@ -1,6 +1,7 @@
 """The renewal job: every paid subscription's current period gets its invoice."""
 
 import logging
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -8,29 +9,43 @@ from sqlalchemy.orm import Session, sessionmaker
 from tollgate.db.engine import unit_of_work
 from tollgate.invoices import service
 from tollgate.jobs.runner import Job
+from tollgate.subscriptions.models import Subscription
 
 log = logging.getLogger("tollgate.jobs")
 BATCH = 200
 
 
 def renew_due_subscriptions(sessions: sessionmaker[Session], now: datetime) -> int:
-    """Invoice due periods a batch per transaction, each subscription in a savepoint of its
-    own: one that fails is logged and left for the next run, the others go on."""
-    renewed = 0
+    """Invoice due periods, then the last usage of subscriptions whose paid periods are
+    over; a batch per transaction, each subscription in a savepoint of its own: one that
+    fails is logged and left for the next run, the others go on."""
+    return _each(sessions, now, service.due_for_renewal, service.renew, "renewal") + _each(
+        sessions, now, service.due_for_closing, service.close_out, "closing"
+    )
+
+
+def _each(
+    sessions: sessionmaker[Session],
+    now: datetime,
+    due: Callable[..., Sequence[Subscription]],
+    work: Callable[..., None],
+    name: str,
+) -> int:
+    done = 0
     failed: set[int] = set()
     while True:
         with unit_of_work(sessions) as session:
-            due = service.due_for_renewal(session, now=now, limit=BATCH, skip=failed)
-            for subscription in due:
+            batch = due(session, now=now, limit=BATCH, skip=failed)
+            for subscription in batch:
                 try:
                     with session.begin_nested():
-                        service.renew(session, subscription, now=now)
+                        work(session, subscription, now=now)
+                    done += 1
                 except Exception:
-                    log.exception("renewal failed", extra={"id": subscription.id})
+                    log.exception(f"{name} failed", extra={"id": subscription.id})
                     failed.add(subscription.id)
-            renewed += len(due)
-        if len(due) < BATCH:
-            return renewed - len(failed)
+        if len(batch) < BATCH:
+            return done
 
 
 JOBS = [Job("invoices.renew", renew_due_subscriptions)]

@@ -51,6 +51,7 @@ _LOADED = (
     selectinload(Subscription.addons).selectinload(SubscriptionAddon.addon_version),
 )
 _BILLED = (SubscriptionStatus.ACTIVE,)
+_ENDED = (SubscriptionStatus.CANCELED, SubscriptionStatus.EXPIRED)
 
 
 # -- issuing -------------------------------------------------------------------------------
@@ -210,6 +211,60 @@ def due_for_renewal(
     if skip:
         query = query.where(Subscription.id.not_in(skip))
     return session.scalars(query).all()
+
+
+def due_for_closing(
+    session: Session, *, now: datetime, limit: int, skip: set[int] | None = None
+) -> Sequence[Subscription]:
+    """Subscriptions whose last paid period is over (they ended, or moved to a plan with no
+    price) and whose usage in it is not billed yet."""
+    query = (
+        select(Subscription)
+        .join(BillingCursor, BillingCursor.subscription_id == Subscription.id)
+        .where(
+            BillingCursor.closed.is_(False),
+            or_(
+                and_(
+                    Subscription.status.in_(_ENDED),
+                    Subscription.end_date.is_not(None),
+                    Subscription.end_date <= now,
+                ),
+                and_(
+                    Subscription.currency.is_(None),
+                    Subscription.current_period_start >= BillingCursor.period_end,
+                ),
+            ),
+        )
+        .order_by(Subscription.id)
+        .limit(limit)
+        .options(*_LOADED)
+        .with_for_update(of=Subscription, skip_locked=True)
+    )
+    if skip:
+        query = query.where(Subscription.id.not_in(skip))
+    return session.scalars(query).all()
+
+
+def close_out(session: Session, subscription: Subscription, *, now: datetime) -> None:
+    """Bill the usage of the subscription's last paid period in arrears, once."""
+    cursor = session.get(BillingCursor, subscription.id, with_for_update=True)
+    if cursor is None or cursor.closed:
+        return
+    closed = _terms_from_json(session, cursor.terms)
+    until = closed.period_end
+    if subscription.end_date is not None:
+        until = min(until, max(subscription.end_date, closed.period_start))
+    usage, included = _usage_of(session, subscription, closed, until=until)
+    drawn = bills.closing(closed, usage, included, until=until)
+    issue(
+        session,
+        subscription,
+        drawn,
+        reason=BillingReason.BILLING_CYCLE,
+        period_key=f"final:{_key(closed.period_start)}",
+        now=now,
+    )
+    cursor.closed = True
 
 
 def renew(session: Session, subscription: Subscription, *, now: datetime) -> None:
@@ -465,7 +520,8 @@ def _usage_of(
             usage[ref_id] = amount  # a level: the latest counter holds it
         else:
             usage[ref_id] = usage.get(ref_id, Decimal(0)) + amount
-    included = _included(session, subscription.plan_version_id, priced)
+    # What the plan billed on included (not the plan the subscription may have moved to).
+    included = _included(session, terms.plan.version_id or subscription.plan_version_id, priced)
     return usage, included
 
 

@@ -5,6 +5,7 @@ the invoice the change then produces are the same computation:
 - `opening`: a period's recurring charges, in advance (one-off charges on the first);
 - `renewal`: the new period's opening charges, and the closed period's usage and
   overage in arrears, topped up to its minimum spend;
+- `closing`: the usage of terms that ended (a cancellation, a move to a free plan);
 - `change`: a change mid-period: credit for the unused time of the old terms, the new
   terms for the time left (or for a whole new period when the period restarts), and the
   usage of the old terms so far."""
@@ -60,6 +61,16 @@ def renewal(terms: Terms, closed: Terms | None, usage: Usage, included: Included
     if closed is not None:
         lines += _arrears(closed, usage, included, closed_advance=_advance(closed, first=False))
     return Bill(terms.currency, terms.period_start, terms.period_end, lines)
+
+
+def closing(terms: Terms, usage: Usage, included: Included, *, until: datetime) -> Bill:
+    """The last bill of terms that ended at `until`: their usage so far, in arrears."""
+    return Bill(
+        terms.currency,
+        terms.period_start,
+        until,
+        _arrears(terms, usage, included, closed_advance=None),
+    )
 
 
 def change(

@@ -49,6 +49,7 @@ class Priced:
     name: str
     charges: Charges | None
     quantity: int = 1
+    version_id: int | None = None  # the catalog version priced, when it is one
 
 
 def currencies(charges: Charges | None, billing_period: str) -> set[str]:

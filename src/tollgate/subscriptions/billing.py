@@ -41,9 +41,10 @@ def choose(
     replacing: str | None = None,
 ) -> PriceTerms:
     plan_charges = catalog_charges.stored(plan.version)
+    offers: list[offer.Offered | offer.OfferedAddon] = [plan, *addons]
     priced = [
         (offered.package.ref_id, found)
-        for offered in [plan, *addons]
+        for offered in offers
         if (found := catalog_charges.stored(offered.version)) is not None and _has_prices(found)
     ]
     unit_models = quote.per_unit_features(plan_charges)
@@ -82,7 +83,9 @@ def terms_of(subscription: Subscription) -> Terms | None:
 
 
 def priced(version: PackageVersion, quantity: int = 1) -> quote.Priced:
-    return quote.Priced(version.display_name, catalog_charges.stored(version), quantity)
+    return quote.Priced(
+        version.display_name, catalog_charges.stored(version), quantity, version_id=version.id
+    )
 
 
 def _has_prices(found: catalog_charges.Charges) -> bool:

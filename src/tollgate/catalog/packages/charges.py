@@ -176,11 +176,22 @@ def apply(version: PackageVersion, charges: Charges, features: Mapping[str, Feat
     version.charges = charges.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+_PARSED = "_tollgate_parsed_charges"
+
+
 def stored(version: PackageVersion) -> Charges | None:
-    """The version's charges as written, amounts exact."""
-    if not version.charges or "pricingType" not in version.charges:
+    """The version's charges as written, amounts exact. Parsed once per loaded version:
+    kept beside the very JSON it came from, so new charges are parsed afresh."""
+    raw = version.charges
+    if not raw or "pricingType" not in raw:
         return None
-    return Charges.model_validate(version.charges, context={"stored": True})
+    cached = version.__dict__.get(_PARSED)
+    if cached is not None and cached[0] is raw:
+        parsed: Charges = cached[1]
+        return parsed
+    parsed = Charges.model_validate(raw, context={"stored": True})
+    version.__dict__[_PARSED] = (raw, parsed)
+    return parsed
 
 
 def feature_ids(charges: Charges) -> set[str]:
