@@ -137,19 +137,21 @@ class TestRenewal:
         ]
         assert renewal.total == 51
 
-    def test_a_year_of_months_is_twelve_invoices_back_to_back(
+    def test_half_a_year_of_months_is_six_invoices_back_to_back(
         self, demo_client: stigg.Stigg, demo_http: httpx.Client, clocked: Clocked
     ) -> None:
+        # The manual clock stays behind the real one: the change log's pruning (a job run
+        # here too) must not reach what the real-clock server of other tests wrote.
         customer(demo_client)
         pro(demo_client)
-        for month in range(1, 12):
+        for month in range(1, 6):
             clocked.clock.set(START + relativedelta(months=month) + timedelta(minutes=1))
             clocked.run_jobs()
         found = demo_http.get("/api/v1/customers/acme/invoices?limit=50").json()["data"]
         periods = [(i["billingPeriodStart"], i["billingPeriodEnd"]) for i in found]
-        assert len(periods) == 12
+        assert len(periods) == 6
         assert all(end == following[0] for (_, end), following in pairwise(periods))
-        assert sum(Decimal(str(i["total"])) for i in found) == 12 * 49
+        assert sum(Decimal(str(i["total"])) for i in found) == 6 * 49
 
     def test_a_job_that_skipped_periods_catches_up(
         self, demo_client: stigg.Stigg, clocked: Clocked

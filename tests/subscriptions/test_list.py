@@ -76,7 +76,8 @@ class TestFilters:
     def test_by_pricing_type(self, demo_client: stigg.Stigg, book: Book) -> None:
         assert ids(demo_client, pricing_type=["FREE"]) == [book.a, book.e]
         assert ids(demo_client, pricing_type=["PAID", "CUSTOM"]) == [book.b, book.c, book.d]
-        assert ids(demo_client, pricing_type=["CUSTOM"]) == [book.c]
+        assert ids(demo_client, pricing_type=["PAID"]) == [book.b, book.c, book.d]
+        assert ids(demo_client, pricing_type=["CUSTOM"]) == []  # the demo has no CUSTOM plan
 
     def test_by_creation_time(self, demo_client: stigg.Stigg, book: Book) -> None:
         window = {"gte": START + timedelta(hours=1), "lt": START + timedelta(hours=3)}

@@ -88,7 +88,7 @@ class TestNewSubscription:
         )
         assert subscription.id == "sub-acme-1"
         assert (subscription.metadata, subscription.billing_id) == ({"crm": "42"}, "bill-7")
-        assert (subscription.status, subscription.pricing_type) == ("ACTIVE", "CUSTOM")
+        assert (subscription.status, subscription.pricing_type) == ("ACTIVE", "PAID")
         assert seats(demo_client) == "unlimited"
 
     def test_an_id_already_taken_is_a_conflict(

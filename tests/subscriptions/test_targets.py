@@ -54,7 +54,8 @@ def test_a_scheduled_downgrade_is_stored_with_the_camel_case_keys(
 ) -> None:
     subscription_ref = _downgrade_to_pro(demo_client)
     stored = _stored_target(engine, subscription_ref)
-    assert set(stored) == {"planVersionId", "addons", "billingPeriod"}
+    assert set(stored) == {"planVersionId", "addons", "billingPeriod", "currency"}
+    assert stored["currency"] == "usd"  # the price terms Pro is billed on from then
     assert stored["planVersionId"] in _version_ids(engine, "plan-pro")
     [addon] = stored["addons"]
     assert addon["addonVersionId"] in _version_ids(engine, "addon-extra-seats")

@@ -221,8 +221,9 @@ class TestSubscriptionEvents:
             "subscription.trial_started",
             "entitlements.updated",
             "subscription.trial_converted",  # the same terms: no entitlements.updated
+            "invoice.created",  # the first paid period
         ]
-        converted = receiver.received[-1].payload
+        converted = receiver.received[-2].payload
         assert (converted["id"], converted["status"]) == ("sub-acme", "ACTIVE")
         assert converted["plan"]["id"] == "plan-pro"
         assert converted["customer"] == {"id": "acme"}
