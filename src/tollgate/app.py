@@ -18,6 +18,7 @@ from tollgate.catalog.features.routes import router as features_router
 from tollgate.catalog.packages.routes import addons_router, plans_router
 from tollgate.catalog.products.routes import router as products_router
 from tollgate.config import Settings
+from tollgate.coupons.routes import router as coupons_router
 from tollgate.customers.routes import router as customers_router
 from tollgate.db.changes import ChangeFeed
 from tollgate.db.engine import (
@@ -141,6 +142,7 @@ def create_app(
         addons_router,
         entitlements_router,
         customers_router,
+        coupons_router,
         invoices_router,
         subscriptions_router,
         usage_router,

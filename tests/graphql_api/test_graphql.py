@@ -392,6 +392,18 @@ class TestPages:
         products = sdk.data("GetProducts")["products"]["edges"]
         assert [edge["node"]["refId"] for edge in products] == ["product-saas"]
         assert sdk.data("GetCoupons")["coupons"]["edges"] == []
+        for coupon in (
+            {"id": "half", "name": "Half", "percentOff": 50, "durationInMonths": 3},
+            {"id": "five", "name": "Five", "amountsOff": [{"amount": 5.5, "currency": "usd"}]},
+        ):
+            assert sdk.http.post("/api/v1/coupons", json=coupon).status_code == 201
+        assert sdk.http.post("/api/v1/coupons/five/archive").status_code == 200
+        [edge] = sdk.data("GetCoupons")["coupons"]["edges"]
+        assert (edge["node"]["refId"], edge["node"]["percentOff"], edge["node"]["type"]) == (
+            "half",
+            50,
+            "PERCENTAGE",
+        )
         sdk.data(
             "ReportUsage",
             {"input": {"customerId": "acme", "featureId": "feature-seats", "value": 2}},

@@ -11,6 +11,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from tollgate.coupons import service as coupons
+from tollgate.coupons.models import CouponStatus
+from tollgate.coupons.schemas import CouponRead
 from tollgate.customers import service as customers
 from tollgate.customers.lookup import get_customer
 from tollgate.entitlements.snapshots import SnapshotStore
@@ -31,6 +34,7 @@ from tollgate.graphql.shapes import customer_shape, entitlements_shape, time
 from tollgate.invoices import service as invoices
 from tollgate.invoices import subscribing
 from tollgate.kit.money import wire_amount
+from tollgate.kit.pagination import PageRequest
 from tollgate.prices.bill import Bill
 from tollgate.subscriptions import service as subscriptions
 from tollgate.subscriptions.schemas import (
@@ -423,9 +427,46 @@ async def resolve_products(_: Any, info: Info, **_args: Any) -> dict[str, Any]:
 
 
 @query.field("coupons")
-def resolve_coupons(*_: Any, **__: Any) -> dict[str, Any]:
-    """Tollgate has no coupons yet."""
-    return _connection("CouponEdge", [])
+async def resolve_coupons(_: Any, info: Info, **__: Any) -> dict[str, Any]:
+    """The environment's active coupons (the checkout offers them)."""
+    caller = caller_of(info)
+
+    def read(session: Session) -> list[dict[str, Any]]:
+        found, _ = coupons.list_coupons(
+            session,
+            environment_id=caller.environment_id,
+            page=PageRequest(limit=100),
+            created_at={},
+            statuses=[CouponStatus.ACTIVE],
+        )
+        return [_coupon(coupons.to_read(coupon)) for coupon in found]
+
+    return _connection("CouponEdge", await caller.read(read))
+
+
+def _coupon(coupon: CouponRead) -> dict[str, Any]:
+    wire = coupon.model_dump(mode="json", by_alias=True)
+    return {
+        "__typename": "Coupon",
+        "id": coupon.id,
+        "refId": coupon.id,
+        "name": coupon.name,
+        "description": coupon.description,
+        "type": coupon.type,
+        "status": coupon.status,
+        "percentOff": wire["percentOff"],
+        "discountValue": wire["percentOff"],
+        "amountsOff": [
+            {"__typename": "AmountsOff", "amount": a["amount"], "currency": a["currency"].upper()}
+            for a in wire["amountsOff"] or []
+        ],
+        "additionalMetaData": coupon.metadata,
+        "billingId": None,
+        "billingLinkUrl": None,
+        "syncStates": [],
+        "createdAt": time(coupon.created_at),
+        "updatedAt": time(coupon.updated_at),
+    }
 
 
 def _connection(edge: str, nodes: list[dict[str, Any]]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from tollgate.catalog.models import (
     PackageVersion,
     Product,
 )
+from tollgate.coupons.models import Coupon
 from tollgate.customers.models import Customer, CustomerResource, PromotionalEntitlement
 from tollgate.db.base import Base
 from tollgate.db.changelog import ChangeLogEntry
@@ -24,6 +25,7 @@ __all__ = [
     "Base",
     "BillingCursor",
     "ChangeLogEntry",
+    "Coupon",
     "Customer",
     "CustomerResource",
     "Environment",
