@@ -289,3 +289,64 @@ class TestEnding:
         clocked.run_jobs()
         found = invoices(demo_client)
         assert [i.total for i in found] == [49, 1]  # 10 users beyond Pro's 1,000
+
+
+class TestCoupons:
+    def test_a_coupon_comes_off_for_its_months_and_previews_say_so(
+        self, demo_client: stigg.Stigg, demo_http: httpx.Client, clocked: Clocked
+    ) -> None:
+        customer(demo_client)
+        demo_http.post(
+            "/api/v1/coupons",
+            json={"id": "half", "name": "Half", "percentOff": 50, "durationInMonths": 2},
+        )
+        body = {
+            "customerId": "acme",
+            "planId": "plan-pro",
+            "appliedCoupon": {"couponId": "half"},
+            "trialOverrideConfiguration": {"isTrial": False},
+        }
+        preview = demo_http.post("/api/v1/subscriptions/preview", json=body).json()["data"]
+        assert (preview["immediateInvoice"]["discount"], preview["immediateInvoice"]["total"]) == (
+            24.5,
+            24.5,
+        )
+        created = demo_http.post("/api/v1/subscriptions", json=body)
+        assert created.status_code == 200, created.text
+        subscription = created.json()["data"]["subscription"]
+        assert [(c["id"], c["status"], c["percentOff"]) for c in subscription["coupons"]] == [
+            ("half", "ACTIVE", 50)
+        ]
+        for month in (1, 2):
+            clocked.clock.set(START + relativedelta(months=month) + timedelta(minutes=1))
+            clocked.run_jobs()
+        found = invoices(demo_client)
+        assert [(i.subtotal, i.discount, i.total) for i in found] == [
+            (49, 24.5, 24.5),
+            (49, 24.5, 24.5),
+            (49, 0, 49),  # two months are over
+        ]
+
+    def test_fixed_coupons_need_the_subscriptions_currency_and_archived_ones_are_refused(
+        self, demo_client: stigg.Stigg, demo_http: httpx.Client
+    ) -> None:
+        customer(demo_client)
+        demo_http.post(
+            "/api/v1/coupons",
+            json={"id": "yen", "name": "Yen", "amountsOff": [{"amount": 500, "currency": "jpy"}]},
+        )
+        demo_http.post("/api/v1/coupons", json={"id": "old", "name": "Old", "percentOff": 10})
+        demo_http.post("/api/v1/coupons/old/archive")
+        for coupon, message in (("yen", "no amount off in USD"), ("old", "archived")):
+            refused = demo_http.post(
+                "/api/v1/subscriptions",
+                json={
+                    "customerId": "acme",
+                    "planId": "plan-pro",
+                    "appliedCoupon": {"couponId": coupon},
+                },
+            )
+            assert refused.status_code == 422, refused.text
+            assert message in refused.json()["error"]["message"]
+            assert refused.json()["error"]["field"] == "appliedCoupon.couponId"
+        assert invoices(demo_client) == []

@@ -14,7 +14,7 @@ from tollgate.db.engine import make_session_factory, unit_of_work
 from tollgate.environments import service as environments
 from tollgate.environments.tokens import customer_token
 
-COUPON = {"couponId": "coupon-half"}
+COUPON = {"promotionCode": "HALF"}
 BUDGET = {"limit": 100, "hasSoftLimit": False}
 CHARGES = [{"id": "charge-1", "type": "FEATURE", "quantity": 1}]
 ENTITLEMENTS = [{"type": "FEATURE", "id": "feature-seats", "usageLimit": 99}]
@@ -22,7 +22,7 @@ PRICES = [{"featureId": "feature-seats", "price": {"amount": 1, "currency": "usd
 MINIMUM = {"minimum": {"amount": 10, "currency": "usd"}}
 
 PROVISION = [
-    ("appliedCoupon", COUPON),
+    ("appliedCoupon.promotionCode", COUPON),
     ("budget", BUDGET),
     ("entitlements", ENTITLEMENTS),
     ("priceOverrides", PRICES),
@@ -32,7 +32,7 @@ PROVISION = [
     ("checkoutOptions", {"successUrl": "https://x.test/ok", "cancelUrl": "https://x.test/no"}),
 ]
 UPDATE = [
-    ("appliedCoupon", COUPON),
+    ("appliedCoupon.promotionCode", COUPON),
     ("budget", BUDGET),
     ("charges", CHARGES),
     ("entitlements", ENTITLEMENTS),
@@ -42,7 +42,7 @@ UPDATE = [
     ("promotionCode", "HALF"),
 ]
 PREVIEW = [
-    ("appliedCoupon", COUPON),
+    ("appliedCoupon.promotionCode", COUPON),
     ("payingCustomerId", "globex"),
     ("billableFeatures", [{"featureId": "feature-seats", "quantity": 2}]),
 ]
@@ -61,7 +61,7 @@ class TestProvision:
     ) -> None:
         customer(demo_client, "acme")
         customer(demo_client, "globex")
-        body = {"customerId": "acme", "planId": "plan-pro", field: value}
+        body = {"customerId": "acme", "planId": "plan-pro", field.split(".")[0]: value}
         _refused(demo_http.post("/api/v1/subscriptions", json=body), field)
         assert demo_client.v1.subscriptions.list(customer_id="acme").data == []
 
@@ -88,7 +88,7 @@ class TestUpdate:
     ) -> None:
         customer(demo_client)
         subscription = subscribe(demo_client, plan_id="plan-pro", metadata={"a": "1"})
-        body = {"metadata": {"b": "2"}, field: value}
+        body = {"metadata": {"b": "2"}, field.split(".")[0]: value}
         _refused(demo_http.patch(f"/api/v1/subscriptions/{subscription.id}", json=body), field)
         assert get(demo_client, subscription.id).metadata == {"a": "1"}
 
@@ -100,7 +100,7 @@ class TestPreview:
     ) -> None:
         customer(demo_client, "acme")
         customer(demo_client, "globex")
-        body = {"customerId": "acme", "planId": "plan-pro", field: value}
+        body = {"customerId": "acme", "planId": "plan-pro", field.split(".")[0]: value}
         _refused(demo_http.post("/api/v1/subscriptions/preview", json=body), field)
 
 

@@ -50,7 +50,12 @@ def render(invoice: Invoice, *, customer_ref: str, issuer: str = "Tollgate") -> 
             )
     document.ln(4)
     document.set_font("Helvetica", "B", 11)
-    for label, minor in (("Subtotal", invoice.subtotal), ("Total", invoice.total)):
+    totals = [
+        ("Subtotal", invoice.subtotal),
+        ("Discount", -invoice.discount),
+        ("Total", invoice.total),
+    ]
+    for label, minor in totals if invoice.discount else [totals[0], totals[2]]:
         document.cell(150, 7, label, align="R")
         document.cell(35, 7, _money(minor, currency), align="R", new_x="LMARGIN", new_y="NEXT")
     return bytes(document.output())

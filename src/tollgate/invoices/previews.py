@@ -9,7 +9,8 @@ def preview_invoice(bill: Bill) -> Invoice:
     currency = bill.currency
     return Invoice(
         sub_total=wire_amount(bill.subtotal, currency),
-        total=wire_amount(bill.subtotal, currency),
+        discount=wire_amount(bill.discount, currency),
+        total=wire_amount(bill.total, currency),
         currency=currency,
         billing_period_range=PreviewPeriod(start=bill.period_start, end=bill.period_end),
         lines=[

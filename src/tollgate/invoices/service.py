@@ -74,7 +74,7 @@ def issue(
         existing = _period_invoice(session, subscription.id, period_key)
         if existing is not None:
             return existing
-    due = max(drawn.subtotal, 0)
+    due = max(drawn.total, 0)
     invoice = Invoice(
         environment_id=subscription.environment_id,
         ref_id=f"in_{secrets.token_hex(10)}",
@@ -85,9 +85,9 @@ def issue(
         state=InvoiceState.OPEN if due > 0 else InvoiceState.PAID,
         currency=drawn.currency,
         subtotal=drawn.subtotal,
-        discount=0,
+        discount=drawn.discount,
         tax=0,
-        total=drawn.subtotal,
+        total=drawn.total,
         period_start=drawn.period_start,
         period_end=drawn.period_end,
         issued_at=now,
@@ -286,15 +286,7 @@ def renew(session: Session, subscription: Subscription, *, now: datetime) -> Non
         ]
         if start >= current.period_start:
             start, end = current.period_start, current.period_end
-        opening = Terms(
-            plan=current.plan,
-            addons=current.addons,
-            billing_period=current.billing_period,
-            currency=current.currency,
-            unit_quantities=current.unit_quantities,
-            period_start=start,
-            period_end=end,
-        )
+        opening = replace(current, period_start=start, period_end=end)
         usage, included = _usage_of(session, subscription, closed, until=closed.period_end)
         drawn = bills.renewal(opening, closed, usage, included)
         issue(
@@ -427,6 +419,7 @@ def _terms_json(subscription: Subscription, terms: Terms) -> dict[str, Any]:
         "billingPeriod": terms.billing_period,
         "currency": terms.currency,
         "unitQuantities": dict(terms.unit_quantities),
+        "coupon": subscription.coupon,
         "periodStart": terms.period_start.isoformat(),
         "periodEnd": terms.period_end.isoformat(),
     }
@@ -443,6 +436,7 @@ def _terms_from_json(session: Session, data: dict[str, Any]) -> Terms:
         billing_period=data["billingPeriod"],
         currency=data["currency"],
         unit_quantities=data["unitQuantities"],
+        discount=billing.discount_of(data.get("coupon")),
         period_start=datetime.fromisoformat(data["periodStart"]),
         period_end=datetime.fromisoformat(data["periodEnd"]),
     )
@@ -599,6 +593,7 @@ def preview(session: Session, planned: Preview, *, now: datetime) -> tuple[Bill,
         unit_quantities=terms.unit_quantities,
         period_start=start,
         period_end=end,
+        discount=billing.discount_of(planned.coupon),
     )
     following = replace(
         new,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
+from tollgate.prices.discounts import Discount
 from tollgate.prices.proration import prorate, remaining
 from tollgate.prices.quote import Line, Priced, in_advance, in_arrears, minimum_spend
 
@@ -30,6 +31,7 @@ class Terms:
     period_end: datetime
     addons: Sequence[Priced] = ()
     unit_quantities: Mapping[str, int] = field(default_factory=dict)
+    discount: Discount | None = None
 
     @property
     def packages(self) -> list[Priced]:
@@ -42,10 +44,16 @@ class Bill:
     period_start: datetime
     period_end: datetime
     lines: list[Line]
+    discount: int = 0  # minor units off the subtotal
+    discount_code: str | None = None
 
     @property
     def subtotal(self) -> int:
         return sum(line.amount for line in self.lines)
+
+    @property
+    def total(self) -> int:
+        return self.subtotal - self.discount
 
 
 Usage = Mapping[str, Decimal]
@@ -53,24 +61,28 @@ Included = Mapping[str, Decimal | None]
 
 
 def opening(terms: Terms, *, first: bool) -> Bill:
-    return Bill(terms.currency, terms.period_start, terms.period_end, _advance(terms, first=first))
+    drawn = Bill(terms.currency, terms.period_start, terms.period_end, _advance(terms, first=first))
+    return _discounted(drawn, terms.discount)
 
 
 def renewal(terms: Terms, closed: Terms | None, usage: Usage, included: Included) -> Bill:
     lines = _advance(terms, first=False)
     if closed is not None:
         lines += _arrears(closed, usage, included, closed_advance=_advance(closed, first=False))
-    return Bill(terms.currency, terms.period_start, terms.period_end, lines)
+    return _discounted(
+        Bill(terms.currency, terms.period_start, terms.period_end, lines), terms.discount
+    )
 
 
 def closing(terms: Terms, usage: Usage, included: Included, *, until: datetime) -> Bill:
     """The last bill of terms that ended at `until`: their usage so far, in arrears."""
-    return Bill(
+    drawn = Bill(
         terms.currency,
         terms.period_start,
         until,
         _arrears(terms, usage, included, closed_advance=None),
     )
+    return _discounted(drawn, terms.discount)
 
 
 def change(
@@ -111,7 +123,19 @@ def change(
     if new_plan or new.period_start >= at:
         # The old terms end here: their usage so far is billed now.
         lines += _arrears(old, usage, included, closed_advance=None)
-    return Bill(new.currency, at, new.period_end, lines)
+    return _discounted(Bill(new.currency, at, new.period_end, lines), new.discount)
+
+
+def _discounted(drawn: Bill, discount: Discount | None) -> Bill:
+    """The bill with its coupon taken off, if the coupon still holds when the bill's
+    period starts."""
+    if discount is None or not discount.applies(drawn.period_start):
+        return drawn
+    return replace(
+        drawn,
+        discount=discount.off(drawn.subtotal, drawn.currency),
+        discount_code=discount.code,
+    )
 
 
 def _advance(terms: Terms, *, first: bool) -> list[Line]:

@@ -10,18 +10,28 @@ Chosen when it is provisioned and checked against the plan's and add-ons' charge
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
+from pydantic.alias_generators import to_camel
+from sqlalchemy.orm import Session
 
 from tollgate.catalog.models import PackageVersion
 from tollgate.catalog.packages import charges as catalog_charges
+from tollgate.coupons import service as coupons
+from tollgate.coupons.models import CouponStatus
 from tollgate.customers.models import Customer
-from tollgate.errors import InvalidValue
-from tollgate.kit.money import wire_price
+from tollgate.errors import InvalidValue, NotImplementedYet
+from tollgate.kit.money import wire_amount, wire_price
 from tollgate.prices import quote
 from tollgate.prices.bill import Terms
+from tollgate.prices.discounts import Discount
 from tollgate.subscriptions import offer
 from tollgate.subscriptions.enums import BillingPeriod
 from tollgate.subscriptions.models import Subscription
-from tollgate.subscriptions.schemas import ChargeQuantity, PriceRead
+from tollgate.subscriptions.schemas import AppliedCoupon, ChargeQuantity, CouponRead, PriceRead
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +89,7 @@ def terms_of(subscription: Subscription) -> Terms | None:
         period_start=subscription.current_period_start,
         period_end=subscription.current_period_end,
         unit_quantities=dict(subscription.unit_quantities or {}),
+        discount=discount_of(subscription.coupon),
     )
 
 
@@ -185,3 +196,84 @@ def price_reads(subscription: Subscription) -> list[PriceRead]:
                 )
             )
     return reads
+
+
+def coupon_terms(
+    session: Session,
+    *,
+    environment_id: int,
+    applied: AppliedCoupon,
+    currency: str | None,
+    field: str,
+    now: datetime,
+) -> dict[str, Any] | None:
+    """The coupon's terms as the subscription keeps them (they run from `now`)."""
+    for name in ("billing_coupon_id", "configuration", "discount", "promotion_code"):
+        if getattr(applied, name) is not None:
+            where = f"{field}.{to_camel(name)}"
+            raise NotImplementedYet(where, "apply a coupon of the catalog by its couponId")
+    if applied.coupon_id is None:
+        return None
+    coupon = coupons.get_coupon(session, environment_id=environment_id, ref_id=applied.coupon_id)
+    if coupon.status is CouponStatus.ARCHIVED:
+        raise InvalidValue(f"coupon '{coupon.ref_id}' is archived", field=f"{field}.couponId")
+    if currency is None:
+        raise InvalidValue(
+            "the plan has no price for a coupon to take off", field=f"{field}.couponId"
+        )
+    amounts = {a["currency"]: a["minor"] for a in coupon.amounts_off or []}
+    if coupon.percent_off is None and currency not in amounts:
+        raise InvalidValue(
+            f"coupon '{coupon.ref_id}' has no amount off in {currency.upper()}",
+            field=f"{field}.couponId",
+        )
+    ends = (
+        None
+        if coupon.duration_in_months is None
+        else now + relativedelta(months=coupon.duration_in_months)
+    )
+    return {
+        "id": coupon.ref_id,
+        "name": coupon.name,
+        "percentOff": coupon.percent_off,
+        "amountsOff": amounts,
+        "endsAt": ends.isoformat() if ends else None,
+    }
+
+
+def discount_of(stored: dict[str, Any] | None) -> Discount | None:
+    if not stored:
+        return None
+    return Discount(
+        code=stored["id"],
+        name=stored["name"],
+        percent_off=Decimal(stored["percentOff"]) if stored.get("percentOff") else None,
+        amounts_off=dict(stored.get("amountsOff") or {}),
+        ends_at=datetime.fromisoformat(stored["endsAt"]) if stored.get("endsAt") else None,
+    )
+
+
+def coupon_reads(subscription: Subscription, now: datetime) -> list[CouponRead]:
+    discount = discount_of(subscription.coupon)
+    if discount is None:
+        return []
+    currency = subscription.currency or "usd"
+    return (
+        [
+            CouponRead(
+                id=discount.code,
+                name=discount.name,
+                status="ACTIVE" if discount.applies(now) else "EXPIRED",
+                percent_off=float(discount.percent_off)
+                if discount.percent_off is not None
+                else None,
+                amounts_off=[
+                    {"amount": wire_amount(minor, code), "currency": code}
+                    for code, minor in discount.amounts_off.items()
+                ]
+                or None,
+            )
+        ]
+        if currency
+        else []
+    )

@@ -9,6 +9,7 @@ entitlement engine reads the same dates and answers as if it had already run."""
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -56,6 +57,7 @@ class NewSubscription:
     end: datetime | None = None
     currency: str | None = None
     unit_quantities: dict[str, int] | None = None
+    coupon: dict[str, Any] | None = None
 
 
 def billing_bounds(
@@ -88,6 +90,7 @@ def create(session: Session, new: NewSubscription, *, now: datetime) -> Subscrip
         billing_id=new.billing_id,
         currency=new.currency,
         unit_quantities=new.unit_quantities or {},
+        coupon=new.coupon,
         metadata_=new.metadata or {},
         start_date=start,
         billing_cycle_anchor=anchor,

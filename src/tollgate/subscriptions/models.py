@@ -6,6 +6,7 @@ earliest moment something is due (start, trial end, period end, cancellation, a 
 update); the lifecycle job picks rows by it."""
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -51,6 +52,8 @@ class Subscription(TimestampMixin, Base):
     # (seats, say); null and empty while it holds nothing with a price.
     currency: Mapped[str | None] = mapped_column(String(3))
     unit_quantities: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    # The coupon applied, as its terms were then (see billing.py); null: none.
+    coupon: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
     start_date: Mapped[datetime] = mapped_column(UTCDateTime())
     billing_cycle_anchor: Mapped[datetime] = mapped_column(UTCDateTime())

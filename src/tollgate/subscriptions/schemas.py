@@ -48,6 +48,16 @@ class ChargeQuantity(RequestModel):
     type: Literal["FEATURE", "CREDIT"] = "FEATURE"
 
 
+class AppliedCoupon(RequestModel):
+    """A coupon of the catalog, by id. Ad-hoc discounts and promotion codes are refused."""
+
+    coupon_id: RefId | None = None
+    billing_coupon_id: Refused = None
+    configuration: Refused = None
+    discount: Refused = None
+    promotion_code: Refused = None
+
+
 class TrialOverride(RequestModel):
     is_trial: JsonBool
     trial_end_behavior: TrialEndBehavior | None = None
@@ -58,7 +68,6 @@ class Unsupported(RequestModel):
     """Fields the Stigg client can send that would change money or access if ignored;
     Tollgate refuses each by name when it is given a value."""
 
-    applied_coupon: Refused = None
     budget: Refused = None
     entitlements: Refused = None
     minimum_spend: Refused = None
@@ -74,6 +83,7 @@ class SubscriptionTerms(Unsupported):
     addons: Annotated[list[AddonQuantity], Field(max_length=50)] | None = None
     billing_period: BillingPeriod | None = None
     charges: Annotated[list[ChargeQuantity], Field(max_length=50)] | None = None
+    applied_coupon: AppliedCoupon | None = None
     billing_country_code: ShortText | None = None
     billing_cycle_anchor: Literal["UNCHANGED", "NOW"] | None = None
     billing_information: FreeJson | None = None
@@ -101,6 +111,7 @@ class SubscriptionPreview(SubscriptionTerms):
 
 class SubscriptionUpdate(Unsupported):
     charges: Refused = None
+    applied_coupon: AppliedCoupon | None = None
     addons: Annotated[list[AddonQuantity], Field(max_length=50)] | None = None
     billing_period: BillingPeriod | None = None
     billing_cycle_anchor: Literal["UNCHANGED", "NOW"] | None = None
@@ -152,6 +163,14 @@ class PriceRead(WireModel):
     tiers: list[dict[str, Any]] | None = None
 
 
+class CouponRead(WireModel):
+    id: str
+    name: str
+    status: Literal["ACTIVE", "EXPIRED", "REMOVED"]
+    percent_off: float | None = None
+    amounts_off: list[dict[str, Any]] | None = None
+
+
 class TrialRead(WireModel):
     trial_end_behavior: TrialEndBehavior
 
@@ -180,7 +199,7 @@ class SubscriptionRead(WireModel):
     addons: list[AddonRead]
     future_updates: list[FutureUpdate]
     metadata: dict[str, str]
-    coupons: list[Any] = Field(default_factory=list)
+    coupons: list[CouponRead] = Field(default_factory=list)
     prices: list[PriceRead] = Field(default_factory=list)
     currency: str | None = Field(None, description="Tollgate addition: what it is billed in")
     unit_quantities: dict[str, int] = Field(

@@ -7,6 +7,7 @@ one (`provisioning`, `changes`, `offer`); `lifecycle` then carries out the trans
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pydantic.alias_generators import to_camel
 from sqlalchemy import select
@@ -190,6 +191,18 @@ def provision_subscription(
         quantities=data.charges,
         replacing=current[-1].currency if current else None,
     )
+    coupon = (
+        billing.coupon_terms(
+            session,
+            environment_id=environment_id,
+            applied=data.applied_coupon,
+            currency=price_terms.currency,
+            field="appliedCoupon",
+            now=max(start, now),
+        )
+        if data.applied_coupon is not None
+        else None
+    )
     if current:
         latest = current[-1]
         at = timing.scheduled_for(
@@ -235,6 +248,7 @@ def provision_subscription(
         end=end,
         currency=price_terms.currency,
         unit_quantities=price_terms.unit_quantities,
+        coupon=coupon,
     )
     return lifecycle.create(session, new, now=now), False
 
@@ -255,6 +269,7 @@ class Preview:
     price_terms: billing.PriceTerms
     in_trial: bool
     replacing: list[Subscription]
+    coupon: dict[str, Any] | None = None
 
 
 def preview_subscription(
@@ -297,6 +312,18 @@ def preview_subscription(
         replacing=current[-1].currency if current else None,
     )
     trial = provisioning.trial(session, customer, plan, data.trial_override_configuration, start)
+    coupon = (
+        billing.coupon_terms(
+            session,
+            environment_id=environment_id,
+            applied=data.applied_coupon,
+            currency=price_terms.currency,
+            field="appliedCoupon",
+            now=max(start, now),
+        )
+        if data.applied_coupon is not None
+        else None
+    )
     return Preview(
         customer,
         plan,
@@ -309,6 +336,7 @@ def preview_subscription(
         price_terms=price_terms,
         in_trial=trial is not None,
         replacing=[] if scheduled else list(current),
+        coupon=coupon,
     )
 
 
@@ -327,6 +355,16 @@ def update_subscription(
     subscription = _subscription_to_change(
         session, environment_id=environment_id, ref_id=ref_id, now=now
     )
+    if data.applied_coupon is not None:
+        # From the next invoice on; the coupon's months run from now.
+        subscription.coupon = billing.coupon_terms(
+            session,
+            environment_id=environment_id,
+            applied=data.applied_coupon,
+            currency=subscription.currency,
+            field="appliedCoupon",
+            now=now,
+        )
     changes.update(session, subscription, data, now=now)
     return subscription
 
@@ -428,6 +466,7 @@ def to_read(session: Session, subscription: Subscription) -> SubscriptionRead:
         future_updates=_future_updates(session, subscription),
         metadata=subscription.metadata_ or {},
         prices=billing.price_reads(subscription),
+        coupons=billing.coupon_reads(subscription, subscription.updated_at),
         currency=subscription.currency,
         unit_quantities=subscription.unit_quantities or {},
         created_at=subscription.created_at,

@@ -1,4 +1,5 @@
-"""coupons: a percentage or fixed amounts off, for some months or for ever
+"""coupons: a percentage or fixed amounts off, for some months or for ever; the coupon a
+subscription holds
 
 Revision ID: 0012
 Revises: 0011
@@ -38,8 +39,12 @@ def upgrade() -> None:
         sa.UniqueConstraint("environment_id", "ref_id"),
     )
     op.create_index("ix_coupons_environment_id", "coupons", ["environment_id"])
+    with op.batch_alter_table("subscriptions") as batch:
+        batch.add_column(sa.Column("coupon", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("subscriptions") as batch:
+        batch.drop_column("coupon")
     op.drop_index("ix_coupons_environment_id", table_name="coupons")
     op.drop_table("coupons")
