@@ -63,7 +63,7 @@ from tollgate.subscriptions.schemas import SubscriptionProvision, TrialOverride
 from tollgate.usage.models import UsageCounter
 
 START = datetime(2027, 1, 5, 10, 0, tzinfo=UTC)
-BATCH = 200
+BATCH = 500
 USERS = 1_020
 
 
@@ -205,8 +205,7 @@ def _settle(sessions: sessionmaker[Session], now: datetime) -> None:
                 )
                 .limit(BATCH)
             ).all()
-            for invoice in due:
-                invoices.settle(session, invoice, now=now)
+            invoices.settle(session, due, now=now)
         if len(due) < BATCH:
             return
 

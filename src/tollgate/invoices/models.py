@@ -49,7 +49,6 @@ class Invoice(Base):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
     ref_id: Mapped[str] = mapped_column(String(64))
-    number: Mapped[str | None] = mapped_column(String(32))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     subscription_id: Mapped[int | None] = mapped_column(
         ForeignKey("subscriptions.id", ondelete="SET NULL")
@@ -76,6 +75,10 @@ class Invoice(Base):
     lines: Mapped[list["InvoiceLine"]] = relationship(
         lazy="raise", cascade="all, delete-orphan", order_by="InvoiceLine.position"
     )
+
+    @property
+    def number(self) -> str:
+        return invoice_number(self.id)
 
 
 class InvoiceLine(Base):
@@ -113,3 +116,9 @@ class BillingCursor(Base):
     period_end: Mapped[datetime] = mapped_column(UTCDateTime())
     terms: Mapped[dict[str, Any]] = mapped_column(JSON)
     closed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+def invoice_number(invoice_id: int) -> str:
+    """An invoice's number on paper: from its row's id, so numbers never repeat and need no
+    counter of their own."""
+    return f"TG-{invoice_id:07d}"

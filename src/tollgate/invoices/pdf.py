@@ -27,7 +27,8 @@ def render(invoice: Invoice, *, customer_ref: str, issuer: str = "Tollgate") -> 
         ),
         (
             "State",
-            wire_state(invoice) + (f" ({invoice.state.value})" if invoice.state_reason else ""),
+            wire_state(invoice.state)
+            + (f" ({invoice.state.value})" if invoice.state_reason else ""),
         ),
     ]
     for label, value in facts:

@@ -151,7 +151,7 @@ def to_read(invoice: Invoice, customer_ref: str, session: Session) -> InvoiceRea
         invoice_number=invoice.number,
         customer_external_id=customer_ref,
         currency=currency,
-        state=wire_state(invoice),
+        state=wire_state(invoice.state),
         state_reason=invoice.state_reason
         or (invoice.state.value if invoice.state in _STATES["CANCELED"] else None),
         subtotal=wire_amount(invoice.subtotal, currency),

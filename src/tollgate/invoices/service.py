@@ -10,7 +10,7 @@ billed on: the renewal job bills that period's usage in arrears on those terms, 
 opens the next period on the subscription's current ones."""
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -25,7 +25,7 @@ from tollgate.catalog.models import Feature, PackageEntitlement, PackageVersion
 from tollgate.customers.lookup import get_customer
 from tollgate.customers.models import Customer, CustomerResource
 from tollgate.errors import Conflict, NotFound
-from tollgate.invoices.announcements import announce, emit
+from tollgate.invoices.announcements import announce, announce_paid, emit
 from tollgate.invoices.models import (
     BillingCursor,
     BillingReason,
@@ -119,7 +119,6 @@ def issue(
         if found is None:
             raise
         return found
-    invoice.number = f"TG-{invoice.id:07d}"
     announce(session, invoice, paid=invoice.state is InvoiceState.PAID, now=now)
     return invoice
 
@@ -267,40 +266,6 @@ def close_out(session: Session, subscription: Subscription, *, now: datetime) ->
     cursor.closed = True
 
 
-def renew(session: Session, subscription: Subscription, *, now: datetime) -> None:
-    """Open the subscription's due periods: each renewal (in advance) with the closed
-    period's usage (in arrears). Safe to run twice, or after a crash: a period's invoice
-    is written once."""
-    cursor = session.get(BillingCursor, subscription.id)
-    if cursor is None:
-        open_subscription(session, subscription, now=now)
-        return
-    current = _current_terms(session, subscription)
-    assert current is not None
-    closed = _terms_from_json(session, cursor.terms)
-    # Every period between the last one opened and the current one, in order.
-    while closed.period_start < current.period_start:
-        start = closed.period_end
-        end = billing_bounds(subscription.billing_cycle_anchor, subscription.billing_period, start)[
-            1
-        ]
-        if start >= current.period_start:
-            start, end = current.period_start, current.period_end
-        opening = replace(current, period_start=start, period_end=end)
-        usage, included = _usage_of(session, subscription, closed, until=closed.period_end)
-        drawn = bills.renewal(opening, closed, usage, included)
-        issue(
-            session,
-            subscription,
-            drawn,
-            reason=BillingReason.BILLING_CYCLE,
-            period_key=_key(start),
-            now=now,
-        )
-        closed = opening
-    _move_cursor(session, subscription, closed)
-
-
 # -- reading and settling ------------------------------------------------------------------
 
 
@@ -358,18 +323,18 @@ def mark_subscription_paid(
     ).all()
     if not open_invoices:
         raise Conflict(f"subscription '{subscription_ref}' has no open invoice to mark paid")
-    for invoice in open_invoices:
-        settle(session, invoice, now=now)
+    settle(session, open_invoices, now=now)
     return subscription
 
 
-def settle(session: Session, invoice: Invoice, *, now: datetime) -> None:
-    if invoice.state is not InvoiceState.OPEN:
-        return
-    invoice.state = InvoiceState.PAID
-    invoice.paid_at = now
-    invoice.next_payment_at = None
-    announce(session, invoice, paid=True, now=now, created=False)
+def settle(session: Session, invoices: Sequence[Invoice], *, now: datetime) -> None:
+    """Mark open invoices paid, and announce it (`invoice.paid`)."""
+    settled = [invoice for invoice in invoices if invoice.state is InvoiceState.OPEN]
+    for invoice in settled:
+        invoice.state = InvoiceState.PAID
+        invoice.paid_at = now
+        invoice.next_payment_at = None
+    announce_paid(session, settled, now=now)
 
 
 def close_invoice(
@@ -412,7 +377,7 @@ def _current_terms(session: Session, subscription: Subscription) -> Terms | None
     return billing.terms_of(loaded)
 
 
-def _terms_json(subscription: Subscription, terms: Terms) -> dict[str, Any]:
+def terms_json(subscription: Subscription, terms: Terms) -> dict[str, Any]:
     return {
         "planVersionId": subscription.plan_version_id,
         "addons": [[a.addon_version_id, a.quantity] for a in subscription.addons],
@@ -430,6 +395,11 @@ def _terms_from_json(session: Session, data: dict[str, Any]) -> Terms:
     versions = {
         v.id: v for v in session.scalars(select(PackageVersion).where(PackageVersion.id.in_(ids)))
     }
+    return terms_from_json(data, versions)
+
+
+def terms_from_json(data: dict[str, Any], versions: dict[int, PackageVersion]) -> Terms:
+    """Terms as a billing cursor keeps them, with the versions they name."""
     return Terms(
         plan=billing.priced(versions[data["planVersionId"]]),
         addons=[billing.priced(versions[v], q) for v, q in data["addons"]],
@@ -447,7 +417,7 @@ def _move_cursor(session: Session, subscription: Subscription, terms: Terms) -> 
         select(Subscription).where(Subscription.id == subscription.id).options(*_LOADED)
     ).one()
     cursor = session.get(BillingCursor, subscription.id, with_for_update=True)
-    stored = _terms_json(loaded, terms)
+    stored = terms_json(loaded, terms)
     if cursor is None:
         session.add(
             BillingCursor(
@@ -476,7 +446,7 @@ def _usage_of(
 ) -> tuple[dict[str, Decimal], dict[str, Decimal | None]]:
     """The usage of each usage-priced feature in the terms' period up to `until`, and what
     the plan includes of each (None: unlimited)."""
-    priced = _usage_features(terms.packages)
+    priced = usage_features(terms.packages)
     if not priced:
         return {}, {}
     resource_ref = ""
@@ -507,19 +477,26 @@ def _usage_of(
         )
         .order_by(UsageCounter.period_start)
     ).tuples()
+    usage = sum_usage((ref_id, meter_type, value) for ref_id, meter_type, _, value in rows)
+    # What the plan billed on included (not the plan the subscription may have moved to).
+    plan = terms.plan.version_id or subscription.plan_version_id
+    return usage, included(session, plan, priced)
+
+
+def sum_usage(counters: Iterable[tuple[str, MeterType, int]]) -> dict[str, Decimal]:
+    """Each feature's usage from its counters, oldest first: an incremental meter's counts
+    add up; a fluctuating one is a level, which its latest counter holds."""
     usage: dict[str, Decimal] = {}
-    for ref_id, meter_type, _, value in rows:
+    for ref_id, meter_type, value in counters:
         amount = Decimal(value) / SCALE
         if meter_type is MeterType.FLUCTUATING:
-            usage[ref_id] = amount  # a level: the latest counter holds it
+            usage[ref_id] = amount
         else:
             usage[ref_id] = usage.get(ref_id, Decimal(0)) + amount
-    # What the plan billed on included (not the plan the subscription may have moved to).
-    included = _included(session, terms.plan.version_id or subscription.plan_version_id, priced)
-    return usage, included
+    return usage
 
 
-def _usage_features(packages: Sequence[Priced]) -> set[str]:
+def usage_features(packages: Sequence[Priced]) -> set[str]:
     found = set()
     for package in packages:
         if package.charges is None:
@@ -532,7 +509,7 @@ def _usage_features(packages: Sequence[Priced]) -> set[str]:
     return found
 
 
-def _included(
+def included(
     session: Session, plan_version_id: int, features: set[str]
 ) -> dict[str, Decimal | None]:
     rows = session.execute(

@@ -29,7 +29,6 @@ def upgrade() -> None:
         sa.Column("id", _ID, nullable=False),
         sa.Column("environment_id", _ID, nullable=False),
         sa.Column("ref_id", sa.String(length=64), nullable=False),
-        sa.Column("number", sa.String(length=32), nullable=True),
         sa.Column("customer_id", _ID, nullable=False),
         sa.Column("subscription_id", _ID, nullable=True),
         sa.Column("period_key", sa.String(length=40), nullable=True),
