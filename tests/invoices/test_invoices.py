@@ -350,3 +350,60 @@ class TestCoupons:
             assert message in refused.json()["error"]["message"]
             assert refused.json()["error"]["field"] == "appliedCoupon.couponId"
         assert invoices(demo_client) == []
+
+
+class TestUnitQuantities:
+    def test_seats_bought_mid_period_are_prorated_and_fewer_wait_for_the_renewal(
+        self, demo_client: stigg.Stigg, demo_http: httpx.Client, clocked: Clocked
+    ) -> None:
+        seat = {
+            "billingModel": "PER_UNIT",
+            "featureId": "feature-seats",
+            "minUnitQuantity": 1,
+            "maxUnitQuantity": 50,
+            "pricePeriods": [
+                {"billingPeriod": "MONTHLY", "price": {"amount": 10}},
+                {"billingPeriod": "ANNUALLY", "price": {"amount": 100}},
+            ],
+        }
+        demo_http.post("/api/v1/plans/plan-enterprise/draft")
+        priced = demo_http.patch(
+            "/api/v1/plans/plan-enterprise",
+            json={"charges": {"pricingType": "PAID", "pricingModels": [seat]}},
+        )
+        assert priced.status_code == 200, priced.text
+        demo_http.post(
+            "/api/v1/plans/plan-enterprise/publish", json={"migrationType": "NEW_CUSTOMERS"}
+        )
+        customer(demo_client)
+        created = demo_http.post(
+            "/api/v1/subscriptions",
+            json={"customerId": "acme", "planId": "plan-enterprise", "unitQuantity": 3},
+        )
+        assert created.status_code == 200, created.text
+        subscription = created.json()["data"]["subscription"]
+        assert subscription["unitQuantities"] == {"feature-seats": 3}
+        too_many = demo_http.patch(
+            f"/api/v1/subscriptions/{subscription['id']}",
+            json={"charges": [{"id": "feature-seats", "quantity": 51, "type": "FEATURE"}]},
+        )
+        assert too_many.status_code == 422
+        assert too_many.json()["error"]["field"] == "charges.0.quantity"
+        clocked.clock.set(START + timedelta(days=10))
+        more = demo_http.patch(
+            f"/api/v1/subscriptions/{subscription['id']}",
+            json={"charges": [{"id": "feature-seats", "quantity": 5, "type": "FEATURE"}]},
+        )
+        assert more.status_code == 200, more.text
+        fewer = demo_http.patch(
+            f"/api/v1/subscriptions/{subscription['id']}",
+            json={"charges": [{"id": "feature-seats", "quantity": 2, "type": "FEATURE"}]},
+        )
+        assert fewer.json()["data"]["unitQuantities"] == {"feature-seats": 5}  # until renewal
+        clocked.clock.set(START + relativedelta(months=1) + timedelta(minutes=1))
+        clocked.run_jobs()
+        opening, change, renewal = invoices(demo_client)
+        assert opening.total == 30
+        # 3 seats credited for the 21 of 31 days left, 5 charged for them.
+        assert [li.amount for li in change.line_items] == [-20.32, 33.87]
+        assert renewal.total == 20  # 2 seats from the new period

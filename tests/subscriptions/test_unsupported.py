@@ -16,7 +16,6 @@ from tollgate.environments.tokens import customer_token
 
 COUPON = {"promotionCode": "HALF"}
 BUDGET = {"limit": 100, "hasSoftLimit": False}
-CHARGES = [{"id": "charge-1", "type": "FEATURE", "quantity": 1}]
 ENTITLEMENTS = [{"type": "FEATURE", "id": "feature-seats", "usageLimit": 99}]
 PRICES = [{"featureId": "feature-seats", "price": {"amount": 1, "currency": "usd"}}]
 MINIMUM = {"minimum": {"amount": 10, "currency": "usd"}}
@@ -34,7 +33,7 @@ PROVISION = [
 UPDATE = [
     ("appliedCoupon.promotionCode", COUPON),
     ("budget", BUDGET),
-    ("charges", CHARGES),
+    ("charges.0.type", [{"id": "feature-seats", "type": "CREDIT", "quantity": 1}]),
     ("entitlements", ENTITLEMENTS),
     ("priceOverrides", PRICES),
     ("minimumSpend", MINIMUM),

@@ -277,3 +277,18 @@ def coupon_reads(subscription: Subscription, now: datetime) -> list[CouponRead]:
         if currency
         else []
     )
+
+
+def changed_quantities(
+    version: PackageVersion, held: dict[str, int], requested: Sequence[ChargeQuantity]
+) -> dict[str, int]:
+    """The held quantities with those `requested` changed, each within its price's bounds."""
+    models = quote.per_unit_features(catalog_charges.stored(version))
+    if not models:
+        raise InvalidValue("the plan has no per-unit price to change", field="charges")
+    given = _unit_quantities(models, None, requested)
+    named = {item.id for item in requested}
+    return {
+        feature: given[feature] if feature in named else held.get(feature, given[feature])
+        for feature in given
+    }

@@ -19,7 +19,7 @@ from tollgate.catalog.packages import versions
 from tollgate.customers.feed import Trigger, record_holdings_change
 from tollgate.customers.models import Customer
 from tollgate.errors import InvalidValue
-from tollgate.subscriptions import lifecycle, offer, timing
+from tollgate.subscriptions import billing, lifecycle, offer, timing
 from tollgate.subscriptions.enums import (
     LIVE_STATUSES,
     BillingPeriod,
@@ -31,7 +31,7 @@ from tollgate.subscriptions.enums import (
     SubscriptionStatus,
 )
 from tollgate.subscriptions.models import Subscription, SubscriptionAddon, SubscriptionSchedule
-from tollgate.subscriptions.schemas import AddonQuantity, SubscriptionUpdate
+from tollgate.subscriptions.schemas import AddonQuantity, ChargeQuantity, SubscriptionUpdate
 from tollgate.subscriptions.targets import AddonTarget, ScheduleTarget
 
 
@@ -52,6 +52,8 @@ def update(
         _change_billing_period(subscription, data.billing_period, strategy, now)
     if data.addons is not None:
         _change_addons(session, subscription, data.addons, strategy, now)
+    if data.charges:
+        _change_unit_quantities(subscription, data.charges, strategy, now)
     if "cancellation_date" in given:
         _change_cancellation(session, subscription, data.cancellation_date, now)
     lifecycle.refresh(session, subscription, now=now)
@@ -137,6 +139,34 @@ def _change_addons(
         schedule_type=ScheduleType.ADDON,
         at=at,
         target=ScheduleTarget(addons=tuple(AddonTarget(v, q) for v, q in final)),
+        now=now,
+    )
+
+
+def _change_unit_quantities(
+    subscription: Subscription,
+    requested: list[ChargeQuantity],
+    strategy: ScheduleStrategy | None,
+    now: datetime,
+) -> None:
+    """New quantities of the plan's per-unit prices: more now, fewer at the period's end
+    (unless IMMEDIATE), as with add-ons."""
+    held = dict(subscription.unit_quantities or {})
+    wanted = billing.changed_quantities(subscription.plan_version, held, requested)
+    decrease = any(quantity < held.get(feature, 0) for feature, quantity in wanted.items())
+    at = timing.scheduled_for(
+        subscription, change=ScheduleType.UNIT_AMOUNT, decrease=decrease, strategy=strategy, now=now
+    )
+    if at is None:
+        lifecycle.cancel_pending(subscription, ScheduleType.UNIT_AMOUNT, now=now)
+        subscription.unit_quantities = wanted
+        return
+    subscription.unit_quantities = {f: max(q, held.get(f, 0)) for f, q in wanted.items()}
+    lifecycle.schedule_update(
+        subscription,
+        schedule_type=ScheduleType.UNIT_AMOUNT,
+        at=at,
+        target=ScheduleTarget(unit_quantities=tuple(sorted(wanted.items()))),
         now=now,
     )
 

@@ -55,6 +55,7 @@ class ScheduleType(StrEnum):
     PLAN = "PLAN"
     BILLING_PERIOD = "BILLING_PERIOD"
     ADDON = "ADDON"
+    UNIT_AMOUNT = "UNIT_AMOUNT"  # a per-unit price's quantity (seats)
     MIGRATE_TO_LATEST = "MIGRATE_TO_LATEST"
 
 

@@ -369,6 +369,8 @@ def apply_schedule(
         subscription.pricing_type = offer.pricing_type(version)
         subscription.currency = target.currency
         subscription.unit_quantities = dict(target.unit_quantities)
+    elif target.unit_quantities:
+        subscription.unit_quantities = dict(target.unit_quantities)
     if target.addons is not None:
         set_addons(subscription, [(a.version_id, a.quantity) for a in target.addons])
     if target.billing_period is not None:

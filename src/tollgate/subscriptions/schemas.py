@@ -110,7 +110,7 @@ class SubscriptionPreview(SubscriptionTerms):
 
 
 class SubscriptionUpdate(Unsupported):
-    charges: Refused = None
+    charges: Annotated[list[ChargeQuantity], Field(max_length=50)] | None = None
     applied_coupon: AppliedCoupon | None = None
     addons: Annotated[list[AddonQuantity], Field(max_length=50)] | None = None
     billing_period: BillingPeriod | None = None

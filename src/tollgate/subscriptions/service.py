@@ -191,18 +191,7 @@ def provision_subscription(
         quantities=data.charges,
         replacing=current[-1].currency if current else None,
     )
-    coupon = (
-        billing.coupon_terms(
-            session,
-            environment_id=environment_id,
-            applied=data.applied_coupon,
-            currency=price_terms.currency,
-            field="appliedCoupon",
-            now=max(start, now),
-        )
-        if data.applied_coupon is not None
-        else None
-    )
+    coupon = _coupon(session, environment_id, data, price_terms, at=max(start, now))
     if current:
         latest = current[-1]
         at = timing.scheduled_for(
@@ -251,6 +240,26 @@ def provision_subscription(
         coupon=coupon,
     )
     return lifecycle.create(session, new, now=now), False
+
+
+def _coupon(
+    session: Session,
+    environment_id: int,
+    data: SubscriptionTerms,
+    price_terms: billing.PriceTerms,
+    *,
+    at: datetime,
+) -> dict[str, Any] | None:
+    if data.applied_coupon is None:
+        return None
+    return billing.coupon_terms(
+        session,
+        environment_id=environment_id,
+        applied=data.applied_coupon,
+        currency=price_terms.currency,
+        field="appliedCoupon",
+        now=at,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,18 +321,7 @@ def preview_subscription(
         replacing=current[-1].currency if current else None,
     )
     trial = provisioning.trial(session, customer, plan, data.trial_override_configuration, start)
-    coupon = (
-        billing.coupon_terms(
-            session,
-            environment_id=environment_id,
-            applied=data.applied_coupon,
-            currency=price_terms.currency,
-            field="appliedCoupon",
-            now=max(start, now),
-        )
-        if data.applied_coupon is not None
-        else None
-    )
+    coupon = _coupon(session, environment_id, data, price_terms, at=max(start, now))
     return Preview(
         customer,
         plan,
@@ -348,8 +346,9 @@ def update_subscription(
 ) -> Subscription:
     """Change add-ons, billing period, trial end, metadata or the cancellation date."""
     _refuse_unsupported(data)
-    if data.charges is not None:
-        raise NotImplementedYet("charges", "change unit quantities by provisioning the plan again")
+    for i, charge in enumerate(data.charges or []):
+        if charge.type == "CREDIT":
+            raise NotImplementedYet(f"charges.{i}.type", "credits are not billed yet")
     if data.promotion_code is not None:
         raise NotImplementedYet("promotionCode", "coupons arrive with checkout")
     subscription = _subscription_to_change(
