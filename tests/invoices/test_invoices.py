@@ -352,29 +352,35 @@ class TestCoupons:
         assert invoices(demo_client) == []
 
 
+def price_enterprise_per_seat(http: httpx.Client) -> None:
+    """Enterprise at $10 a seat a month (1 to 50 seats), instead of its flat fee."""
+    seat = {
+        "billingModel": "PER_UNIT",
+        "featureId": "feature-seats",
+        "minUnitQuantity": 1,
+        "maxUnitQuantity": 50,
+        "pricePeriods": [
+            {"billingPeriod": "MONTHLY", "price": {"amount": 10}},
+            {"billingPeriod": "ANNUALLY", "price": {"amount": 100}},
+        ],
+    }
+    http.post("/api/v1/plans/plan-enterprise/draft")
+    priced = http.patch(
+        "/api/v1/plans/plan-enterprise",
+        json={"charges": {"pricingType": "PAID", "pricingModels": [seat]}},
+    )
+    assert priced.status_code == 200, priced.text
+    published = http.post(
+        "/api/v1/plans/plan-enterprise/publish", json={"migrationType": "NEW_CUSTOMERS"}
+    )
+    assert published.status_code == 200, published.text
+
+
 class TestUnitQuantities:
     def test_seats_bought_mid_period_are_prorated_and_fewer_wait_for_the_renewal(
         self, demo_client: stigg.Stigg, demo_http: httpx.Client, clocked: Clocked
     ) -> None:
-        seat = {
-            "billingModel": "PER_UNIT",
-            "featureId": "feature-seats",
-            "minUnitQuantity": 1,
-            "maxUnitQuantity": 50,
-            "pricePeriods": [
-                {"billingPeriod": "MONTHLY", "price": {"amount": 10}},
-                {"billingPeriod": "ANNUALLY", "price": {"amount": 100}},
-            ],
-        }
-        demo_http.post("/api/v1/plans/plan-enterprise/draft")
-        priced = demo_http.patch(
-            "/api/v1/plans/plan-enterprise",
-            json={"charges": {"pricingType": "PAID", "pricingModels": [seat]}},
-        )
-        assert priced.status_code == 200, priced.text
-        demo_http.post(
-            "/api/v1/plans/plan-enterprise/publish", json={"migrationType": "NEW_CUSTOMERS"}
-        )
+        price_enterprise_per_seat(demo_http)
         customer(demo_client)
         created = demo_http.post(
             "/api/v1/subscriptions",
@@ -407,3 +413,39 @@ class TestUnitQuantities:
         # 3 seats credited for the 21 of 31 days left, 5 charged for them.
         assert [li.amount for li in change.line_items] == [-20.32, 33.87]
         assert renewal.total == 20  # 2 seats from the new period
+
+
+class TestCredit:
+    def test_a_credit_larger_than_the_charge_is_kept_for_the_next_invoices(
+        self, demo_client: stigg.Stigg, demo_http: httpx.Client, clocked: Clocked
+    ) -> None:
+        price_enterprise_per_seat(demo_http)
+        customer(demo_client)
+        created = demo_http.post(
+            "/api/v1/subscriptions",
+            json={"customerId": "acme", "planId": "plan-enterprise", "unitQuantity": 10},
+        )
+        subscription_id = created.json()["data"]["subscription"]["id"]
+        clocked.clock.set(START + timedelta(days=10))
+        fewer = demo_http.patch(
+            f"/api/v1/subscriptions/{subscription_id}",
+            json={
+                "charges": [{"id": "feature-seats", "quantity": 1, "type": "FEATURE"}],
+                "scheduleStrategy": "IMMEDIATE",
+            },
+        )
+        assert fewer.status_code == 200, fewer.text
+        clocked.clock.set(START + relativedelta(months=1) + timedelta(minutes=1))
+        clocked.run_jobs()
+        raw = demo_http.get("/api/v1/customers/acme/invoices").json()["data"]
+        opening, change, renewal = ((i["total"], i["creditApplied"], i["state"]) for i in raw)
+        assert opening == (100, 0, "OPEN")
+        # 10 seats credited for 21 of 31 days (67.74), 1 charged for them (6.77): 60.97 back.
+        assert change == (-60.97, 0, "PAID")
+        # The next invoice (1 seat, $10) takes $10 of it; $50.97 is left for later ones.
+        assert renewal == (10, 10, "PAID")
+        assert raw[2]["amountDue"] == 0
+        clocked.clock.set(START + relativedelta(months=2) + timedelta(minutes=1))
+        clocked.run_jobs()
+        following = demo_http.get("/api/v1/customers/acme/invoices").json()["data"][3]
+        assert (following["total"], following["creditApplied"]) == (10, 10)

@@ -135,7 +135,10 @@ def _shape(row: dict[str, Any], customer_ref: str, subscription_ref: str | None)
         "subtotal": wire_amount(row["subtotal"], currency),
         "discount": wire_amount(row["discount"], currency),
         "total": wire_amount(row["total"], currency),
-        "amountDue": wire_amount(max(row["total"], 0), currency) if state == "OPEN" else 0,
+        "creditApplied": wire_amount(row["credit_applied"], currency),
+        "amountDue": wire_amount(max(row["total"] - row["credit_applied"], 0), currency)
+        if state == "OPEN"
+        else 0,
         "periodStart": row["period_start"],
         "periodEnd": row["period_end"],
         "issueDate": row["issued_at"],

@@ -62,6 +62,9 @@ class Invoice(Base):
     discount: Mapped[int] = mapped_column(BigInteger, default=0)
     tax: Mapped[int] = mapped_column(BigInteger, default=0)
     total: Mapped[int] = mapped_column(BigInteger)
+    # Taken from the customer's credit (what earlier invoices with a negative total left):
+    # what is due is `total - credit_applied`.
+    credit_applied: Mapped[int] = mapped_column(BigInteger, default=0)
     period_start: Mapped[datetime] = mapped_column(UTCDateTime())
     period_end: Mapped[datetime] = mapped_column(UTCDateTime())
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -79,6 +82,13 @@ class Invoice(Base):
     @property
     def number(self) -> str:
         return invoice_number(self.id)
+
+
+def amount_due(invoice: "Invoice") -> int:
+    """What the customer still owes on an open invoice."""
+    if invoice.state is not InvoiceState.OPEN:
+        return 0
+    return max(invoice.total - invoice.credit_applied, 0)
 
 
 class InvoiceLine(Base):

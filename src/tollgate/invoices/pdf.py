@@ -51,12 +51,14 @@ def render(invoice: Invoice, *, customer_ref: str, issuer: str = "Tollgate") -> 
             )
     document.ln(4)
     document.set_font("Helvetica", "B", 11)
-    totals = [
-        ("Subtotal", invoice.subtotal),
-        ("Discount", -invoice.discount),
-        ("Total", invoice.total),
-    ]
-    for label, minor in totals if invoice.discount else [totals[0], totals[2]]:
+    totals = [("Subtotal", invoice.subtotal)]
+    if invoice.discount:
+        totals.append(("Discount", -invoice.discount))
+    totals.append(("Total", invoice.total))
+    if invoice.credit_applied:
+        totals.append(("Credit applied", -invoice.credit_applied))
+        totals.append(("Amount due", invoice.total - invoice.credit_applied))
+    for label, minor in totals:
         document.cell(150, 7, label, align="R")
         document.cell(35, 7, _money(minor, currency), align="R", new_x="LMARGIN", new_y="NEXT")
     return bytes(document.output())

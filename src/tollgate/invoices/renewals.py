@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from tollgate.catalog.enums import MeterType
 from tollgate.catalog.models import Feature, PackageVersion
 from tollgate.customers.models import Customer, CustomerResource
-from tollgate.invoices import service
+from tollgate.invoices import balance, service
 from tollgate.invoices.announcements import announce_issued
 from tollgate.invoices.models import (
     BillingCursor,
@@ -113,7 +113,8 @@ def write(
     fresh = [p for p in planned if (p.subscription.id, p.period_key) not in issued]
     if not fresh:
         return
-    rows = [_invoice_row(p, reason, now) for p in fresh]
+    credit = balance.credit(session, {p.subscription.customer_id for p in fresh})
+    rows = [_invoice_row(p, reason, now, credit) for p in fresh]
     session.execute(insert(_INVOICES), rows)
     # Each (subscription, period) has one invoice: its id is found by that key.
     found = {
@@ -161,8 +162,11 @@ def write(
     )
 
 
-def _invoice_row(p: Planned, reason: BillingReason, now: datetime) -> dict[str, Any]:
-    due = max(p.bill.total, 0)
+def _invoice_row(
+    p: Planned, reason: BillingReason, now: datetime, credit: dict[tuple[int, str], int]
+) -> dict[str, Any]:
+    applied = balance.take(credit, p.subscription.customer_id, p.bill.currency, p.bill.total)
+    due = max(p.bill.total - applied, 0)
     return {
         "environment_id": p.subscription.environment_id,
         "ref_id": f"in_{secrets.token_hex(10)}",
@@ -177,6 +181,7 @@ def _invoice_row(p: Planned, reason: BillingReason, now: datetime) -> dict[str, 
         "discount": p.bill.discount,
         "tax": 0,
         "total": p.bill.total,
+        "credit_applied": applied,
         "period_start": p.bill.period_start,
         "period_end": p.bill.period_end,
         "issued_at": now,

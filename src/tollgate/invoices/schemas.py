@@ -39,6 +39,10 @@ class InvoiceRead(WireModel):
     subscription_id: str | None = Field(None, description="Tollgate addition")
     billing_period_start: datetime = Field(description="Tollgate addition")
     billing_period_end: datetime = Field(description="Tollgate addition")
+    credit_applied: float = Field(
+        0, description="Tollgate addition: taken from the customer's credit"
+    )
+    amount_due: float = Field(0, description="Tollgate addition: what is still owed")
     pdf_url: str = Field(description="Tollgate addition: the PDF, with the same key")
 
 

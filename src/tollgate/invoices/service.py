@@ -25,6 +25,7 @@ from tollgate.catalog.models import Feature, PackageEntitlement, PackageVersion
 from tollgate.customers.lookup import get_customer
 from tollgate.customers.models import Customer, CustomerResource
 from tollgate.errors import Conflict, NotFound
+from tollgate.invoices import balance
 from tollgate.invoices.announcements import announce, announce_paid, emit
 from tollgate.invoices.models import (
     BillingCursor,
@@ -74,7 +75,13 @@ def issue(
         existing = _period_invoice(session, subscription.id, period_key)
         if existing is not None:
             return existing
-    due = max(drawn.total, 0)
+    applied = balance.take(
+        balance.credit(session, [subscription.customer_id]),
+        subscription.customer_id,
+        drawn.currency,
+        drawn.total,
+    )
+    due = max(drawn.total - applied, 0)
     invoice = Invoice(
         environment_id=subscription.environment_id,
         ref_id=f"in_{secrets.token_hex(10)}",
@@ -88,6 +95,7 @@ def issue(
         discount=drawn.discount,
         tax=0,
         total=drawn.total,
+        credit_applied=applied,
         period_start=drawn.period_start,
         period_end=drawn.period_end,
         issued_at=now,

@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("discount", sa.BigInteger(), nullable=False),
         sa.Column("tax", sa.BigInteger(), nullable=False),
         sa.Column("total", sa.BigInteger(), nullable=False),
+        sa.Column("credit_applied", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("period_start", sa.DateTime(timezone=True), nullable=False),
         sa.Column("period_end", sa.DateTime(timezone=True), nullable=False),
         sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
