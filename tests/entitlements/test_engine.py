@@ -88,6 +88,7 @@ def phase(
     valid_from: datetime | None = None,
     valid_until: datetime | None = None,
     resource: str | None = None,
+    units: dict[str, int] | None = None,
 ) -> SubscriptionPhase:
     return SubscriptionPhase(
         subscription_ref=subscription,
@@ -97,6 +98,7 @@ def phase(
         valid_from=valid_from if valid_from is not None else started_at,
         valid_until=valid_until,
         resource_ref=resource,
+        unit_quantities=tuple(sorted((units or {}).items())),
     )
 
 
@@ -745,6 +747,28 @@ class TestAddonIncrement:
             datetime(2024, 2, 29, 9, 30, tzinfo=UTC),
             datetime(2024, 3, 31, 9, 30, tzinfo=UTC),
         )
+
+
+class TestUnitsBought:
+    """A per-unit price sells its feature's limit: the quantity bought replaces the plan's."""
+
+    def test_the_quantity_bought_is_the_limit(self) -> None:
+        plan = package(grants=[grant(unlimited=True)])
+        assert effective(holdings(phases=[phase(plan=plan, units={SEATS: 7})])).usage_limit == 7
+        assert not effective(
+            holdings(phases=[phase(plan=plan, units={SEATS: 7})])
+        ).has_unlimited_usage
+
+    def test_add_ons_still_add_to_it(self) -> None:
+        plan = package(grants=[grant(limit=10)])
+        addon = package(ref="addon-seats", version=4, grants=[grant(limit=5)])
+        held = holdings(phases=[phase(plan=plan, addons=[(addon, 2)], units={SEATS: 3})])
+        assert effective(held).usage_limit == 13
+
+    def test_a_feature_the_plan_does_not_grant_stays_ungranted(self) -> None:
+        plan = package(grants=[grant(limit=10)])
+        held = holdings(phases=[phase(plan=plan, units={"feature-other": 4})])
+        assert "feature-other" not in snapshot(held).entitlements
 
 
 class TestAddonOverride:

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from tests.support import Tenant
 from tests.support.clocks import START, Clocked
-from tests.support.subscriptions import customer
+from tests.support.subscriptions import customer, seats
 from tests.support.tenants import signing_secret
 from tollgate.environments.tokens import customer_token
 
@@ -389,6 +389,7 @@ class TestUnitQuantities:
         assert created.status_code == 200, created.text
         subscription = created.json()["data"]["subscription"]
         assert subscription["unitQuantities"] == {"feature-seats": 3}
+        assert seats(demo_client) == 3
         too_many = demo_http.patch(
             f"/api/v1/subscriptions/{subscription['id']}",
             json={"charges": [{"id": "feature-seats", "quantity": 51, "type": "FEATURE"}]},
@@ -406,8 +407,10 @@ class TestUnitQuantities:
             json={"charges": [{"id": "feature-seats", "quantity": 2, "type": "FEATURE"}]},
         )
         assert fewer.json()["data"]["unitQuantities"] == {"feature-seats": 5}  # until renewal
+        assert seats(demo_client) == 5  # bought seats are the limit (the plan: unlimited)
         clocked.clock.set(START + relativedelta(months=1) + timedelta(minutes=1))
         clocked.run_jobs()
+        assert seats(demo_client) == 2
         opening, change, renewal = invoices(demo_client)
         assert opening.total == 30
         # 3 seats credited for the 21 of 31 days left, 5 charged for them.

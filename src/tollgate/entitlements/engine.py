@@ -95,6 +95,8 @@ class SubscriptionPhase:
     valid_from: datetime
     valid_until: datetime | None
     resource_ref: str | None = None
+    # Units bought of each per-unit price (seats): the plan's limit for that feature.
+    unit_quantities: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,9 +246,15 @@ def compute(
 
 def _phase_entitlements(phase: SubscriptionPhase, now: datetime) -> dict[str, Effective]:
     result: dict[str, Effective] = {}
+    bought = dict(phase.unit_quantities)
     for level in _chain_root_first(phase.plan):
         effect = "grants" if level is phase.plan else "inherited"
         for terms in level.entitlements:
+            if terms.feature_ref in bought and terms.is_granted:
+                # A per-unit price sells the limit: as many as were bought.
+                terms = replace(
+                    terms, usage_limit=bought[terms.feature_ref], has_unlimited_usage=False
+                )
             # A child's entitlement replaces its parent's, whose contribution goes with it.
             contribution = _contribution(terms, GrantSource.PLAN, level, phase, 1, effect)
             result[terms.feature_ref] = _effective(

@@ -189,18 +189,24 @@ def subscription_phases(
     end = _access_end(subscription)
     plan_version_id = subscription.plan_version_id
     addons = [(addon.addon_version_id, addon.quantity) for addon in subscription.addons]
-    segments: list[tuple[int, list[tuple[int, int]], datetime, datetime | None]] = []
+    units = tuple(sorted((subscription.unit_quantities or {}).items()))
+    segments: list[
+        tuple[int, list[tuple[int, int]], tuple[tuple[str, int], ...], datetime, datetime | None]
+    ] = []
     start = subscription.start_date
     pending = [s for s in subscription.schedules if s.status is ScheduleStatus.SCHEDULED]
     for schedule in sorted(pending, key=lambda s: s.scheduled_at):
         if end is not None and schedule.scheduled_at >= end:
             break
-        segments.append((plan_version_id, addons, start, schedule.scheduled_at))
-        plan_version_id = schedule.target.plan_version_id or plan_version_id
-        if schedule.target.addons is not None:
-            addons = [(a.version_id, a.quantity) for a in schedule.target.addons]
+        segments.append((plan_version_id, addons, units, start, schedule.scheduled_at))
+        target = schedule.target
+        if target.plan_version_id is not None or target.unit_quantities:
+            units = target.unit_quantities  # a new plan's quantities, or new quantities
+        plan_version_id = target.plan_version_id or plan_version_id
+        if target.addons is not None:
+            addons = [(a.version_id, a.quantity) for a in target.addons]
         start = schedule.scheduled_at
-    segments.append((plan_version_id, addons, start, end))
+    segments.append((plan_version_id, addons, units, start, end))
     return [
         SubscriptionPhase(
             subscription_ref=subscription.ref_id,
@@ -210,8 +216,9 @@ def subscription_phases(
             valid_from=valid_from,
             valid_until=valid_until,
             resource_ref=resource_ref,
+            unit_quantities=unit_quantities,
         )
-        for plan_id, addon_list, valid_from, valid_until in segments
+        for plan_id, addon_list, unit_quantities, valid_from, valid_until in segments
     ]
 
 

@@ -78,9 +78,10 @@ def preview_entitlements(
     start: datetime,
     resource_ref: str | None,
     now: datetime,
+    unit_quantities: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """What the customer would be entitled to holding this plan and these add-ons (and its
-    promotional grants), from `start`."""
+    """What the customer would be entitled to holding this plan, these add-ons and units of
+    its per-unit prices (and its promotional grants), from `start`."""
     phase = SubscriptionPhase(
         subscription_ref="preview",
         plan=store.grants.get(session, plan_version_id),
@@ -91,6 +92,7 @@ def preview_entitlements(
         valid_from=start,
         valid_until=None,
         resource_ref=resource_ref,
+        unit_quantities=tuple(sorted((unit_quantities or {}).items())),
     )
     held = CustomerHoldings(
         ref_id=customer.ref_id,

@@ -133,6 +133,7 @@ def preview_subscription(
         start=preview.start,
         resource_ref=body.resource_id,
         now=now,
+        unit_quantities=preview.price_terms.unit_quantities,
     )
     immediate, recurring = invoices.preview(session, preview, now=now)
     result = PreviewResult(
