@@ -182,15 +182,7 @@ def provision_subscription(
     resource = provisioning.resource(session, customer, data.resource_id, now)
     billing_period = data.billing_period or BillingPeriod.MONTHLY
     current = provisioning.replaced(session, customer, plan, resource, now)
-    price_terms = billing.choose(
-        customer=customer,
-        plan=plan,
-        addons=addons,
-        billing_period=billing_period,
-        unit_quantity=data.unit_quantity,
-        quantities=data.charges,
-        replacing=current[-1].currency if current else None,
-    )
+    price_terms = _price_terms(data, customer, plan, addons, billing_period, current)
     coupon = _coupon(session, environment_id, data, price_terms, at=max(start, now))
     if current:
         latest = current[-1]
@@ -240,6 +232,26 @@ def provision_subscription(
         coupon=coupon,
     )
     return lifecycle.create(session, new, now=now), False
+
+
+def _price_terms(
+    data: SubscriptionTerms,
+    customer: Customer,
+    plan: offer.Offered,
+    addons: list[offer.OfferedAddon],
+    billing_period: BillingPeriod,
+    current: Sequence[Subscription],
+) -> billing.PriceTerms:
+    """The price terms provisioning (or its preview) would give, in one place for both."""
+    return billing.choose(
+        customer=customer,
+        plan=plan,
+        addons=addons,
+        billing_period=billing_period,
+        unit_quantity=data.unit_quantity,
+        quantities=data.charges,
+        replacing=current[-1].currency if current else None,
+    )
 
 
 def _coupon(
@@ -311,15 +323,7 @@ def preview_subscription(
     start = data.start_date or now
     billing_period = data.billing_period or BillingPeriod.MONTHLY
     period = lifecycle.billing_bounds(start, billing_period, max(now, start))
-    price_terms = billing.choose(
-        customer=customer,
-        plan=plan,
-        addons=addons,
-        billing_period=billing_period,
-        unit_quantity=data.unit_quantity,
-        quantities=data.charges,
-        replacing=current[-1].currency if current else None,
-    )
+    price_terms = _price_terms(data, customer, plan, addons, billing_period, current)
     trial = provisioning.trial(session, customer, plan, data.trial_override_configuration, start)
     coupon = _coupon(session, environment_id, data, price_terms, at=max(start, now))
     return Preview(
