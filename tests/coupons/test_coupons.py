@@ -46,6 +46,13 @@ class TestCreate:
         raw = http.get("/api/v1/coupons/welcome").json()["data"]
         assert raw["amountsOff"] == amounts
 
+    def test_a_percentage_keeps_its_12_decimal_places(self, http: httpx.Client) -> None:
+        created = http.post(
+            "/api/v1/coupons", json={"id": "third", "name": "A third", "percentOff": 33.333333333333}
+        )
+        assert created.status_code == 201, created.text
+        assert http.get("/api/v1/coupons/third").json()["data"]["percentOff"] == 33.333333333333
+
     @pytest.mark.parametrize(
         ("terms", "field"),
         [
@@ -53,6 +60,7 @@ class TestCreate:
             ({"percentOff": 10, "amountsOff": [{"amount": 1, "currency": "usd"}]}, "percentOff"),
             ({"percentOff": 120}, "percentOff"),
             ({"percentOff": 0}, "percentOff"),
+            ({"percentOff": 12.1234567890123}, "percentOff"),
             ({"amountsOff": [{"amount": 10.5, "currency": "jpy"}]}, "amountsOff.0.amount"),
             ({"amountsOff": [{"amount": 0, "currency": "usd"}]}, "amountsOff.0.amount"),
             (

@@ -22,6 +22,9 @@ from tollgate.kit.filters import CreatedAtRange, range_conditions
 from tollgate.kit.money import MoneyError, from_minor, to_minor
 from tollgate.kit.pagination import Cursors, PageRequest, paginate
 
+# A percentage is stored as written, to 12 decimal places: "99.999999999999" fits its column.
+_PERCENT_PLACES = Decimal(1).scaleb(-12)
+
 
 def create_coupon(
     session: Session, *, environment_id: int, data: CouponCreate, now: datetime
@@ -48,6 +51,8 @@ def create_coupon(
     percent = data.percent_off
     if percent is not None and not Decimal(0) < percent <= 100:
         raise InvalidValue("percentOff is above 0 and at most 100", field="percentOff")
+    if percent is not None and percent != percent.quantize(_PERCENT_PLACES):
+        raise InvalidValue("percentOff has at most 12 decimal places", field="percentOff")
     coupon = Coupon(
         environment_id=environment_id,
         ref_id=data.id,
