@@ -6,8 +6,10 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -34,6 +36,38 @@ class Receiver:
 
     def of_type(self, event_type: str) -> list[Received]:
         return [r for r in self.received if r.payload["type"] == event_type]
+
+
+@contextmanager
+def receiving() -> Iterator[Receiver]:
+    """A receiver listening on 127.0.0.1 until the block ends."""
+    box: list[Receiver] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["content-length"])
+            body = self.rfile.read(length)
+            if len(body) < length:
+                # The sender died mid-request (a SIGKILLed worker): nothing was delivered,
+                # and nobody is left to answer.
+                return
+            request = Received({k.lower(): v for k, v in self.headers.items()}, body)
+            box[0].received.append(request)
+            self.send_response(box[0].answer(request))
+            self.end_headers()
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    box.append(Receiver(f"http://127.0.0.1:{server.server_address[1]}/hooks"))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield box[0]
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def endpoint(http: httpx.Client, receiver: Receiver, **fields: Any) -> dict[str, Any]:
