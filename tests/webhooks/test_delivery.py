@@ -6,7 +6,7 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from tests.support import Clocked
+from tests.support import START, Clocked
 from tests.support.webhooks import Receiver, endpoint
 
 
@@ -242,6 +242,33 @@ class TestSubscriptionEvents:
         clocked.run_jobs()
         sent = [(r.payload["type"], r.payload["id"]) for r in receiver.received]
         assert ("subscription.canceled", "sub-acme") in sent
+
+    @pytest.mark.parametrize("when", ["IMMEDIATE", "END_OF_BILLING_PERIOD"])
+    def test_cancel_into_the_downgrade_plan_says_both(
+        self, http: httpx.Client, receiver: Receiver, clocked: Clocked, when: str
+    ) -> None:
+        provision(http, "acme")
+        http.post(
+            "/api/v1/subscriptions",
+            json={
+                "customerId": "acme",
+                "planId": "plan-pro",
+                "id": "sub-acme",
+                "trialOverrideConfiguration": {"isTrial": False},
+            },
+        )
+        endpoint(http, receiver, eventTypes=["subscription.canceled", "subscription.created"])
+        cancelled = http.post(
+            "/api/v1/subscriptions/sub-acme/cancel", json={"cancellationTime": when}
+        )
+        assert cancelled.status_code == 200, cancelled.text
+        clocked.clock.set(START + timedelta(days=32))
+        clocked.run_jobs()
+        sent = [(r.payload["type"], r.payload["plan"]["id"]) for r in receiver.received]
+        assert sent == [
+            ("subscription.canceled", "plan-pro"),
+            ("subscription.created", "plan-free"),
+        ]
 
 
 class TestPromotionEvents:

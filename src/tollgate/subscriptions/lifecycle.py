@@ -239,6 +239,8 @@ def start_downgrade_plan(
     if others:
         return None
     resource = session.get(CustomerResource, ended.resource_id) if ended.resource_id else None
+    # Announce the end first: creating the next one flushes, which forgets what changed.
+    refresh(session, ended, now=now)
     return create(
         session,
         NewSubscription(
