@@ -48,6 +48,8 @@ from tollgate.http.schemas import ERROR_RESPONSES
 from tollgate.identity.routes import router as identity_router
 from tollgate.invoices.routes import router as invoices_router
 from tollgate.kit.clock import Clock, SystemClock
+from tollgate.payments.routes import provider_webhooks
+from tollgate.payments.routes import router as payments_router
 from tollgate.schema import migrate
 from tollgate.streams.follower import LogFollower
 from tollgate.streams.routes import router as streams_router
@@ -144,6 +146,8 @@ def create_app(
         customers_router,
         coupons_router,
         invoices_router,
+        payments_router,
+        provider_webhooks,
         subscriptions_router,
         usage_router,
         usage_v2_router,

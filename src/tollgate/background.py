@@ -11,6 +11,7 @@ from tollgate.identity.jobs import JOBS as IDENTITY_JOBS
 from tollgate.invoices.jobs import JOBS as INVOICE_JOBS
 from tollgate.jobs.runner import Job, JobRunner
 from tollgate.kit.clock import Clock
+from tollgate.payments.jobs import JOBS as PAYMENT_JOBS
 from tollgate.subscriptions.jobs import JOBS as LIFECYCLE_JOBS
 from tollgate.webhooks.dispatcher import Dispatcher
 from tollgate.webhooks.targets import Resolver, TargetRules, system_resolver
@@ -20,6 +21,7 @@ def job_runner(settings: Settings, sessions: sessionmaker[Session], clock: Clock
     jobs = [
         *LIFECYCLE_JOBS,
         *INVOICE_JOBS,  # after the lifecycle: a renewal invoices the period it opened
+        *PAYMENT_JOBS,  # after the invoices: the ones just issued are charged in the same pass
         Job("changes.prune", changelog.prune),
         Job("idempotency.prune", idempotency.prune),
         *IDENTITY_JOBS,

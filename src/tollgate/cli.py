@@ -1,4 +1,4 @@
-"""The `tollgate` command: serve, worker, migrate, keys, webhooks, auth0."""
+"""The `tollgate` command: serve, worker, migrate, keys, webhooks, payments, auth0."""
 
 import secrets
 import signal
@@ -29,6 +29,7 @@ from tollgate.identity import setup as identity_setup
 from tollgate.identity.schemas import Mode
 from tollgate.kit.clock import Clock, SystemClock
 from tollgate.logs import configure_logging
+from tollgate.payments import providers
 from tollgate.schema import migrate
 from tollgate.webhooks import service as webhooks
 from tollgate.webhooks.event_types import EventType
@@ -39,6 +40,11 @@ keys_app = typer.Typer(help="API keys of an environment.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 webhooks_app = typer.Typer(help="Webhook endpoints of an environment.", no_args_is_help=True)
 app.add_typer(webhooks_app, name="webhooks")
+payments_app = typer.Typer(
+    help="How an environment takes payments: Stripe once connected, manual otherwise.",
+    no_args_is_help=True,
+)
+app.add_typer(payments_app, name="payments")
 auth0_app = typer.Typer(
     help="The Auth0 integration: the active-users feature and the post-login Action.",
     no_args_is_help=True,
@@ -342,6 +348,82 @@ def redeliver_failed_messages(
             now=now,
         )
     console.print(f"{count} failed message(s) owed again to {endpoint}")
+
+
+@payments_app.command("connect-stripe")
+def connect_stripe(
+    environment: EnvironmentOption,
+    secret_key: Annotated[
+        str,
+        typer.Option(
+            envvar="STRIPE_SECRET_KEY",
+            help="The Stripe account's secret key, sk_... (best given as STRIPE_SECRET_KEY)",
+        ),
+    ],
+    webhook_secret: Annotated[
+        str | None,
+        typer.Option(
+            envvar="STRIPE_WEBHOOK_SECRET",
+            help="The signing secret (whsec_...) of the webhook endpoint set up on Stripe",
+        ),
+    ] = None,
+    api_base: Annotated[
+        str | None, typer.Option(help="Another address for Stripe's API (a stand-in's)")
+    ] = None,
+    retry_day: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--retry-day",
+            help="Days before each retry of a failed payment, in order (repeat); 1, 3, 5 if none",
+        ),
+    ] = None,
+) -> None:
+    """Charge the environment's invoices through Stripe from now on (reconnecting keeps the
+    integration's id). The integration id, which payment methods are attached with, is the
+    last line of output; Stripe's webhooks go to /webhooks/stripe/<that id>."""
+    with _session() as session:
+        provider = providers.connect_stripe(
+            session,
+            environment=environment,
+            secret_key=secret_key,
+            webhook_secret=webhook_secret,
+            api_base=api_base,
+            retry_days=retry_day or providers.DEFAULT_RETRY_DAYS,
+            now=_clock.now(),
+        )
+        ref_id = provider.ref_id
+    console.print(f"Stripe connected for '{environment}' as integration {ref_id}")
+    console.print(f"point Stripe's webhooks (payment_intent.*) at /webhooks/stripe/{ref_id}")
+    typer.echo(ref_id)
+
+
+@payments_app.command("show")
+def show_payments(environment: EnvironmentOption) -> None:
+    """Which provider the environment uses, and how (never the secret key)."""
+    with _session() as session:
+        environment_id = environments.get_environment(session, name=environment).id
+        provider = providers.of_environment(session, environment_id)
+        if provider is None:
+            console.print(f"'{environment}' is on the manual provider: {providers.MANUAL_ONLY}")
+            return
+        lines = [
+            f"{provider.vendor.value} integration {provider.ref_id}, connected "
+            f"{provider.connected_at:%Y-%m-%d %H:%M} UTC",
+            f"webhooks: /webhooks/stripe/{provider.ref_id} "
+            f"(signing secret {'set' if provider.webhook_secret else 'NOT set'})",
+            f"retries after: {', '.join(map(str, provider.retry_days)) or 'none'} day(s)",
+        ]
+        if provider.api_base:
+            lines.append(f"API at {provider.api_base}")
+    console.print("\n".join(lines))
+
+
+@payments_app.command("disconnect")
+def disconnect_payments(environment: EnvironmentOption) -> None:
+    """Back to the manual provider: open invoices wait for invoice/paid again."""
+    with _session() as session:
+        providers.disconnect(session, environment=environment)
+    console.print(f"'{environment}' is on the manual provider again")
 
 
 @auth0_app.command("setup")

@@ -47,9 +47,8 @@ class TestCreate:
         assert raw["amountsOff"] == amounts
 
     def test_a_percentage_keeps_its_12_decimal_places(self, http: httpx.Client) -> None:
-        created = http.post(
-            "/api/v1/coupons", json={"id": "third", "name": "A third", "percentOff": 33.333333333333}
-        )
+        third = {"id": "third", "name": "A third", "percentOff": 33.333333333333}
+        created = http.post("/api/v1/coupons", json=third)
         assert created.status_code == 201, created.text
         assert http.get("/api/v1/coupons/third").json()["data"]["percentOff"] == 33.333333333333
 

@@ -47,7 +47,11 @@ query = QueryType()
 mutation = MutationType()
 
 Input = Mapping[str, Any]
-_LIVE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.IN_TRIAL)
+_LIVE = (
+    SubscriptionStatus.ACTIVE,
+    SubscriptionStatus.IN_TRIAL,
+    SubscriptionStatus.PAYMENT_PENDING,
+)
 
 
 def caller_of(info: Info) -> Caller:
@@ -126,7 +130,8 @@ def subscription_of(session: Session, environment_id: int, ref_id: str) -> dict[
 def subscriptions_of(
     session: Session, customer: Customer, *, resource_refs: list[str] | None
 ) -> list[dict[str, Any]]:
-    """The customer's live subscriptions (active or in trial), oldest first."""
+    """The customer's live subscriptions (active, in trial, or with a payment being retried),
+    oldest first."""
     rows = session.scalars(
         select(Subscription.ref_id)
         .where(Subscription.customer_id == customer.id, Subscription.status.in_(_LIVE))

@@ -27,7 +27,7 @@ def emit(session: Session, invoice: Invoice, types: list[EventType], *, now: dat
     wanted = [t for t in types if outbox.is_wanted(session, invoice.environment_id, t)]
     if not wanted:
         return
-    payload = _payload(session, invoice)
+    payload = shape(session, invoice)
     for event_type in wanted:
         outbox.emit(
             session,
@@ -109,7 +109,8 @@ def _row(invoice: Invoice) -> dict[str, Any]:
     return {column.key: getattr(invoice, column.key) for column in Invoice.__table__.columns}
 
 
-def _payload(session: Session, invoice: Invoice) -> dict[str, Any]:
+def shape(session: Session, invoice: Invoice) -> dict[str, Any]:
+    """The invoice as its webhooks carry it."""
     customer_ref = session.scalar(select(Customer.ref_id).where(Customer.id == invoice.customer_id))
     subscription_ref = (
         session.scalar(

@@ -51,7 +51,7 @@ _LOADED = (
     selectinload(Subscription.plan_version),
     selectinload(Subscription.addons).selectinload(SubscriptionAddon.addon_version),
 )
-_BILLED = (SubscriptionStatus.ACTIVE,)
+_BILLED = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAYMENT_PENDING)
 _ENDED = (SubscriptionStatus.CANCELED, SubscriptionStatus.EXPIRED)
 
 
@@ -356,12 +356,17 @@ def close_invoice(
         raise Conflict(
             f"invoice '{ref_id}' is {invoice.state.value}: only an OPEN invoice can be closed"
         )
+    close(session, invoice, state=state, now=now)
+    return invoice
+
+
+def close(session: Session, invoice: Invoice, *, state: InvoiceState, now: datetime) -> None:
+    """Close an open invoice (locked by the caller), and announce it (`invoice.canceled`)."""
     invoice.state = state
     invoice.state_reason = state.value
     invoice.closed_at = now
     invoice.next_payment_at = None
     emit(session, invoice, [EventType.INVOICE_CANCELED], now=now)
-    return invoice
 
 
 def latest_invoice(session: Session, subscription_id: int) -> Invoice | None:

@@ -15,6 +15,7 @@ from tollgate.environments.models import ApiKey, Environment
 from tollgate.http.models import IdempotentRequest
 from tollgate.identity.models import Auth0Login
 from tollgate.invoices.models import BillingCursor, Invoice, InvoiceLine
+from tollgate.payments.models import Payment, PaymentProvider
 from tollgate.subscriptions.models import Subscription, SubscriptionAddon, SubscriptionSchedule
 from tollgate.usage.models import MeterUniqueValue, UsageCounter, UsageEvent, UsageRecord
 from tollgate.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
@@ -37,6 +38,8 @@ __all__ = [
     "Package",
     "PackageEntitlement",
     "PackageVersion",
+    "Payment",
+    "PaymentProvider",
     "Product",
     "PromotionalEntitlement",
     "Subscription",

@@ -12,10 +12,13 @@ class SubscriptionStatus(StrEnum):
     PAYMENT_PENDING = "PAYMENT_PENDING"
 
 
+# PAYMENT_PENDING is live: the customer keeps what it pays for while its payment is
+# retried; after the last retry, the product's rules end it.
 LIVE_STATUSES = (
     SubscriptionStatus.NOT_STARTED,
     SubscriptionStatus.IN_TRIAL,
     SubscriptionStatus.ACTIVE,
+    SubscriptionStatus.PAYMENT_PENDING,
 )
 
 
@@ -36,6 +39,7 @@ class CancelReason(StrEnum):
     SCHEDULED = "ScheduledCancellation"
     CUSTOMER_ARCHIVED = "CustomerArchived"
     EXPIRED = "EXPIRED"
+    PENDING_PAYMENT_EXPIRED = "PENDING_PAYMENT_EXPIRED"  # the last payment retry failed
 
 
 class ScheduleStrategy(StrEnum):

@@ -218,6 +218,14 @@ def cancel(
     refresh(session, subscription, now=now)
 
 
+def end_unpaid(session: Session, subscription: Subscription, *, now: datetime) -> None:
+    """The last retry of its payment failed: the product's rules decide. The product's
+    downgrade plan starts if it has one; otherwise the subscription just ends."""
+    end_now(session, subscription, at=now, reason=CancelReason.PENDING_PAYMENT_EXPIRED)
+    start_downgrade_plan(session, subscription, at=now, now=now)
+    refresh(session, subscription, now=now)
+
+
 def start_downgrade_plan(
     session: Session, ended: Subscription, *, at: datetime, now: datetime
 ) -> Subscription | None:

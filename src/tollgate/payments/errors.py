@@ -1,0 +1,21 @@
+"""What can go wrong with a payment provider, as the API answers it."""
+
+from tollgate.errors import BadRequest, TollgateError
+
+
+class PaymentDeclined(TollgateError):
+    """The provider refused the card (attaching it, or charging it)."""
+
+    status_code = 402
+    code = "payment_declined"
+
+
+class ProviderError(TollgateError):
+    """The provider refused the request or could not be reached: the message says which."""
+
+    status_code = 502
+    code = "payment_provider_error"
+
+
+class InvalidSignature(BadRequest):
+    """A webhook whose signature does not verify with the integration's secret."""
