@@ -96,7 +96,13 @@ class TestCharged:
         assert succeeded(localstripe, billing_id) == [(4900, "usd")]
         [intent] = localstripe.payment_intents(billing_id)
         assert intent["metadata"]["tollgate_invoice"] == invoice.invoice_id
-        assert status(paying, subscription_id) == "ACTIVE"
+        read = paying.v1.subscriptions.retrieve(subscription_id).data
+        assert (read.status, read.payment_collection) == ("ACTIVE", "NOT_REQUIRED")
+        assert read.latest_invoice is not None
+        assert (read.latest_invoice.billing_id, read.latest_invoice.status) == (
+            invoice.invoice_id,
+            "PAID",
+        )
         assert len(tollgate_webhooks.of_type("invoice.paid")) == 1
 
     def test_each_renewal_is_charged_in_turn(
@@ -144,7 +150,10 @@ class TestDeclined:
         billing_id = with_card(paying, connected, localstripe, DECLINED_AT_CHARGE)
         subscription_id = pro(paying)
         clocked.run_jobs()
-        assert status(paying, subscription_id) == "PAYMENT_PENDING"
+        pending = paying.v1.subscriptions.retrieve(subscription_id).data
+        assert (pending.status, pending.payment_collection) == ("PAYMENT_PENDING", "FAILED")
+        assert pending.latest_invoice is not None
+        assert (pending.latest_invoice.status, pending.latest_invoice.amount_due) == ("OPEN", 49)
         assert paying.v1.customers.check_entitlement(
             "acme", feature_id="feature-sso"
         ).data.is_granted  # access is kept while the payment is retried
@@ -209,6 +218,32 @@ class TestDeclined:
         assert failure["failureCode"] == "no_payment_method"
         assert "payment-method" in failure["failureMessage"]
         assert status(paying, subscription_id) == "PAYMENT_PENDING"
+
+    def test_a_payment_stripe_refuses_for_good_is_a_failed_attempt(
+        self,
+        demo_client: stigg.Stigg,
+        connected: Connected,
+        clocked: Clocked,
+        tollgate_webhooks: Receiver,
+    ) -> None:
+        # Provisioned with ids of a Stripe customer and card that do not exist (any more).
+        demo_client.v1.customers.provision(
+            id="acme",
+            billing_id="cus_gone",
+            default_payment_method={
+                "billing_id": "pm_gone",
+                "type": "CARD",
+                "card_expiry_month": 12,
+                "card_expiry_year": 2034,
+                "card_last4_digits": "4242",
+            },
+        )
+        subscription_id = pro(demo_client)
+        clocked.run_jobs()
+        [failure] = failed_payments(tollgate_webhooks)
+        assert failure["failureCode"] == "provider_refused"
+        assert "Stripe refused creating a payment" in failure["failureMessage"]
+        assert status(demo_client, subscription_id) == "PAYMENT_PENDING"
 
 
 class TestCrashes:
@@ -286,7 +321,10 @@ class TestAuthentication:
         clocked.run_jobs()
         [waiting] = failed_payments(tollgate_webhooks)
         assert (waiting["status"], waiting["requiresAction"]) == ("REQUIRES_ACTION", True)
-        assert status(paying, subscription_id) == "PAYMENT_PENDING"
+        read = paying.v1.subscriptions.retrieve(subscription_id).data
+        assert (read.status, read.payment_collection) == ("PAYMENT_PENDING", "ACTION_REQUIRED")
+        assert read.latest_invoice is not None
+        assert read.latest_invoice.requires_action
         localstripe.authenticate(waiting["billingId"])
         assert eventually(lambda: [i.state for i in invoices(paying)] == ["PAID"])
         assert status(paying, subscription_id) == "ACTIVE"

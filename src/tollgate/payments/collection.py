@@ -31,6 +31,7 @@ from tollgate.db.engine import unit_of_work
 from tollgate.invoices import service as invoices
 from tollgate.invoices.models import Invoice, InvoiceState, amount_due
 from tollgate.payments.announcements import announce_failure
+from tollgate.payments.errors import ProviderError
 from tollgate.payments.gateway import Gateway, Outcome
 from tollgate.payments.models import Payment, PaymentProvider, PaymentStatus
 from tollgate.payments.providers import gateway
@@ -134,14 +135,25 @@ def collect(
         return step is True
     payment_id = step.provider_payment_id
     if payment_id is None:
-        payment_id = provider.create_payment(
-            key=step.key,
-            amount=step.amount,
-            currency=step.currency,
-            billing_id=step.billing_id,
-            payment_method_id=step.payment_method_id,
-            metadata={"tollgate_invoice": step.invoice_ref, "tollgate_payment": step.key},
-        )
+        try:
+            payment_id = provider.create_payment(
+                key=step.key,
+                amount=step.amount,
+                currency=step.currency,
+                billing_id=step.billing_id,
+                payment_method_id=step.payment_method_id,
+                metadata={"tollgate_invoice": step.invoice_ref, "tollgate_payment": step.key},
+            )
+        except ProviderError as error:
+            if not error.refused:
+                raise  # an outage: the lease runs out and a later run tries again
+            # Refused for good (an amount it does not take, say): a failed attempt, so the
+            # schedule and the product's rules go on rather than this for ever.
+            refused = Outcome("", PaymentStatus.FAILED, failure_code="provider_refused")
+            with unit_of_work(sessions) as session:
+                payment = session.get_one(Payment, step.payment_id)
+                record(session, payment, refused, now=now, message=error.message)
+            return True
         with unit_of_work(sessions) as session:
             if not _note_payment_id(session, step.payment_id, payment_id):
                 provider.cancel_payment(payment_id)  # another run's payment goes on instead

@@ -180,7 +180,10 @@ def _answers(doing: str) -> Iterator[None]:
 
 
 def _provider_error(doing: str, error: stripe.StripeError) -> ProviderError:
-    return ProviderError(f"Stripe refused {doing}: {_message(error)}")
+    return ProviderError(
+        f"Stripe refused {doing}: {_message(error)}",
+        refused=isinstance(error, stripe.InvalidRequestError),
+    )
 
 
 def _message(error: stripe.StripeError) -> str:

@@ -20,6 +20,7 @@ from tollgate.invoices import subscribing
 from tollgate.invoices.previews import preview_invoice
 from tollgate.kit.filters import CreatedAtRange
 from tollgate.kit.pagination import PageRequest
+from tollgate.payments import standing
 from tollgate.subscriptions import service
 from tollgate.subscriptions.enums import SubscriptionStatus
 from tollgate.subscriptions.models import Subscription
@@ -158,7 +159,7 @@ def get_subscription(
     )
     read = service.to_read(session, subscription)
     principal.require_customer(read.customer_id)
-    return SubscriptionEnvelope(data=read)
+    return SubscriptionEnvelope(data=standing.with_standing(session, read, subscription.id))
 
 
 @router.patch("/{subscription_id}")

@@ -175,6 +175,23 @@ class TrialRead(WireModel):
     trial_end_behavior: TrialEndBehavior
 
 
+PaymentCollection = Literal["NOT_REQUIRED", "PROCESSING", "FAILED", "ACTION_REQUIRED"]
+
+
+class LatestInvoice(WireModel):
+    """The subscription's latest invoice, as a subscription's read shows it."""
+
+    billing_id: str
+    created_at: datetime
+    requires_action: bool
+    status: Literal["OPEN", "CANCELED", "PAID"]
+    amount_due: float
+    billing_reason: str
+    currency: str
+    pdf_url: str
+    total: float
+
+
 class SubscriptionRead(WireModel):
     id: str
     customer_id: str
@@ -185,7 +202,8 @@ class SubscriptionRead(WireModel):
     status: SubscriptionStatus
     billing_id: str | None
     billing_period: BillingPeriod
-    payment_collection: Literal["NOT_REQUIRED"] = "NOT_REQUIRED"
+    payment_collection: PaymentCollection = "NOT_REQUIRED"
+    latest_invoice: LatestInvoice | None = None
     start_date: datetime
     end_date: datetime | None
     effective_end_date: datetime | None

@@ -45,7 +45,10 @@ from tollgate.subscriptions.schemas import (
     Unsupported,
 )
 
-_UNSUPPORTED_DETAIL = "prices, coupons, budgets and custom entitlements arrive with checkout"
+_UNSUPPORTED_DETAIL = (
+    "budgets, price overrides, a minimum spend of the subscription's own, custom entitlements "
+    "and waiting for a payment's confirmation are not supported"
+)
 
 
 # What reading a subscription's wire shape needs, loaded up front.
@@ -299,7 +302,9 @@ def preview_subscription(
     """Check a provision as `provision_subscription` would, without making it."""
     _refuse_terms(data)
     if data.billable_features is not None:
-        raise NotImplementedYet("billableFeatures", "prices arrive with checkout")
+        raise NotImplementedYet(
+            "billableFeatures", "previews do not take estimated usage quantities"
+        )
     customer = get_customer(session, environment_id=environment_id, ref_id=data.customer_id)
     plan = offer.plan(session, environment_id=environment_id, ref_id=data.plan_id)
     addons = offer.addons(session, plan=plan, requested=data.addons or [])
@@ -354,7 +359,9 @@ def update_subscription(
         if charge.type == "CREDIT":
             raise NotImplementedYet(f"charges.{i}.type", "credits are not billed yet")
     if data.promotion_code is not None:
-        raise NotImplementedYet("promotionCode", "coupons arrive with checkout")
+        raise NotImplementedYet(
+            "promotionCode", "promotion codes are not supported: apply a coupon by couponId"
+        )
     subscription = _subscription_to_change(
         session, environment_id=environment_id, ref_id=ref_id, now=now
     )
