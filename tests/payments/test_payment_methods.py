@@ -142,6 +142,23 @@ class TestRemoving:
         assert customer.billing_id is not None  # still the customer at Stripe
         assert localstripe.http.get(f"/v1/payment_methods/{card}").json()["customer"] is None
 
+    def test_a_card_stripe_no_longer_has_is_removed_all_the_same(
+        self, demo_client: stigg.Stigg, connected: Connected
+    ) -> None:
+        demo_client.v1.customers.provision(
+            id="acme",
+            billing_id="cus_gone",
+            default_payment_method={
+                "billing_id": "pm_gone",
+                "type": "CARD",
+                "card_expiry_month": 12,
+                "card_expiry_year": 2034,
+                "card_last4_digits": "4242",
+            },
+        )
+        customer = demo_client.v1.customers.payment_method.detach("acme").data
+        assert customer.default_payment_method is None
+
     def test_detaching_when_there_is_none_is_a_conflict(
         self, paying: stigg.Stigg, connected: Connected
     ) -> None:

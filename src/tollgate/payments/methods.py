@@ -13,6 +13,7 @@ from tollgate.customers.models import Customer
 from tollgate.errors import Conflict, InvalidValue
 from tollgate.invoices.models import Invoice, InvoiceState
 from tollgate.payments import providers
+from tollgate.payments.errors import ProviderError
 from tollgate.payments.gateway import Gateway, SetupIntent
 from tollgate.payments.models import PaymentProvider
 from tollgate.payments.schemas import PaymentMethodAttach
@@ -74,7 +75,12 @@ def detach(session: Session, *, environment_id: int, customer_ref: str, now: dat
     method = (customer.default_payment_method or {}).get("billingId")
     if not method:
         raise Conflict(f"customer '{customer_ref}' has no payment method to remove")
-    providers.gateway(provider).detach_payment_method(method)
+    try:
+        providers.gateway(provider).detach_payment_method(method)
+    except ProviderError as error:
+        if not error.refused:
+            raise
+        # Stripe has it attached no more (or never had it): nothing to undo there.
     customer.default_payment_method = None
     customer.updated_at = now
     announce_customers(session, [(EventType.CUSTOMER_UPDATED, customer)], now=now)

@@ -110,9 +110,18 @@ class StripeGateway:
             )
         except stripe.CardError as error:
             return _declined(payment_id, error)
-        except stripe.InvalidRequestError:
-            # Confirmed already (by a run that lost the answer): what did it come to?
-            return self.payment_outcome(payment_id)
+        except stripe.InvalidRequestError as error:
+            # Confirmed already (by a run that lost the answer): what did it come to? If it
+            # was not, Stripe refused the confirmation itself, and will again.
+            known = self.payment_outcome(payment_id)
+            if known.confirmed:
+                return known
+            return Outcome(
+                payment_id,
+                PaymentStatus.FAILED,
+                failure_code="provider_refused",
+                failure_message=f"Stripe refused confirming the payment: {_message(error)}",
+            )
         except stripe.StripeError as error:
             raise _provider_error("confirming a payment", error) from error
         return _outcome(intent)
