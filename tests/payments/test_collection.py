@@ -347,6 +347,26 @@ class TestAuthentication:
         assert statuses == ["canceled", "succeeded"]
 
 
+    def test_a_payment_waiting_on_a_voided_invoice_is_canceled(
+        self,
+        paying: stigg.Stigg,
+        connected: Connected,
+        localstripe: LocalStripe,
+        clocked: Clocked,
+        tollgate_webhooks: Receiver,
+    ) -> None:
+        billing_id = with_card(paying, connected, localstripe, NEEDS_AUTHENTICATION)
+        pro(paying)
+        clocked.run_jobs()
+        [invoice] = invoices(paying)
+        with connected.tenant.http() as http:
+            voided = http.post(f"/api/v1/invoices/{invoice.invoice_id}/void")
+        assert voided.status_code == 200, voided.text
+        clocked.run_jobs()
+        [intent] = localstripe.payment_intents(billing_id)
+        assert intent["status"] == "canceled"  # authenticating now can charge nothing
+
+
 class TestStripeWebhooks:
     def test_a_forged_signature_is_refused(self, connected: Connected) -> None:
         body = b'{"id": "evt_1", "type": "payment_intent.succeeded"}'

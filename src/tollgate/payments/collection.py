@@ -87,6 +87,12 @@ def collect_due(sessions: sessionmaker[Session], now: datetime) -> int:
     for environment_id, connected_at, provider in connected:
         with unit_of_work(sessions) as session:
             due = session.scalars(_due(environment_id, connected_at, now).limit(BATCH)).all()
+            waiting = session.execute(_waiting_on_closed(environment_id).limit(BATCH)).all()
+        for payment_id, provider_payment_id in waiting:
+            try:
+                _call_off(sessions, provider, payment_id, provider_payment_id, now=now)
+            except Exception:
+                log.exception("payment not called off", extra={"payment_id": payment_id})
         for invoice_id in due:
             try:
                 done += collect(sessions, provider, invoice_id, now=now)
@@ -110,6 +116,37 @@ def _due(environment_id: int, connected_at: datetime, now: datetime) -> Select[t
     )
 
 
+def _waiting_on_closed(environment_id: int) -> Select[tuple[int, str | None]]:
+    """Payments still waiting for the customer whose invoice was closed meanwhile (voided,
+    say): they must never go through now."""
+    return (
+        select(Payment.id, Payment.provider_payment_id)
+        .join(Invoice, Invoice.id == Payment.invoice_id)
+        .where(
+            Payment.environment_id == environment_id,
+            Payment.status == PaymentStatus.REQUIRES_ACTION,
+            Invoice.state != InvoiceState.OPEN,
+        )
+        .order_by(Payment.id)
+    )
+
+
+def _call_off(
+    sessions: sessionmaker[Session],
+    provider: Gateway,
+    payment_id: int,
+    provider_payment_id: str | None,
+    *,
+    now: datetime,
+) -> Outcome:
+    """Cancel a payment waiting for the customer, and record what became of it."""
+    assert provider_payment_id is not None  # a payment waits only once the provider has it
+    outcome = provider.cancel_payment(provider_payment_id)
+    with unit_of_work(sessions) as session:
+        record(session, session.get_one(Payment, payment_id), outcome, now=now)
+    return outcome
+
+
 def _is_due(now: datetime) -> ColumnElement[bool]:
     return or_(
         and_(Invoice.payment_attempts == 0, Invoice.next_payment_at.is_(None)),
@@ -124,9 +161,7 @@ def collect(
     with unit_of_work(sessions) as session:
         step = _begin(session, invoice_id, now=now)
     if isinstance(step, _Abandon):
-        outcome = provider.cancel_payment(step.provider_payment_id)
-        with unit_of_work(sessions) as session:
-            record(session, session.get_one(Payment, step.payment_id), outcome, now=now)
+        outcome = _call_off(sessions, provider, step.payment_id, step.provider_payment_id, now=now)
         if outcome.status is PaymentStatus.SUCCEEDED:
             return True  # the customer authenticated after all
         with unit_of_work(sessions) as session:
