@@ -11,6 +11,7 @@ import httpx
 import pytest
 import stigg
 
+from tests.graphql_api.test_graphql import Sdk
 from tests.payments.conftest import (
     DECLINED_AT_CHARGE,
     NEEDS_AUTHENTICATION,
@@ -325,7 +326,19 @@ class TestAuthentication:
         assert (read.status, read.payment_collection) == ("PAYMENT_PENDING", "ACTION_REQUIRED")
         assert read.latest_invoice is not None
         assert read.latest_invoice.requires_action
-        localstripe.authenticate(waiting["billingId"])
+        # The secret the customer's browser confirms with, in REST and to the SDKs:
+        with connected.tenant.http() as http:
+            rest = http.get(f"/api/v1/subscriptions/{subscription_id}").json()["data"]
+            secret = rest["latestInvoice"]["paymentSecret"]
+            sdk = Sdk(http).data("GetSubscription", {"input": {"subscriptionId": subscription_id}})
+        invoice = sdk["getSubscription"]["latestInvoice"]
+        assert (invoice["paymentSecret"], invoice["requiresAction"], invoice["status"]) == (
+            secret,
+            True,
+            "OPEN",
+        )
+        assert sdk["getSubscription"]["paymentCollection"] == "ACTION_REQUIRED"
+        localstripe.authenticate(waiting["billingId"], secret)
         assert eventually(lambda: [i.state for i in invoices(paying)] == ["PAID"])
         assert status(paying, subscription_id) == "ACTIVE"
         assert succeeded(localstripe, billing_id) == [(4900, "usd")]
@@ -345,7 +358,6 @@ class TestAuthentication:
         assert [i.state for i in invoices(paying)] == ["PAID"]
         statuses = sorted(i["status"] for i in localstripe.payment_intents(billing_id))
         assert statuses == ["canceled", "succeeded"]
-
 
     def test_a_payment_waiting_on_a_voided_invoice_is_canceled(
         self,

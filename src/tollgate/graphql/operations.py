@@ -35,6 +35,7 @@ from tollgate.graphql.shapes import (
 )
 from tollgate.invoices import subscribing
 from tollgate.kit.amounts import AmountOutOfRange, to_units
+from tollgate.payments import standing
 from tollgate.subscriptions import service as subscriptions
 from tollgate.subscriptions.enums import SubscriptionStatus
 from tollgate.subscriptions.models import Subscription
@@ -123,7 +124,9 @@ def subscription_of(session: Session, environment_id: int, ref_id: str) -> dict[
     subscription = subscriptions.get_subscription(
         session, environment_id=environment_id, ref_id=ref_id
     )
-    read = subscriptions.to_read(session, subscription)
+    read = standing.with_standing(
+        session, subscriptions.to_read(session, subscription), subscription.id
+    )
     return subscription_shape(read, plan_of_version(session, subscription.plan_version_id))
 
 

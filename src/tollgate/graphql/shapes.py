@@ -11,7 +11,7 @@ from tollgate.customers.models import PromotionalEntitlement
 from tollgate.customers.schemas import CustomerRead
 from tollgate.entitlements.engine import Effective, FeatureInfo
 from tollgate.entitlements.reads import CustomerEntitlements
-from tollgate.subscriptions.schemas import SubscriptionRead
+from tollgate.subscriptions.schemas import LatestInvoice, SubscriptionRead
 
 METER_TYPES = {"None": "None", "FLUCTUATING": "Fluctuating", "INCREMENTAL": "Incremental"}
 
@@ -128,6 +128,33 @@ def package_ref_shape(ref_id: str, display_name: str | None, typename: str) -> d
     return {"__typename": typename, "id": ref_id, "refId": ref_id, "displayName": display_name}
 
 
+def _invoice_shape(invoice: LatestInvoice | None) -> dict[str, Any] | None:
+    if invoice is None:
+        return None
+    return {
+        "__typename": "SubscriptionInvoice",
+        "billingId": invoice.billing_id,
+        "billingReason": invoice.billing_reason,
+        "status": invoice.status,
+        "createdAt": time(invoice.created_at),
+        "updatedAt": time(invoice.created_at),
+        "dueDate": time(invoice.created_at),
+        "currency": invoice.currency,
+        "total": invoice.total,
+        "totalExcludingTax": invoice.total,
+        "subTotal": None,
+        "subTotalExcludingTax": None,
+        "tax": 0,
+        "amountDue": invoice.amount_due,
+        "attemptCount": None,
+        "errorMessage": None,
+        "requiresAction": invoice.requires_action,
+        "paymentSecret": invoice.payment_secret,
+        "paymentUrl": None,
+        "pdfUrl": invoice.pdf_url,
+    }
+
+
 def subscription_shape(subscription: SubscriptionRead, plan: dict[str, Any]) -> dict[str, Any]:
     """A `CustomerSubscription` of `plan` (a whole `Plan`: the SDKs map its product too).
     Tollgate has no prices yet: `prices` is empty and the
@@ -168,7 +195,7 @@ def subscription_shape(subscription: SubscriptionRead, plan: dict[str, Any]) -> 
         "additionalMetaData": subscription.metadata,
         "billingId": subscription.billing_id,
         "billingLinkUrl": None,
-        "latestInvoice": None,
+        "latestInvoice": _invoice_shape(subscription.latest_invoice),
         "paymentCollection": subscription.payment_collection,
         "paymentCollectionMethod": None,
         "billingSyncError": None,

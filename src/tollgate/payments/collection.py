@@ -301,6 +301,7 @@ def record(
     payment.status = outcome.status
     payment.failure_code = outcome.failure_code
     payment.failure_message = message or outcome.failure_message
+    payment.client_secret = outcome.client_secret
     if outcome.status is PaymentStatus.SUCCEEDED:
         _paid(session, invoice, now=now)
     elif before is PaymentStatus.PENDING:

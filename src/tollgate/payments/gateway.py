@@ -44,6 +44,9 @@ class Outcome:
     confirmed: bool = True
     failure_code: str | None = None
     failure_message: str | None = None
+    # What the customer's browser confirms the payment with (Stripe.js's
+    # `confirmCardPayment`), while it waits for them to authenticate.
+    client_secret: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

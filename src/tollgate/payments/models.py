@@ -77,5 +77,8 @@ class Payment(Base):
     provider_payment_id: Mapped[str | None] = mapped_column(String(255))
     failure_code: Mapped[str | None] = mapped_column(String(64))
     failure_message: Mapped[str | None] = mapped_column(String(500))
+    # Only while it waits for the customer to authenticate: what their browser confirms it
+    # with (the PaymentIntent's client secret).
+    client_secret: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -45,6 +45,9 @@ def with_standing(
                 currency=invoice.currency,
                 pdf_url=f"/api/v1/invoices/{invoice.ref_id}/pdf",
                 total=wire_amount(invoice.total, invoice.currency),
+                payment_secret=payment.client_secret
+                if payment is not None and invoice.state is InvoiceState.OPEN
+                else None,
             ),
             "payment_collection": _collection(session, invoice, payment),
         }

@@ -164,6 +164,8 @@ def _outcome(intent: stripe.PaymentIntent) -> Outcome:
         return Outcome(intent.id, status, failure_code=error.code, failure_message=error.message)
     if status is PaymentStatus.FAILED:
         return Outcome(intent.id, status, failure_code=intent.status)
+    if status is PaymentStatus.REQUIRES_ACTION:
+        return Outcome(intent.id, status, client_secret=intent.client_secret)
     return Outcome(intent.id, status)
 
 

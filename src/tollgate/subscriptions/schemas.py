@@ -190,6 +190,11 @@ class LatestInvoice(WireModel):
     currency: str
     pdf_url: str
     total: float
+    payment_secret: str | None = Field(
+        None,
+        description="Tollgate addition: while its payment waits for the customer to "
+        "authenticate, the secret their browser confirms it with (Stripe.js)",
+    )
 
 
 class SubscriptionRead(WireModel):

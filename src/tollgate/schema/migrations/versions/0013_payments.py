@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("provider_payment_id", sa.String(length=255), nullable=True),
         sa.Column("failure_code", sa.String(length=64), nullable=True),
         sa.Column("failure_message", sa.String(length=500), nullable=True),
+        sa.Column("client_secret", sa.String(length=255), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["environment_id"], ["environments.id"], ondelete="CASCADE"),
