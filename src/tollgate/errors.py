@@ -10,7 +10,9 @@ Services raise these; the HTTP layer renders every one of them in the same wire 
     ├── NotFound (404)            an id that does not exist in this environment
     ├── Conflict (409)            a duplicate id, or a state that forbids the change
     └── InvalidValue (422)        well-formed input whose values break a rule
-"""
+
+The payments domain adds its own (`payments/errors.py`): a card the provider declines
+(402), and a provider that refuses or cannot be reached (502)."""
 
 from typing import Any, ClassVar
 
