@@ -152,6 +152,18 @@ class TestRenewal:
         assert len(periods) == 6
         assert all(end == following[0] for (_, end), following in pairwise(periods))
         assert sum(Decimal(str(i["total"])) for i in found) == 6 * 49
+        # Newest first, two at a time, forwards and back again:
+        oldest_first = [i["invoiceId"] for i in found]
+        newest = demo_client.v1.customers.list_invoices("acme", order_dir="DESC", limit=2)
+        pages = [newest]
+        while pages[-1].has_next_page():
+            pages.append(pages[-1].get_next_page())
+        assert [i.invoice_id for page in pages for i in page.data] == oldest_first[::-1]
+        back = demo_http.get(
+            "/api/v1/customers/acme/invoices",
+            params={"orderDir": "DESC", "limit": 2, "before": pages[-1].pagination.prev},
+        ).json()["data"]
+        assert [i["invoiceId"] for i in back] == oldest_first[::-1][2:4]
 
     def test_a_job_that_skipped_periods_catches_up(
         self, demo_client: stigg.Stigg, clocked: Clocked

@@ -50,10 +50,11 @@ def list_invoices(
     order_dir: Literal["ASC", "DESC"] | None = Query(None, alias="orderDir"),
     contract_external_id: str | None = Query(None, alias="contractExternalId", max_length=255),
 ) -> Page[InvoiceRead]:
-    """The customer's invoices, oldest first (issue and due dates are the same)."""
+    """The customer's invoices, oldest first or (`orderDir=DESC`) newest first, by issue
+    date (the due date is the same). Ordering by total is not supported."""
     principal.require_customer(customer_id)
-    if order_by == "total" or order_dir == "DESC":
-        raise NotImplementedYet("orderBy" if order_by == "total" else "orderDir")
+    if order_by == "total":
+        raise NotImplementedYet("orderBy", "invoices are listed by issue date")
     if contract_external_id is not None:
         raise NotImplementedYet("contractExternalId", "Tollgate has no contracts")
     states = [
@@ -69,6 +70,7 @@ def list_invoices(
         issued_after=_moment(issued_after, "issuedAfter"),
         issued_before=_moment(issued_before, "issuedBefore"),
         states=states,
+        newest_first=order_dir == "DESC",
     )
     return page_of([to_read(invoice, customer_id, session) for invoice in invoices], cursors)
 

@@ -303,6 +303,7 @@ def list_invoices(
     issued_after: datetime | None = None,
     issued_before: datetime | None = None,
     states: Sequence[InvoiceState] = (),
+    newest_first: bool = False,
 ) -> tuple[Sequence[Invoice], Cursors]:
     customer = get_customer(session, environment_id=environment_id, ref_id=customer_ref)
     query = (
@@ -316,7 +317,7 @@ def list_invoices(
         query = query.where(Invoice.issued_at >= issued_after)
     if issued_before is not None:
         query = query.where(Invoice.issued_at <= issued_before)
-    return paginate(session, query, Invoice.id, page)
+    return paginate(session, query, Invoice.id, page, newest_first=newest_first)
 
 
 def get_invoice(session: Session, *, environment_id: int, ref_id: str) -> Invoice:

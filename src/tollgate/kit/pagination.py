@@ -1,9 +1,10 @@
-"""Cursor pagination in a stable order (ascending internal id), forwards and backwards."""
+"""Cursor pagination in a stable order (internal id, either way), forwards and backwards."""
 
 import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import gt, lt
 from typing import Any, TypeVar
 
 from sqlalchemy import Select
@@ -53,15 +54,23 @@ def paginate(
     query: Select[tuple[T]],
     id_column: InstrumentedAttribute[int],
     page: PageRequest,
+    *,
+    newest_first: bool = False,
 ) -> tuple[Sequence[T], Cursors]:
-    """Run `query` one page at a time, keyed on `id_column`."""
+    """Run `query` one page at a time, keyed on `id_column`: oldest first, or newest first.
+    `after` goes on in the listing's order, `before` back towards its start."""
+    step = -1 if newest_first else 1
+    ahead, behind = (lt, gt) if newest_first else (gt, lt)
+    in_order, reversed_order = (
+        (id_column.desc(), id_column.asc()) if newest_first else (id_column.asc(), id_column.desc())
+    )
     backwards = page.before is not None
-    if backwards:
-        query = query.where(id_column < page.before).order_by(id_column.desc())
+    if page.before is not None:
+        query = query.where(behind(id_column, page.before)).order_by(reversed_order)
     else:
         if page.after is not None:
-            query = query.where(id_column > page.after)
-        query = query.order_by(id_column.asc())
+            query = query.where(ahead(id_column, page.after))
+        query = query.order_by(in_order)
     rows: list[Any] = list(session.scalars(query.limit(page.limit + 1)))
     has_more = len(rows) > page.limit
     rows = rows[: page.limit]
@@ -71,9 +80,9 @@ def paginate(
     if not ids:
         # Past either end: still offer the way back to where the caller came from.
         if page.after is not None:
-            return rows, Cursors(next=None, prev=encode_cursor(page.after + 1))
+            return rows, Cursors(next=None, prev=encode_cursor(max(page.after + step, 0)))
         if page.before is not None:
-            return rows, Cursors(next=encode_cursor(max(page.before - 1, 0)), prev=None)
+            return rows, Cursors(next=encode_cursor(max(page.before - step, 0)), prev=None)
         return rows, Cursors(next=None, prev=None)
     if backwards:
         next_id, prev_id = ids[-1], (ids[0] if has_more else None)
