@@ -159,9 +159,11 @@ class TestRenewal:
         while pages[-1].has_next_page():
             pages.append(pages[-1].get_next_page())
         assert [i.invoice_id for page in pages for i in page.data] == oldest_first[::-1]
+        last = pages[-1].pagination
+        assert last is not None
         back = demo_http.get(
             "/api/v1/customers/acme/invoices",
-            params={"orderDir": "DESC", "limit": 2, "before": pages[-1].pagination.prev},
+            params={"orderDir": "DESC", "limit": 2, "before": last.prev},
         ).json()["data"]
         assert [i["invoiceId"] for i in back] == oldest_first[::-1][2:4]
 
