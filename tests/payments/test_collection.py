@@ -122,6 +122,34 @@ class TestCharged:
         assert [i.state for i in invoices(paying)] == ["PAID", "PAID", "PAID"]
         assert succeeded(localstripe, billing_id) == [(4900, "usd")] * 3
 
+    @pytest.mark.parametrize("method", ["INVOICE", "NONE"])
+    def test_a_subscription_paid_otherwise_is_never_charged(
+        self,
+        paying: stigg.Stigg,
+        connected: Connected,
+        localstripe: LocalStripe,
+        clocked: Clocked,
+        method: str,
+    ) -> None:
+        billing_id = with_card(paying, connected, localstripe, "4242424242424242")
+        provisioned = paying.v1.subscriptions.provision(
+            customer_id="acme",
+            plan_id="plan-pro",
+            trial_override_configuration={"is_trial": False},
+            payment_collection_method=method,  # type: ignore[arg-type]
+        ).data
+        assert provisioned.subscription is not None
+        assert clocked.run_jobs()["payments.collect"] == 0
+        assert [i.state for i in invoices(paying)] == ["OPEN"]
+        assert localstripe.charges(billing_id) == []
+        read = paying.v1.subscriptions.retrieve(provisioned.subscription.id).data
+        assert (read.payment_collection_method, read.payment_collection) == (
+            method,
+            "NOT_REQUIRED",
+        )
+        paying.v1.subscriptions.invoice.mark_as_paid(provisioned.subscription.id)
+        assert [i.state for i in invoices(paying)] == ["PAID"]
+
     def test_invoices_issued_before_stripe_was_connected_stay_manual(
         self,
         demo_client: stigg.Stigg,

@@ -197,7 +197,7 @@ def subscription_shape(subscription: SubscriptionRead, plan: dict[str, Any]) -> 
         "billingLinkUrl": None,
         "latestInvoice": _invoice_shape(subscription.latest_invoice),
         "paymentCollection": subscription.payment_collection,
-        "paymentCollectionMethod": None,
+        "paymentCollectionMethod": subscription.payment_collection_method.value,
         "billingSyncError": None,
         "resource": resource,
         "experimentInfo": None,

@@ -36,7 +36,7 @@ from tollgate.payments.gateway import Gateway, Outcome
 from tollgate.payments.models import Payment, PaymentProvider, PaymentStatus
 from tollgate.payments.providers import gateway
 from tollgate.subscriptions import lifecycle
-from tollgate.subscriptions.enums import SubscriptionStatus
+from tollgate.subscriptions.enums import PaymentCollectionMethod, SubscriptionStatus
 from tollgate.subscriptions.models import Subscription
 from tollgate.subscriptions.service import get_subscription
 
@@ -105,12 +105,18 @@ def collect_due(sessions: sessionmaker[Session], now: datetime) -> int:
 def _due(environment_id: int, connected_at: datetime, now: datetime) -> Select[tuple[int]]:
     return (
         select(Invoice.id)
+        .outerjoin(Subscription, Subscription.id == Invoice.subscription_id)
         .where(
             Invoice.environment_id == environment_id,
             Invoice.state == InvoiceState.OPEN,
             Invoice.issued_at >= connected_at,
             Invoice.total > Invoice.credit_applied,
             _is_due(now),
+            # A subscription paid by invoice (or not through Tollgate) is never charged.
+            or_(
+                Subscription.payment_collection_method.is_(None),
+                Subscription.payment_collection_method == PaymentCollectionMethod.CHARGE,
+            ),
         )
         .order_by(Invoice.id)
     )

@@ -8,6 +8,7 @@ from tollgate.invoices.announcements import wire_state
 from tollgate.invoices.models import Invoice, InvoiceState, amount_due
 from tollgate.kit.money import wire_amount
 from tollgate.payments.models import Payment, PaymentProvider, PaymentStatus
+from tollgate.subscriptions.enums import PaymentCollectionMethod
 from tollgate.subscriptions.schemas import LatestInvoice, PaymentCollection, SubscriptionRead
 
 _COLLECTION: dict[PaymentStatus, PaymentCollection] = {
@@ -32,6 +33,7 @@ def with_standing(
     payment = session.scalars(
         select(Payment).where(Payment.invoice_id == invoice.id).order_by(Payment.attempt.desc())
     ).first()
+    charged = read.payment_collection_method is PaymentCollectionMethod.CHARGE
     return read.model_copy(
         update={
             "latest_invoice": LatestInvoice(
@@ -49,7 +51,9 @@ def with_standing(
                 if payment is not None and invoice.state is InvoiceState.OPEN
                 else None,
             ),
-            "payment_collection": _collection(session, invoice, payment),
+            "payment_collection": _collection(session, invoice, payment)
+            if charged
+            else "NOT_REQUIRED",
         }
     )
 

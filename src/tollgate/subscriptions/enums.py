@@ -22,6 +22,14 @@ LIVE_STATUSES = (
 )
 
 
+class PaymentCollectionMethod(StrEnum):
+    """How a subscription's invoices are paid, where a payment provider is connected."""
+
+    CHARGE = "CHARGE"  # the customer's card, by the collection job (the default)
+    INVOICE = "INVOICE"  # the customer pays the invoice some other way: invoice/paid
+    NONE = "NONE"  # nothing is collected through Tollgate
+
+
 class BillingPeriod(StrEnum):
     MONTHLY = "MONTHLY"
     ANNUALLY = "ANNUALLY"

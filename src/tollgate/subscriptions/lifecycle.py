@@ -24,6 +24,7 @@ from tollgate.subscriptions.enums import (
     LIVE_STATUSES,
     BillingPeriod,
     CancelReason,
+    PaymentCollectionMethod,
     ScheduleStatus,
     ScheduleType,
     SubscriptionStatus,
@@ -58,6 +59,7 @@ class NewSubscription:
     currency: str | None = None
     unit_quantities: dict[str, int] | None = None
     coupon: dict[str, Any] | None = None
+    payment_collection_method: PaymentCollectionMethod | None = None
 
 
 def billing_bounds(
@@ -91,6 +93,7 @@ def create(session: Session, new: NewSubscription, *, now: datetime) -> Subscrip
         currency=new.currency,
         unit_quantities=new.unit_quantities or {},
         coupon=new.coupon,
+        payment_collection_method=new.payment_collection_method,
         metadata_=new.metadata or {},
         start_date=start,
         billing_cycle_anchor=anchor,

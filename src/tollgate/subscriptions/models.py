@@ -18,6 +18,7 @@ from tollgate.db.base import Base, BigIntPK, TimestampMixin, UTCDateTime, enum_c
 from tollgate.subscriptions.enums import (
     BillingPeriod,
     CancelReason,
+    PaymentCollectionMethod,
     ScheduleStatus,
     ScheduleType,
     SubscriptionStatus,
@@ -54,6 +55,10 @@ class Subscription(TimestampMixin, Base):
     unit_quantities: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     # The coupon applied, as its terms were then (see billing.py); null: none.
     coupon: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # None reads as CHARGE: only those are charged by the payment provider.
+    payment_collection_method: Mapped[PaymentCollectionMethod | None] = mapped_column(
+        enum_column(PaymentCollectionMethod)
+    )
     metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
     start_date: Mapped[datetime] = mapped_column(UTCDateTime())
     billing_cycle_anchor: Mapped[datetime] = mapped_column(UTCDateTime())

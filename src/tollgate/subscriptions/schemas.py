@@ -25,6 +25,7 @@ from tollgate.subscriptions.enums import (
     BillingPeriod,
     CancellationTime,
     CancelReason,
+    PaymentCollectionMethod,
     ScheduleStatus,
     ScheduleStrategy,
     ScheduleType,
@@ -101,7 +102,7 @@ class SubscriptionProvision(SubscriptionTerms):
     cancellation_date: Moment | None = None
     checkout_options: Refused = None
     metadata: Metadata | None = None
-    payment_collection_method: Literal["CHARGE", "INVOICE", "NONE"] | None = None
+    payment_collection_method: PaymentCollectionMethod | None = None
     salesforce_id: ShortText | None = None
 
 
@@ -208,6 +209,7 @@ class SubscriptionRead(WireModel):
     billing_id: str | None
     billing_period: BillingPeriod
     payment_collection: PaymentCollection = "NOT_REQUIRED"
+    payment_collection_method: PaymentCollectionMethod = PaymentCollectionMethod.CHARGE
     latest_invoice: LatestInvoice | None = None
     start_date: datetime
     end_date: datetime | None

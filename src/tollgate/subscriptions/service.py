@@ -25,6 +25,7 @@ from tollgate.subscriptions import billing, changes, lifecycle, offer, provision
 from tollgate.subscriptions.enums import (
     BillingPeriod,
     CancelReason,
+    PaymentCollectionMethod,
     ScheduleStrategy,
     ScheduleType,
     SubscriptionStatus,
@@ -233,6 +234,7 @@ def provision_subscription(
         currency=price_terms.currency,
         unit_quantities=price_terms.unit_quantities,
         coupon=coupon,
+        payment_collection_method=data.payment_collection_method,
     )
     return lifecycle.create(session, new, now=now), False
 
@@ -475,6 +477,8 @@ def to_read(session: Session, subscription: Subscription) -> SubscriptionRead:
         ],
         future_updates=_future_updates(session, subscription),
         metadata=subscription.metadata_ or {},
+        payment_collection_method=subscription.payment_collection_method
+        or PaymentCollectionMethod.CHARGE,
         prices=billing.price_reads(subscription),
         coupons=billing.coupon_reads(subscription, subscription.updated_at),
         currency=subscription.currency,

@@ -60,10 +60,16 @@ def upgrade() -> None:
         sa.UniqueConstraint("idempotency_key"),
     )
     op.create_index("ix_payments_environment_id", "payments", ["environment_id"])
+    with op.batch_alter_table("subscriptions") as batch:
+        batch.add_column(
+            sa.Column("payment_collection_method", sa.String(length=32), nullable=True)
+        )
     op.create_index("ix_payments_provider_payment_id", "payments", ["provider_payment_id"])
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("subscriptions") as batch:
+        batch.drop_column("payment_collection_method")
     op.drop_index("ix_payments_provider_payment_id", table_name="payments")
     op.drop_index("ix_payments_environment_id", table_name="payments")
     op.drop_table("payments")
