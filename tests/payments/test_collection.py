@@ -204,6 +204,11 @@ class TestDeclined:
         attempts = failed_payments(tollgate_webhooks)
         assert [a["attempt"] for a in attempts] == [1, 2, 3, 4]
         assert attempts[-1]["nextAttemptAt"] is None
+        told = [r.payload for r in tollgate_webhooks.of_type("subscription.payment_failed")]
+        assert [(t["id"], t["status"], t["payment"]["attempt"]) for t in told] == [
+            (subscription_id, "PAYMENT_PENDING", n) for n in (1, 2, 3, 4)
+        ]
+        assert told[0]["invoice"] == {"id": invoices(paying)[0].invoice_id}
         [invoice] = invoices(paying)
         assert invoice.state == "CANCELED"
         ended = paying.v1.subscriptions.retrieve(subscription_id).data

@@ -351,13 +351,14 @@ def _failed(session: Session, invoice: Invoice, payment: Payment, *, now: dateti
     invoice.next_payment_at = (
         now + timedelta(days=retry_days[invoice.payment_attempts - 1]) if retries_left else None
     )
-    announce_failure(session, invoice, payment, now=now)
     subscription = _subscription(session, invoice)
     if retries_left:
         if subscription is not None and subscription.status is SubscriptionStatus.ACTIVE:
             subscription.status = SubscriptionStatus.PAYMENT_PENDING
             lifecycle.refresh(session, subscription, now=now)
+        announce_failure(session, invoice, payment, subscription, now=now)
         return
+    announce_failure(session, invoice, payment, subscription, now=now)
     invoices.close(session, invoice, state=InvoiceState.UNCOLLECTIBLE, now=now)
     if subscription is not None and subscription.status in (
         SubscriptionStatus.ACTIVE,

@@ -14,6 +14,7 @@ class EventType(StrEnum):
     SUBSCRIPTION_TRIAL_STARTED = "subscription.trial_started"
     SUBSCRIPTION_TRIAL_EXPIRED = "subscription.trial_expired"
     SUBSCRIPTION_TRIAL_CONVERTED = "subscription.trial_converted"
+    SUBSCRIPTION_PAYMENT_FAILED = "subscription.payment_failed"
     ENTITLEMENTS_UPDATED = "entitlements.updated"
     MEASUREMENT_REPORTED = "measurement.reported"
     USAGE_EXCEEDED = "entitlement.usage_exceeded"
