@@ -47,13 +47,9 @@ class UTCDateTime(TypeDecorator[datetime]):
             return super().result_processor(dialect, coltype)
 
         def process(value: str | datetime | None) -> datetime | None:
-            if value is None:
-                return None
             if isinstance(value, str):
                 value = datetime.fromisoformat(value)
-            if value.tzinfo is None:
-                return value.replace(tzinfo=UTC)
-            return value.astimezone(UTC)
+            return self.process_result_value(value, dialect)
 
         return process
 
