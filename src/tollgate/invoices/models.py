@@ -128,6 +128,11 @@ class BillingCursor(Base):
     closed: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+def pdf_path(ref_id: str) -> str:
+    """Where an invoice's PDF is downloaded (`pdfUrl`)."""
+    return f"/api/v1/invoices/{ref_id}/pdf"
+
+
 def invoice_number(invoice_id: int) -> str:
     """An invoice's number on paper: from its row's id, so numbers never repeat and need no
     counter of their own."""

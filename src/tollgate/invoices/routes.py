@@ -15,7 +15,7 @@ from tollgate.http.routing import api_router
 from tollgate.http.schemas import Envelope, Page, page_of
 from tollgate.invoices import pdf, service
 from tollgate.invoices.announcements import wire_state
-from tollgate.invoices.models import Invoice, InvoiceState, amount_due
+from tollgate.invoices.models import Invoice, InvoiceState, amount_due, pdf_path
 from tollgate.invoices.schemas import InvoiceRead, LineItem, MarkedPaid
 from tollgate.kit.money import wire_amount, wire_price
 from tollgate.kit.pagination import PageRequest
@@ -178,5 +178,5 @@ def to_read(invoice: Invoice, customer_ref: str, session: Session) -> InvoiceRea
         billing_period_end=invoice.period_end,
         credit_applied=wire_amount(invoice.credit_applied, currency),
         amount_due=wire_amount(amount_due(invoice), currency),
-        pdf_url=f"/api/v1/invoices/{invoice.ref_id}/pdf",
+        pdf_url=pdf_path(invoice.ref_id),
     )

@@ -34,7 +34,7 @@ from tollgate.payments.announcements import announce_failure
 from tollgate.payments.errors import ProviderError
 from tollgate.payments.gateway import Gateway, Outcome
 from tollgate.payments.models import Payment, PaymentProvider, PaymentStatus
-from tollgate.payments.providers import gateway
+from tollgate.payments.providers import gateway, of_environment
 from tollgate.subscriptions import lifecycle
 from tollgate.subscriptions.enums import PaymentCollectionMethod, SubscriptionStatus
 from tollgate.subscriptions.models import Subscription
@@ -79,15 +79,17 @@ class _Abandon:
 def collect_due(sessions: sessionmaker[Session], now: datetime) -> int:
     """Try every invoice that is due, of every environment connected to a provider."""
     with unit_of_work(sessions) as session:
-        connected = [
-            (provider.environment_id, provider.connected_at, gateway(provider))
-            for provider in session.scalars(select(PaymentProvider))
-        ]
+        connected = session.scalars(select(PaymentProvider)).all()
     done = 0
-    for environment_id, connected_at, provider in connected:
+    for found in connected:
         with unit_of_work(sessions) as session:
-            due = session.scalars(_due(environment_id, connected_at, now).limit(BATCH)).all()
-            waiting = session.execute(_waiting_on_closed(environment_id).limit(BATCH)).all()
+            due = session.scalars(
+                _due(found.environment_id, found.connected_at, now).limit(BATCH)
+            ).all()
+            waiting = session.execute(_waiting_on_closed(found.environment_id).limit(BATCH)).all()
+        if not due and not waiting:
+            continue  # the usual pass: no client for the provider is made
+        provider = gateway(found)
         for payment_id, provider_payment_id in waiting:
             try:
                 _call_off(sessions, provider, payment_id, provider_payment_id, now=now)
@@ -148,8 +150,7 @@ def _call_off(
     """Cancel a payment waiting for the customer, and record what became of it."""
     assert provider_payment_id is not None  # a payment waits only once the provider has it
     outcome = provider.cancel_payment(provider_payment_id)
-    with unit_of_work(sessions) as session:
-        record(session, session.get_one(Payment, payment_id), outcome, now=now)
+    _record(sessions, payment_id, outcome, now=now)
     return outcome
 
 
@@ -191,9 +192,7 @@ def collect(
             # Refused for good (an amount it does not take, say): a failed attempt, so the
             # schedule and the product's rules go on rather than this for ever.
             refused = Outcome("", PaymentStatus.FAILED, failure_code="provider_refused")
-            with unit_of_work(sessions) as session:
-                payment = session.get_one(Payment, step.payment_id)
-                record(session, payment, refused, now=now, message=error.message)
+            _record(sessions, step.payment_id, refused, now=now, message=error.message)
             return True
         with unit_of_work(sessions) as session:
             if not _note_payment_id(session, step.payment_id, payment_id):
@@ -205,8 +204,7 @@ def collect(
         if known is not None and known.confirmed
         else provider.confirm_payment(payment_id, key=step.key)
     )
-    with unit_of_work(sessions) as session:
-        record(session, session.get_one(Payment, step.payment_id), outcome, now=now)
+    _record(sessions, step.payment_id, outcome, now=now)
     return True
 
 
@@ -220,9 +218,7 @@ def _begin(session: Session, invoice_id: int, *, now: datetime) -> _Charge | _Ab
     ).one_or_none()
     if invoice is None or amount_due(invoice) <= 0:
         return False
-    latest = session.scalars(
-        select(Payment).where(Payment.invoice_id == invoice.id).order_by(Payment.attempt.desc())
-    ).first()
+    latest = latest_payment(session, invoice.id)
     if latest is not None and latest.status is PaymentStatus.REQUIRES_ACTION:
         assert latest.provider_payment_id is not None
         return _Abandon(latest.id, latest.provider_payment_id)
@@ -265,6 +261,13 @@ def _charge(payment: Payment, invoice: Invoice, customer: Customer, *, resumed: 
         payment_method_id=payment.payment_method_id,
         invoice_ref=invoice.ref_id,
     )
+
+
+def latest_payment(session: Session, invoice_id: int) -> Payment | None:
+    """The invoice's last attempt, if there was one."""
+    return session.scalars(
+        select(Payment).where(Payment.invoice_id == invoice_id).order_by(Payment.attempt.desc())
+    ).first()
 
 
 def _note_payment_id(session: Session, payment_id: int, provider_payment_id: str) -> bool:
@@ -316,6 +319,19 @@ def record(
         _failed(session, invoice, payment, now=now)
 
 
+def _record(
+    sessions: sessionmaker[Session],
+    payment_id: int,
+    outcome: Outcome,
+    *,
+    now: datetime,
+    message: str | None = None,
+) -> None:
+    """`record`, in a transaction of its own."""
+    with unit_of_work(sessions) as session:
+        record(session, session.get_one(Payment, payment_id), outcome, now=now, message=message)
+
+
 def _paid(session: Session, invoice: Invoice, *, now: datetime) -> None:
     if invoice.state is not InvoiceState.OPEN:
         log.warning(
@@ -343,9 +359,7 @@ def _paid(session: Session, invoice: Invoice, *, now: datetime) -> None:
 def _failed(session: Session, invoice: Invoice, payment: Payment, *, now: datetime) -> None:
     if invoice.state is not InvoiceState.OPEN:
         return
-    provider = session.scalar(
-        select(PaymentProvider).where(PaymentProvider.environment_id == invoice.environment_id)
-    )
+    provider = of_environment(session, invoice.environment_id)
     retry_days = provider.retry_days if provider is not None else []
     retries_left = invoice.payment_attempts <= len(retry_days)
     invoice.next_payment_at = (

@@ -5,8 +5,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tollgate.invoices.announcements import wire_state
-from tollgate.invoices.models import Invoice, InvoiceState, amount_due
+from tollgate.invoices.models import Invoice, InvoiceState, amount_due, pdf_path
+from tollgate.invoices.service import latest_invoice
 from tollgate.kit.money import wire_amount
+from tollgate.payments.collection import latest_payment
 from tollgate.payments.models import Payment, PaymentProvider, PaymentStatus
 from tollgate.subscriptions.enums import PaymentCollectionMethod
 from tollgate.subscriptions.schemas import LatestInvoice, PaymentCollection, SubscriptionRead
@@ -22,17 +24,10 @@ _COLLECTION: dict[PaymentStatus, PaymentCollection] = {
 def with_standing(
     session: Session, read: SubscriptionRead, subscription_id: int
 ) -> SubscriptionRead:
-    invoice = session.scalars(
-        select(Invoice)
-        .where(Invoice.subscription_id == subscription_id)
-        .order_by(Invoice.id.desc())
-        .limit(1)
-    ).first()
+    invoice = latest_invoice(session, subscription_id)
     if invoice is None:
         return read
-    payment = session.scalars(
-        select(Payment).where(Payment.invoice_id == invoice.id).order_by(Payment.attempt.desc())
-    ).first()
+    payment = latest_payment(session, invoice.id)
     charged = read.payment_collection_method is PaymentCollectionMethod.CHARGE
     return read.model_copy(
         update={
@@ -45,7 +40,7 @@ def with_standing(
                 amount_due=wire_amount(amount_due(invoice), invoice.currency),
                 billing_reason=invoice.billing_reason.value,
                 currency=invoice.currency,
-                pdf_url=f"/api/v1/invoices/{invoice.ref_id}/pdf",
+                pdf_url=pdf_path(invoice.ref_id),
                 total=wire_amount(invoice.total, invoice.currency),
                 payment_secret=payment.client_secret
                 if payment is not None and invoice.state is InvoiceState.OPEN

@@ -60,11 +60,11 @@ def upgrade() -> None:
         sa.UniqueConstraint("idempotency_key"),
     )
     op.create_index("ix_payments_environment_id", "payments", ["environment_id"])
+    op.create_index("ix_payments_provider_payment_id", "payments", ["provider_payment_id"])
     with op.batch_alter_table("subscriptions") as batch:
         batch.add_column(
             sa.Column("payment_collection_method", sa.String(length=32), nullable=True)
         )
-    op.create_index("ix_payments_provider_payment_id", "payments", ["provider_payment_id"])
 
 
 def downgrade() -> None:
