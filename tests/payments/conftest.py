@@ -144,3 +144,19 @@ def paying(demo_client: stigg.Stigg, connected: Connected) -> stigg.Stigg:
     """The demo client, with customer acme holding a good card."""
     demo_client.v1.customers.provision(id="acme", name="Acme", email="it@acme.test")
     return demo_client
+
+
+def with_a_card_stripe_no_longer_has(client: stigg.Stigg) -> None:
+    """Customer acme, provisioned with the ids of a Stripe customer and card that do not
+    exist (any more)."""
+    client.v1.customers.provision(
+        id="acme",
+        billing_id="cus_gone",
+        default_payment_method={
+            "billing_id": "pm_gone",
+            "type": "CARD",
+            "card_expiry_month": 12,
+            "card_expiry_year": 2034,
+            "card_last4_digits": "4242",
+        },
+    )

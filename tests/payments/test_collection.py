@@ -18,6 +18,7 @@ from tests.payments.conftest import (
     NOWHERE,
     Connected,
     LocalStripe,
+    with_a_card_stripe_no_longer_has,
 )
 from tests.support.clocks import START, Clocked
 from tests.support.proxies import LossyProxy
@@ -260,18 +261,7 @@ class TestDeclined:
         clocked: Clocked,
         tollgate_webhooks: Receiver,
     ) -> None:
-        # Provisioned with ids of a Stripe customer and card that do not exist (any more).
-        demo_client.v1.customers.provision(
-            id="acme",
-            billing_id="cus_gone",
-            default_payment_method={
-                "billing_id": "pm_gone",
-                "type": "CARD",
-                "card_expiry_month": 12,
-                "card_expiry_year": 2034,
-                "card_last4_digits": "4242",
-            },
-        )
+        with_a_card_stripe_no_longer_has(demo_client)
         subscription_id = pro(demo_client)
         clocked.run_jobs()
         [failure] = failed_payments(tollgate_webhooks)

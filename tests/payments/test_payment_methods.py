@@ -9,6 +9,7 @@ from tests.payments.conftest import (
     DECLINED_AT_ATTACH,
     Connected,
     LocalStripe,
+    with_a_card_stripe_no_longer_has,
 )
 from tests.support import Tenant
 
@@ -145,17 +146,7 @@ class TestRemoving:
     def test_a_card_stripe_no_longer_has_is_removed_all_the_same(
         self, demo_client: stigg.Stigg, connected: Connected
     ) -> None:
-        demo_client.v1.customers.provision(
-            id="acme",
-            billing_id="cus_gone",
-            default_payment_method={
-                "billing_id": "pm_gone",
-                "type": "CARD",
-                "card_expiry_month": 12,
-                "card_expiry_year": 2034,
-                "card_last4_digits": "4242",
-            },
-        )
+        with_a_card_stripe_no_longer_has(demo_client)
         customer = demo_client.v1.customers.payment_method.detach("acme").data
         assert customer.default_payment_method is None
 
