@@ -1,4 +1,4 @@
-"""The `tollgate` command: serve, worker, migrate, keys, webhooks, payments, auth0."""
+"""The `tollgate` command: serve, worker, migrate, keys, webhooks, payments, auth0, replica."""
 
 import secrets
 import signal
@@ -30,6 +30,7 @@ from tollgate.identity.schemas import Mode
 from tollgate.kit.clock import Clock, SystemClock
 from tollgate.logs import configure_logging
 from tollgate.payments import providers
+from tollgate.replica.cli import replica_app
 from tollgate.schema import migrate
 from tollgate.webhooks import service as webhooks
 from tollgate.webhooks.event_types import EventType
@@ -50,6 +51,7 @@ auth0_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(auth0_app, name="auth0")
+app.add_typer(replica_app, name="replica")
 EnvironmentOption = Annotated[str, typer.Option(help="Environment name")]
 console = Console(stderr=True)
 # The time every command acts at; the server and worker keep time by it too.

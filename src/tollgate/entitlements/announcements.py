@@ -24,6 +24,7 @@ from tollgate.db.changes import Change, ChangeKind
 from tollgate.entitlements import engine, holdings, usage_store
 from tollgate.entitlements.engine import Effective, FeatureInfo, Snapshot
 from tollgate.entitlements.service import describe_entitlements
+from tollgate.entitlements.usage_store import CustomerUsage
 from tollgate.kit.clock import Clock
 from tollgate.webhooks import outbox
 from tollgate.webhooks.event_types import EventType
@@ -128,13 +129,35 @@ def _owe(
                 "trigger": trigger.value,
                 "customer": {"id": customer.ref_id},
                 "resource": {"id": s.resource_ref} if s.resource_ref else None,
-                "entitlements": describe_entitlements(s, features, usage),
+                "entitlements": _announced(s, features, usage),
             },
             ordering_key=customer.ref_id,
         )
         for s in changed
     ]
     outbox.emit_many(session, environment_id=customer.environment_id, events=events, now=now)
+
+
+def _announced(
+    snapshot: Snapshot, features: Mapping[str, FeatureInfo], usage: CustomerUsage
+) -> list[dict[str, Any]]:
+    """Each entitlement as a check decides it, with the terms a check's answer leaves out
+    and a receiver needs to decide checks itself (the replica does): the soft limit, the
+    enum values, the feature's meter and units."""
+    described = describe_entitlements(snapshot, features, usage)
+    for wire in described:
+        feature = features[wire["feature"]["id"]]
+        entitlement = snapshot.entitlements[feature.ref_id]
+        values = entitlement.enum_values
+        wire["hasSoftLimit"] = entitlement.has_soft_limit
+        wire["enumValues"] = sorted(values) if values is not None else None
+        wire["feature"] = {
+            **wire["feature"],
+            "meterType": feature.meter_type,
+            "featureUnits": feature.units,
+            "featureUnitsPlural": feature.units_plural,
+        }
+    return described
 
 
 def _digest(snapshot: Snapshot) -> str:

@@ -92,15 +92,15 @@ def subscription_entity(session: Session, subscription: Subscription) -> dict[st
             .order_by(SubscriptionAddon.id)
         ).tuples()
     )
-    refs = dict(
-        session.execute(
-            select(PackageVersion.id, Package.ref_id)
+    named = {
+        version: (ref, name)
+        for version, ref, name in session.execute(
+            select(PackageVersion.id, Package.ref_id, PackageVersion.display_name)
             .join(Package, Package.id == PackageVersion.package_id)
             .where(PackageVersion.id.in_([subscription.plan_version_id, *(a for a, _ in addons)]))
-        )
-        .tuples()
-        .all()
-    )
+        ).tuples()
+    }
+    plan_ref, plan_name = named.get(subscription.plan_version_id, (None, None))
     customer_ref = session.scalar(
         select(Customer.ref_id).where(Customer.id == subscription.customer_id)
     )
@@ -127,9 +127,13 @@ def subscription_entity(session: Session, subscription: Subscription) -> dict[st
         "customer": {"id": customer_ref},
         "resource": {"id": resource_ref} if resource_ref else None,
         "plan": {
-            "id": refs.get(subscription.plan_version_id),
+            "id": plan_ref,
+            "name": plan_name,
             "pricingType": subscription.pricing_type.value,
         },
-        "addons": [{"id": refs.get(version), "quantity": quantity} for version, quantity in addons],
+        "addons": [
+            {"id": ref, "name": name, "quantity": quantity}
+            for (ref, name), quantity in ((named.get(v, (None, None)), q) for v, q in addons)
+        ],
         "metadata": subscription.metadata_,
     }

@@ -59,13 +59,28 @@ def announce_measurements(
         events=[
             outbox.Event(
                 EventType.MEASUREMENT_REPORTED,
-                {**measurement.as_wire(), "currentChange": from_units(row["change"])},
+                _measured(measurement, from_units(row["change"])),
                 measurement.customer_ref,
             )
             for row, measurement in zip(rows, applied, strict=True)
         ],
         now=now,
     )
+
+
+def _measured(measurement: Reported, change: float) -> dict[str, Any]:
+    """The report as the usage API answers it, plus Stigg's nested ids. The report's own
+    time is `measuredAt`: `timestamp` is the event's, which receivers order events by."""
+    wire = measurement.as_wire()
+    wire["measuredAt"] = wire.pop("timestamp")
+    resource = wire["resourceId"]
+    return {
+        **wire,
+        "currentChange": change,
+        "customer": {"id": wire["customerId"]},
+        "feature": {"id": wire["featureId"]},
+        "resource": {"id": resource} if resource else None,
+    }
 
 
 def announce_exceeded(
