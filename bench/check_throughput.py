@@ -124,6 +124,11 @@ class Options:
     concurrency: int
     database_url: str | None
     pin: bool
+    # What the load generator asks (its extra flags), which features, which statuses are
+    # answers (the replica answers a denial 403).
+    loadgen_flags: tuple[str, ...] = ()
+    features: tuple[str, ...] = FEATURES
+    statuses: frozenset[str] = frozenset({"200"})
 
 
 @dataclass(frozen=True)
@@ -475,10 +480,11 @@ def loadgen(
         f"--port={server.port}",
         f"--api-key={api_key}",
         f"--customers={customers}",
-        f"--features={','.join(FEATURES)}",
+        f"--features={','.join(options.features)}",
         f"--concurrency={options.concurrency}",
         f"--warmup={WARMUP_SECONDS}",
         f"--seconds={options.seconds}",
+        *options.loadgen_flags,
     ]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
         if options.pin:
@@ -512,7 +518,7 @@ def measure(server: Server, *, api_key: str, customers: int, options: Options) -
     if len(samples) == 2:
         server_cpu = (samples[1][0] - samples[0][0]) / result["seconds"]
         everyone = (samples[1][1] - samples[0][1]) / result["seconds"]
-    _print_measured(server.name, result, server_cpu, server.rss_mb())
+    _print_measured(server.name, result, server_cpu, server.rss_mb(), options.statuses)
     others = everyone - server_cpu - result["client_cpu"]
     if others > NOISE_CORES:
         console.print(
@@ -543,10 +549,16 @@ def warm_every_customer(server: Server, *, api_key: str, customers: int, options
         f"{result['seconds']:.1f} s ({result['rps']:,.0f}/s while snapshots were computed; "
         f"statuses {result['statuses']}); not measured"
     )
-    _refuse_errors(result)
+    _refuse_errors(result, options.statuses)
 
 
-def _print_measured(name: str, result: Measured, server_cpu: float, rss_mb: float) -> None:
+def _print_measured(
+    name: str,
+    result: Measured,
+    server_cpu: float,
+    rss_mb: float,
+    statuses: frozenset[str] = frozenset({"200"}),
+) -> None:
     console.print(
         f"  [bold]{name}[/]: {result['rps']:,.0f} requests/s, p50 {result['p50_ms']:.2f} ms, "
         f"p99 {result['p99_ms']:.2f} ms (p90 {result['p90_ms']:.2f}, p99.9 "
@@ -558,11 +570,11 @@ def _print_measured(name: str, result: Measured, server_cpu: float, rss_mb: floa
         f"{result['denied']:,}; CPU: server {server_cpu:.0%}, load generator "
         f"{result['client_cpu']:.0%}; server memory {rss_mb:,.0f} MB"
     )
-    _refuse_errors(result)
+    _refuse_errors(result, statuses)
 
 
-def _refuse_errors(result: Measured) -> None:
-    if result["errors"] or set(result["statuses"]) - {"200"}:
+def _refuse_errors(result: Measured, statuses: frozenset[str] = frozenset({"200"})) -> None:
+    if result["errors"] or set(result["statuses"]) - statuses:
         raise SystemExit(f"unexpected answers: {result['statuses']} {result['errors']}")
 
 

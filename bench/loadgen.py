@@ -146,8 +146,16 @@ class Target:
     api_key: str
     customer_ids: list[str]
     feature_ids: list[str]
+    # POST /check-access with a JSON body (the replica's check) instead of Tollgate's GET.
+    check_access: bool = False
 
     def request(self, customer_id: str, feature_id: str) -> bytes:
+        if self.check_access:
+            body = f'{{"customerId":"{customer_id}","featureId":"{feature_id}"}}'.encode()
+            return (
+                f"POST /check-access HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode() + body
         return (
             f"GET /api/v1/customers/{customer_id}/entitlements/check?featureId={feature_id} "
             f"HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nX-API-KEY: {self.api_key}\r\n"
@@ -273,6 +281,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--check-access", action="store_true", help="POST /check-access (the replica's check)"
+    )
     return parser.parse_args(argv)
 
 
@@ -288,6 +299,7 @@ def main(argv: list[str] | None = None) -> None:
         api_key=args.api_key,
         customer_ids=[customer_id(i) for i in range(args.customers)],
         feature_ids=args.features.split(","),
+        check_access=args.check_access,
     )
     rng = random.Random(args.seed)
     if args.mode == "touch":

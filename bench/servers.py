@@ -40,3 +40,34 @@ def baseline_app() -> Starlette:
         return JSONResponse(payload)
 
     return Starlette(routes=[Route(CHECK_PATH, check)])
+
+
+REPLICA_DATABASE = "TOLLGATE_REPLICA_DATABASE_URL"
+
+
+def replica_app() -> Starlette:
+    """`tollgate replica serve` without a source: checks from its database (seeded)."""
+    from tollgate.logs import configure_logging
+    from tollgate.replica.app import create_replica_app
+    from tollgate.replica.service import Replica, ReplicaSettings
+
+    configure_logging("warning")
+    return create_replica_app(Replica(ReplicaSettings(database_url=os.environ[REPLICA_DATABASE])))
+
+
+def replica_baseline_app() -> Starlette:
+    """A bare Starlette POST route answering a fixed JSON object (one real replica answer)."""
+    payload = json.loads(os.environ[BASELINE_BODY])
+
+    async def check_access(_request: Request) -> JSONResponse:
+        return JSONResponse(payload)
+
+    async def healthz(_request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(
+        routes=[
+            Route("/check-access", check_access, methods=["POST"]),
+            Route("/healthz", healthz),
+        ]
+    )

@@ -14,6 +14,7 @@ messages do not pile onto it; they wait, keeping their order and their retries.
 Held messages, senders and pauses belong to one worker; several workers share the outbox
 through leases (`webhooks.delivery`)."""
 
+import contextlib
 import logging
 import math
 import random
@@ -34,7 +35,7 @@ from anyio.from_thread import BlockingPortal
 from sqlalchemy.orm import Session, sessionmaker
 
 from tollgate.kit.clock import Clock
-from tollgate.webhooks import delivery
+from tollgate.webhooks import delivery, outbox
 from tollgate.webhooks.delivery import Attempt, Leased
 from tollgate.webhooks.sender import Outcome, Sender
 from tollgate.webhooks.targets import TargetRules
@@ -131,6 +132,10 @@ class _Held:
         self._finished.append(attempt)
         self._changed.set()
 
+    def nudge(self) -> None:
+        """New messages are owed: stop waiting."""
+        self._changed.set()
+
     def take_finished(self) -> list[Attempt]:
         finished, self._finished = self._finished, []
         self.suspect.clear()
@@ -173,12 +178,29 @@ class Dispatcher:
         self._forever: anyio.CancelScope | None = None
         self._stopped: anyio.Event | None = None
         self._database: anyio.CapacityLimiter | None = None
+        self._held: _Held | None = None  # what the running loop holds (to nudge it)
+        self._stop_listening: Callable[[], None] | None = None
 
     # -- from other threads ---------------------------------------------------------------
 
     def start(self) -> None:
-        """Deliver continuously, on this dispatcher's thread, until `close()`."""
-        self._loop().start_task_soon(self._run_forever)
+        """Deliver continuously, on this dispatcher's thread, until `close()`; at once when
+        this process commits new messages, else at each poll."""
+        portal = self._loop()
+        portal.start_task_soon(self._run_forever)
+        self._stop_listening = outbox.when_owed(self._nudge)
+
+    def _nudge(self) -> None:
+        portal = self._portal
+        if portal is None:
+            return
+        # RuntimeError: stopping, or called from the loop itself (which is awake anyway).
+        with contextlib.suppress(RuntimeError):
+            portal.start_task_soon(self._nudged)
+
+    async def _nudged(self) -> None:
+        if self._held is not None:
+            self._held.nudge()
 
     def run_once(self, now: datetime | None = None, *, most: int | None = None) -> int:
         """Send every message that may go at `now` (the clock's by default), and those
@@ -188,6 +210,9 @@ class Dispatcher:
 
     def close(self) -> None:
         """Stop: requests still out are abandoned and their messages' leases given up."""
+        if self._stop_listening is not None:
+            self._stop_listening()
+            self._stop_listening = None
         with self._boot:
             portal, thread = self._portal, self._thread
             self._portal = self._thread = None
@@ -233,7 +258,7 @@ class Dispatcher:
     async def _run(
         self, now: Callable[[], datetime], *, forever: bool = False, most: int | None = None
     ) -> int:
-        held = _Held(now())
+        held = self._held = _Held(now())
         delivered = 0
         try:
             async with anyio.create_task_group() as tasks:

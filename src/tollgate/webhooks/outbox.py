@@ -4,16 +4,50 @@
 that rolls back takes its messages with it; one that commits owes them until delivered."""
 
 import secrets
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
+from sqlalchemy import event as sa_event
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from tollgate.webhooks.models import MessageStatus, WebhookEndpoint, WebhookMessage
+
+# Set on a session that wrote messages; after its commit, this process's dispatchers are
+# told, so that they send at once instead of at their next poll.
+_OWED = "tollgate.webhooks_owed"
+_owed_listeners: list[Callable[[], None]] = []
+_listeners_lock = threading.Lock()
+
+
+def when_owed(listener: Callable[[], None]) -> Callable[[], None]:
+    """Call `listener` after each commit (in this process) that owes messages; returns
+    what stops it. Another process's commits are found by its poll."""
+    with _listeners_lock:
+        _owed_listeners.append(listener)
+
+    def stop() -> None:
+        with _listeners_lock:
+            if listener in _owed_listeners:
+                _owed_listeners.remove(listener)
+
+    return stop
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _tell_dispatchers(session: Session) -> None:
+    if session.info.pop(_OWED, False):
+        for listener in list(_owed_listeners):
+            listener()
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _owe_nothing(session: Session) -> None:
+    session.info.pop(_OWED, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +121,7 @@ def emit_many(
     if messages:
         # One multi-row insert, in the order the events happened (ids keep that order).
         session.execute(insert(WebhookMessage), messages)
+        session.info[_OWED] = True
     return len(messages)
 
 
