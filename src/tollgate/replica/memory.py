@@ -66,7 +66,11 @@ class CustomerView:
 
 
 class Memory:
-    """Customers' views (the most recently used `capacity` of them) and the features."""
+    """Customers' views (the most recently used `capacity` of them) and the features.
+
+    A read from the database may race a change that commits meanwhile: each change bumps
+    the customer's generation, and a read is kept only if no generation moved while it ran
+    (else it reads again), so memory never holds a state older than the database's."""
 
     def __init__(self, sessions: sessionmaker[Session], *, capacity: int = 100_000) -> None:
         self._sessions = sessions
@@ -74,6 +78,8 @@ class Memory:
         self._views: OrderedDict[str, CustomerView] = OrderedDict()
         self._features: dict[str, FeatureInfo] | None = None
         self._lock = threading.Lock()
+        self._generations: dict[str, int] = {}  # by customer: changes applied so far
+        self._epoch = 0  # everything forgotten so far (resyncs), and feature changes
 
     def sessions(self) -> Session:
         return self._sessions()
@@ -87,35 +93,49 @@ class Memory:
 
     def load(self, customer_id: str) -> CustomerView:
         """Read the customer from the database into memory (blocking)."""
-        with self._sessions() as session:
-            view = _view(store.customer_rows(session, customer_id), customer_id)
-        with self._lock:
-            self._views[customer_id] = view
-            if len(self._views) > self._capacity:
-                self._views.popitem(last=False)
-        return view
+        while True:
+            before = self._generations.get(customer_id, 0), self._epoch
+            with self._sessions() as session:
+                view = _view(store.customer_rows(session, customer_id), customer_id)
+            with self._lock:
+                if (self._generations.get(customer_id, 0), self._epoch) != before:
+                    continue  # changed while it was read: read again
+                self._views[customer_id] = view
+                if len(self._views) > self._capacity:
+                    self._views.popitem(last=False)
+                return view
 
-    def refresh(self, customer_id: str) -> None:
+    def changed(self, customer_id: str) -> None:
         """After a change to the customer committed: read it again if it is held."""
-        if customer_id in self._views:
+        with self._lock:
+            self._generations[customer_id] = self._generations.get(customer_id, 0) + 1
+            held = customer_id in self._views
+        if held:
             self.load(customer_id)
 
     def forget_all(self) -> None:
         """After a resync: everything is read again on its next check."""
         with self._lock:
+            self._epoch += 1
             self._views.clear()
             self._features = None
 
     def features(self) -> dict[str, FeatureInfo]:
-        features = self._features
-        if features is None:
+        while True:
+            features, epoch = self._features, self._epoch
+            if features is not None:
+                return features
             with self._sessions() as session:
                 features = {row.feature_id: _feature(row) for row in store.feature_rows(session)}
-            self._features = features
-        return features
+            with self._lock:
+                if self._epoch == epoch:
+                    self._features = features
+                    return features
 
     def features_changed(self) -> None:
-        self._features = None
+        with self._lock:
+            self._epoch += 1
+            self._features = None
 
 
 def _view(rows: store.CustomerRows, customer_id: str) -> CustomerView:

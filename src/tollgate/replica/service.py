@@ -103,6 +103,7 @@ class Replica:
                 resynced = store.fact(session, RESYNCED_AT)
             if resynced is None:
                 self.resync()
+        self.memory.features()
         self._auditor = threading.Thread(target=self._audit_loop, name="replica-audit", daemon=True)
         self._auditor.start()
 
@@ -162,8 +163,9 @@ class Replica:
                 outcome = store.apply_event(session, event, received_at=self.now())
             if outcome.feature_changed:
                 self.memory.features_changed()
+                self.memory.features()  # read here, not by the next check on the event loop
             if outcome.customer_id is not None and outcome.applied is store.Applied.APPLIED:
-                self.memory.refresh(outcome.customer_id)
+                self.memory.changed(outcome.customer_id)
         if outcome.unknown_customer and self.source is not None:
             with self._gaps_lock:
                 self._gaps.add(outcome.customer_id or "")
@@ -185,7 +187,8 @@ class Replica:
         else:
             self.memory.features_changed()
             for customer_id in customer_ids:
-                self.memory.refresh(customer_id)
+                self.memory.changed(customer_id)
+        self.memory.features()
         return done
 
     def audit(self) -> None:

@@ -51,6 +51,9 @@ HELD = 4 * IN_FLIGHT  # messages a worker holds in all
 # While requests are out, answers are recorded (and more messages leased) this often at
 # most, many at a time, rather than one database round trip per answer.
 GATHER_SECONDS = 0.01
+# After a nudge, messages are looked for again this often, this many times.
+NUDGE_RECHECK_SECONDS = 0.02
+NUDGE_RECHECKS = 10
 # A lease outlasts a request (its deadline) and the recording of its outcome; the leases
 # of held messages are renewed while they wait their turn. A live worker's messages are
 # never taken over; a dead worker's are when their lease runs out.
@@ -85,6 +88,7 @@ class _Held:
         self.suspect: set[int] = set()
         self._finished: list[Attempt] = []
         self._changed = anyio.Event()
+        self.rechecks = 0  # quick looks left after a nudge
 
     @property
     def count(self) -> int:
@@ -133,7 +137,10 @@ class _Held:
         self._changed.set()
 
     def nudge(self) -> None:
-        """New messages are owed: stop waiting."""
+        """New messages are owed: stop waiting, and look again a few times soon after (a
+        commit is not always visible to the dispatcher's connection the moment it is told;
+        seen on PostgreSQL)."""
+        self.rechecks = NUDGE_RECHECKS
         self._changed.set()
 
     def take_finished(self) -> list[Attempt]:
@@ -276,7 +283,11 @@ class Dispatcher:
                         continue
                     if not forever and held.idle:
                         break
-                    await self._wait(held, self._interval if forever else None)
+                    wait = self._interval if forever else None
+                    if held.rechecks:
+                        held.rechecks -= 1
+                        wait = NUDGE_RECHECK_SECONDS
+                    await self._wait(held, wait)
         finally:
             # Stopped (or failed): record what was answered, give back what was not.
             with anyio.CancelScope(shield=True):
