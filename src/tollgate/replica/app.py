@@ -17,7 +17,7 @@ from starlette.routing import Route
 from tollgate.replica import store
 from tollgate.replica.events import BadEvent
 from tollgate.replica.graphql import graphql_app
-from tollgate.replica.memory import Asked, decide
+from tollgate.replica.memory import Asked, answer
 from tollgate.replica.service import Replica, Unauthenticated
 from tollgate.replica.sync import RESYNCED_AT
 
@@ -89,9 +89,8 @@ async def _check_access(request: Request) -> Response:
     view = replica.memory.cached(asked.customer_id)
     if view is None:
         view = await run_in_threadpool(replica.memory.load, asked.customer_id)
-    answer = decide(view, replica.memory.features(), asked, replica.now())
-    answer["hasAccess"] = answer["isGranted"]
-    return _json(200 if answer["isGranted"] else 403, answer)
+    status, body = answer(view, replica.memory.features(), asked, replica.now())
+    return Response(body, status_code=status, media_type="application/json")
 
 
 def _asked(body: Any) -> Asked:

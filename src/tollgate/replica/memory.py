@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy.orm import Session, sessionmaker
 
 from tollgate.entitlements.engine import (
@@ -62,7 +63,22 @@ class CustomerView:
     entitlements: dict[str, dict[str, Effective]] = field(default_factory=dict)  # by scope
     usage: dict[tuple[str, str], Counted] = field(default_factory=dict)
     # Snapshots made for checks, by scope, until the first moment one could change.
-    snapshots: dict[str, tuple[Snapshot, datetime | None]] = field(default_factory=dict)
+    snapshots: dict[str, "Kept"] = field(default_factory=dict)
+
+
+AnswerKey = tuple[str, int | None, frozenset[str] | None]  # feature, usage and values asked
+ANSWERS_KEPT = 64  # per customer and scope; past it, the kept answers start again
+
+
+@dataclass(slots=True)
+class Kept:
+    """A snapshot, until when it holds, and the answers rendered from it (status, JSON) for
+    the features they were rendered with: a repeated check is a dictionary lookup."""
+
+    snapshot: Snapshot
+    expires_at: datetime | None
+    features: dict[str, FeatureInfo] | None = None
+    answers: dict[AnswerKey, tuple[int, bytes]] = field(default_factory=dict)
 
 
 class Memory:
@@ -197,15 +213,17 @@ def _feature(row: Any) -> FeatureInfo:
 
 
 def snapshot(view: CustomerView, resource_id: str | None, now: datetime) -> Snapshot:
-    """The engine's snapshot of the customer (or resource) at `now`, made once and kept
-    until the first moment time alone would change it."""
+    """The engine's snapshot of the customer (or resource) at `now`."""
+    return _kept(view, resource_id, now).snapshot
+
+
+def _kept(view: CustomerView, resource_id: str | None, now: datetime) -> Kept:
+    """The snapshot made once and kept until the first moment time alone would change it."""
     scope = resource_id or CUSTOMER_SCOPE
     kept = view.snapshots.get(scope)
-    if kept is not None and (kept[1] is None or now < kept[1]):
-        return kept[0]
-    made, expires_at = _snapshot(view, resource_id, now)
-    view.snapshots[scope] = (made, expires_at)
-    return made
+    if kept is None or (kept.expires_at is not None and now >= kept.expires_at):
+        kept = view.snapshots[scope] = Kept(*_snapshot(view, resource_id, now))
+    return kept
 
 
 def _snapshot(
@@ -243,6 +261,11 @@ def _snapshot(
         if entitlement.usage_period_end is not None:
             moments.append(entitlement.usage_period_end)
         held[feature_id] = entitlement
+    moments += [
+        counted.period_end
+        for (counted_scope, _), counted in view.usage.items()
+        if counted_scope == scope and counted.period_end is not None and counted.period_end > now
+    ]
     expires_at = min(moments, default=None)
     return replace(
         base, has_subscription=live, entitlements=held, expires_at=expires_at
@@ -280,11 +303,34 @@ class Asked:
     requested_values: frozenset[str] | None = None
 
 
-def decide(
+def answer(
     view: CustomerView, features: dict[str, FeatureInfo], asked: Asked, now: datetime
+) -> tuple[int, bytes]:
+    """`/check-access`'s status (200 granted, 403 not) and body: the check's answer in the
+    REST check's wire shape, and `hasAccess`. Kept with the snapshot it was decided on."""
+    kept = _kept(view, asked.resource_id, now)
+    if kept.features is not features:
+        kept.features = features
+        kept.answers.clear()
+    key = (asked.feature_id, asked.requested_usage, asked.requested_values)
+    found = kept.answers.get(key)
+    if found is None:
+        wire = _decide(view, kept.snapshot, features, asked, now)
+        wire["hasAccess"] = wire["isGranted"]
+        found = (200 if wire["isGranted"] else 403, orjson.dumps(wire))
+        if len(kept.answers) >= ANSWERS_KEPT:
+            kept.answers.clear()
+        kept.answers[key] = found
+    return found
+
+
+def _decide(
+    view: CustomerView,
+    made: Snapshot,
+    features: dict[str, FeatureInfo],
+    asked: Asked,
+    now: datetime,
 ) -> dict[str, Any]:
-    """The check's answer in the REST check's wire shape (`isGranted`, the reason, terms)."""
-    made = snapshot(view, asked.resource_id, now)
     feature = features.get(asked.feature_id)
     usage = current_usage(view, made, feature, now) if feature else 0
     decision: Decision = check(
