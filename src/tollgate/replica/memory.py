@@ -82,7 +82,7 @@ class Kept:
 
 
 class Memory:
-    """Customers' views (the most recently used `capacity` of them) and the features.
+    """Customers' views (the `capacity` most recently read of them) and the features.
 
     A read from the database may race a change that commits meanwhile: each change bumps
     the customer's generation, and a read is kept only if no generation moved while it ran

@@ -5,11 +5,10 @@ import hmac
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook, WebhookVerificationError
 
@@ -59,25 +58,18 @@ class Health:
     pending: int | None = None  # messages the source still owes this replica
     error: str | None = None
     repaired: int = 0  # customers read again because of a gap, since start
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Replica:
-    def __init__(
-        self,
-        settings: ReplicaSettings,
-        *,
-        engine: Engine | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
+    def __init__(self, settings: ReplicaSettings) -> None:
         self.settings = settings
-        self.engine = engine or make_engine(normalize_database_url(settings.database_url))
+        self.engine = make_engine(normalize_database_url(settings.database_url))
         store.create_schema(self.engine)
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
         # Reads never take SQLite's write lock (a read inside a write would wait forever).
         self.reads: sessionmaker[Session] = make_session_factory(self.engine, write=False)
         self.memory = Memory(self.reads, capacity=settings.cache_size)
-        self.now = clock
+        self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
         self.source = (
             Source(settings.source_url, settings.api_key)
             if settings.source_url and settings.api_key
