@@ -52,7 +52,8 @@ class TestAccessToken:
 
         def answered() -> bool:
             found = httpx.post(f"{guarded.url}/graphql", json=query, headers=bearer).json()
-            return found["data"]["customer"] == {"id": "guarded-1"}
+            customer: dict[str, str] | None = found["data"]["customer"]
+            return customer == {"id": "guarded-1"}
 
         eventually(answered, "the customer, read with the token")
         allowed = httpx.post(f"{guarded.url}/check-access", json=body, headers=bearer)
