@@ -101,13 +101,37 @@ class TestAwayLongerThanTheRetries:
             assert again["isEnabled"] is True
 
 
+class TestAnEventBeforeItsCustomer:
+    def test_the_customer_is_read_from_the_source(self, pair: Pair) -> None:
+        with pair.http() as http:
+            pair.replica.stop()
+            try:
+                _provision(http, "gap-1", "plan-pro")
+                # Lost without a trace (not even FAILED): only the next event tells.
+                _lose_pending(pair)
+            finally:
+                pair.replica.start()
+            assert _plan(pair, "gap-1") is None
+            _report(http, "gap-1", 3)  # measurement.reported, about a customer never seen
+        eventually(lambda: _plan(pair, "gap-1") == "plan-pro", "the customer read from the API")
+        assert _users(pair, "gap-1") == 3
+
+
+def _lose_pending(pair: Pair) -> None:
+    _source_sql(pair, "DELETE FROM webhook_messages WHERE status = 'PENDING'")
+
+
 def _give_up(pair: Pair) -> None:
+    _source_sql(pair, "UPDATE webhook_messages SET status = 'FAILED' WHERE status = 'PENDING'")
+
+
+def _source_sql(pair: Pair, statement: str) -> None:
+    """Act on the source's database directly: what its API cannot do (lose messages, or
+    give up on them days early)."""
     engine = make_engine(normalize_database_url(pair.source_database_url))
     try:
         with engine.begin() as connection:
-            connection.execute(
-                text("UPDATE webhook_messages SET status = 'FAILED' WHERE status = 'PENDING'")
-            )
+            connection.execute(text(statement))
     finally:
         engine.dispose()
 
