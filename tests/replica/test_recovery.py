@@ -79,6 +79,19 @@ class TestAwayLongerThanTheRetries:
                 pair.replica.start()
         eventually(lambda: _users(pair, "away-1") == 4, "usage repaired by a resync")
         eventually(lambda: _plan(pair, "away-2") == "plan-free", "a customer repaired too")
+        # Once repaired, the failed messages are sent again (changing nothing), so that the
+        # source's FAILED list empties and the next audit has nothing to repair.
+        with pair.http() as http:
+            endpoint = _endpoint(http)["id"]
+            eventually(
+                lambda: (
+                    not http.get(
+                        f"/api/v1/webhooks/{endpoint}/messages", params={"status": "FAILED"}
+                    ).json()["data"]
+                ),
+                "the failed messages delivered",
+            )
+        assert _users(pair, "away-1") == 4
         health = httpx.get(f"{pair.replica.url}/healthz").json()
         assert health["source"]["reachable"] is True
         assert health["source"]["repairedCustomers"] >= 2
@@ -87,11 +100,7 @@ class TestAwayLongerThanTheRetries:
         self, pair: Pair
     ) -> None:
         with pair.http() as http:
-            (endpoint,) = [
-                e
-                for e in http.get("/api/v1/webhooks").json()["data"]
-                if "replica" in (e["description"] or "")
-            ]
+            endpoint = _endpoint(http)
             disabled = http.patch(f"/api/v1/webhooks/{endpoint['id']}", json={"isEnabled": False})
             assert disabled.status_code == 200, disabled.text
             # Nothing is sent to a disabled endpoint: only a resync can bring this.
@@ -115,6 +124,17 @@ class TestAnEventBeforeItsCustomer:
             _report(http, "gap-1", 3)  # measurement.reported, about a customer never seen
         eventually(lambda: _plan(pair, "gap-1") == "plan-pro", "the customer read from the API")
         assert _users(pair, "gap-1") == 3
+
+
+def _endpoint(http: httpx.Client) -> dict[str, Any]:
+    """The endpoint the replica registered at the source."""
+    endpoints: list[dict[str, Any]] = [
+        e
+        for e in http.get("/api/v1/webhooks").json()["data"]
+        if e["description"] == "tollgate replica"
+    ]
+    (endpoint,) = endpoints
+    return endpoint
 
 
 def _lose_pending(pair: Pair) -> None:

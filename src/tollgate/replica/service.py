@@ -25,8 +25,6 @@ log = logging.getLogger("tollgate.replica")
 STIGG_SECRET_HEADER = "stigg-webhooks-secret"
 # Where the source's endpoint registration is kept (its id and signing secret).
 REGISTRATION = "registration"
-# The newest failed message at the source already repaired (its createdAt).
-FAILED_SEEN = "failed_seen_until"
 
 
 class Unauthenticated(Exception):
@@ -194,18 +192,19 @@ class Replica:
         self._follow_outside_resyncs()
         try:
             endpoint_id = self.endpoint_id()
-            watermark = None
+            failed_since = None
             if endpoint_id is not None:
-                missed, watermark = self._missed(endpoint_id, health)
+                missed, failed_since = self._missed(endpoint_id, health)
                 gaps |= missed
             if gaps:
                 self.resync(sorted(gaps))
                 health.repaired += len(gaps)
                 log.info("replica repaired gaps", extra={"customers": len(gaps)})
-            if watermark is not None:
-                # Only once repaired: a failed repair finds the same messages next time.
-                with self.sessions.begin() as session:
-                    store.set_fact(session, FAILED_SEEN, watermark)
+            if endpoint_id is not None and failed_since is not None:
+                # Only once repaired. Sent again, they arrive older than what the repair
+                # wrote (changing nothing) and leave the source's FAILED list, so the
+                # next audit does not repair them again.
+                self.source.redeliver_failed(endpoint_id, since=failed_since)
             health.reachable = True
         except SourceError as error:
             self._retry_later(gaps)
@@ -219,29 +218,24 @@ class Replica:
         self.health = health
 
     def _missed(self, endpoint_id: str, health: Health) -> tuple[set[str], str | None]:
-        """Customers of messages the source stopped trying to deliver since the last audit,
-        and the newest such message's time; an endpoint the source disabled is enabled
-        again and everything read again."""
+        """Customers of messages the source gave up delivering, and when the oldest of those
+        was created; an endpoint the source disabled is enabled again and everything read
+        again."""
         assert self.source is not None
         endpoint = self.source.endpoint(endpoint_id)
         if not endpoint["isEnabled"]:
             self.source.enable(endpoint_id)
             log.warning("replica endpoint was disabled at the source: enabled, resyncing")
             self.resync()
-        with self.reads() as session:
-            seen = store.fact(session, FAILED_SEEN) or ""
         missed: set[str] = set()
-        latest = seen
+        oldest: str | None = None
         for message in self.source.messages(endpoint_id, "FAILED"):
-            created = str(message["createdAt"])
-            if created <= seen:
-                continue
-            latest = max(latest, created)
+            oldest = oldest or str(message["createdAt"])  # listed oldest first
             customer = _customer_of(message.get("payload") or {})
             if customer:
                 missed.add(customer)
         health.pending = sum(1 for _ in self.source.messages(endpoint_id, "PENDING"))
-        return missed, (latest if latest != seen else None)
+        return missed, oldest
 
     def _follow_outside_resyncs(self) -> None:
         """A `tollgate replica resync` run beside this process changed rows under its

@@ -64,6 +64,12 @@ class Source:
     def enable(self, endpoint_id: str) -> None:
         self._call("PATCH", f"/api/v1/webhooks/{endpoint_id}", json={"isEnabled": True})
 
+    def redeliver_failed(self, endpoint_id: str, *, since: str) -> None:
+        """Have the source send again the endpoint's messages that failed, created since."""
+        self._call(
+            "POST", f"/api/v1/webhooks/{endpoint_id}/redeliver-failed", params={"since": since}
+        )
+
     def messages(self, endpoint_id: str, status: str) -> Iterator[dict[str, Any]]:
         """The endpoint's messages in one status, oldest first."""
         yield from self._pages(f"/api/v1/webhooks/{endpoint_id}/messages", {"status": status})
