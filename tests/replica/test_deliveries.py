@@ -99,6 +99,16 @@ class TestRepeatedAndReordered:
         assert found["name"] == "Early"
         assert [s["id"] for s in found["subscriptions"]] == ["sub-early"]
 
+    def test_a_body_past_one_mebibyte_is_refused(self, pair: Pair) -> None:
+        event = _customer_event("big-1", "x" * (1 << 21), at=_at())
+        refused = pair.replica.deliver(event)
+        assert (refused.status_code, refused.json()["field"]) == (413, "body")
+        huge_check = httpx.post(
+            f"{pair.replica.url}/check-access", content=b"{" + b" " * (1 << 21) + b"}"
+        )
+        assert huge_check.status_code == 413
+        assert _name(pair, "big-1") is None
+
     def test_a_malformed_payload_is_refused_naming_the_field(self, pair: Pair) -> None:
         event = _customer_event("bad-1", "Bad", at=_at())
         del event["id"]

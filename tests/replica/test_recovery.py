@@ -189,6 +189,30 @@ class TestResyncCommand:
             engine.dispose()
         assert (plan, granted) == ("plan-pro", 1)
 
+    def test_a_database_of_another_shape_is_refused(self, pair: Pair, tmp_path: Any) -> None:
+        database = f"sqlite:///{tmp_path / 'other.db'}"
+        engine = make_engine(database)
+        try:
+            with engine.begin() as connection:
+                connection.execute(
+                    text("CREATE TABLE replica_facts (name VARCHAR(64) PRIMARY KEY, value JSON)")
+                )
+                connection.execute(text("INSERT INTO replica_facts VALUES ('schema', '99')"))
+        finally:
+            engine.dispose()
+        done = subprocess.run(
+            [
+                *(sys.executable, "-m", "tollgate", "replica", "resync"),
+                *("--source", pair.source.url, "--key", pair.source.keys["server"]),
+                *("--database-url", database),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 1
+        assert "has schema 99, this tollgate knows 1" in " ".join(done.stderr.split())
+
     def test_it_needs_a_source(self, tmp_path: Any) -> None:
         done = subprocess.run(
             [

@@ -24,13 +24,12 @@ from tollgate.replica.sync import RESYNCED_AT
 MAX_BODY_BYTES = 1 << 20
 
 
-def create_replica_app(replica: Replica, *, start: bool = True) -> Starlette:
-    """The app; `start` runs the registration, backfill and audit at startup."""
+def create_replica_app(replica: Replica) -> Starlette:
+    """The app; at startup it registers, backfills and starts the audit (`Replica.start`)."""
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        if start:
-            await run_in_threadpool(replica.start)
+        await run_in_threadpool(replica.start)
         try:
             yield
         finally:
@@ -55,8 +54,8 @@ def create_replica_app(replica: Replica, *, start: bool = True) -> Starlette:
 
 async def _webhook(request: Request) -> Response:
     replica: Replica = request.app.state.replica
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
+    body = await _body(request)
+    if body is None:
         return _error(413, "the body is larger than 1 MiB", "body")
     headers = {k.lower(): v for k, v in request.headers.items()}
     try:
@@ -80,8 +79,11 @@ async def _check_access(request: Request) -> Response:
     replica: Replica = request.app.state.replica
     if not _authorized(replica, request):
         return _unauthorized()
+    body = await _body(request)
+    if body is None:
+        return _error(413, "the body is larger than 1 MiB", "body")
     try:
-        asked = _asked(orjson.loads(await request.body()))
+        asked = _asked(orjson.loads(body))
     except orjson.JSONDecodeError:
         return _error(400, "the body is not JSON", "body")
     except BadEvent as bad:
@@ -91,6 +93,18 @@ async def _check_access(request: Request) -> Response:
         view = await run_in_threadpool(replica.memory.load, asked.customer_id)
     status, body = answer(view, replica.memory.features(), asked, replica.now())
     return Response(body, status_code=status, media_type="application/json")
+
+
+async def _body(request: Request) -> bytes | None:
+    """The request's body, or None past `MAX_BODY_BYTES` (read no further than that)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _asked(body: Any) -> Asked:

@@ -12,6 +12,7 @@ from tollgate.logs import configure_logging
 from tollgate.replica.app import create_replica_app
 from tollgate.replica.service import Replica, ReplicaSettings
 from tollgate.replica.source import SourceError
+from tollgate.replica.store import SchemaMismatch
 
 replica_app = typer.Typer(
     help="Your own copy of customers, entitlements and usage, kept in step by webhooks.",
@@ -41,6 +42,14 @@ DatabaseOption = Annotated[
         help="The replica's own database: SQLite, or PostgreSQL for production",
     ),
 ]
+
+
+def _replica(settings: ReplicaSettings) -> Replica:
+    try:
+        return Replica(settings)
+    except SchemaMismatch as refused:
+        console.print(f"[red]refused:[/] {refused}")
+        raise typer.Exit(1) from refused
 
 
 @replica_app.command("serve")
@@ -111,7 +120,7 @@ def serve(
         access_token=access_token,
         audit_seconds=audit_seconds,
     )
-    replica = Replica(settings)
+    replica = _replica(settings)
     application = create_replica_app(replica)
     console.print(f"replica of {source or '(webhooks only)'} on http://{host}:{port}")
     uvicorn.run(
@@ -134,7 +143,7 @@ def resync(
     event changed after the resync began is kept."""
     if not (source and key):
         raise typer.BadParameter("a resync needs --source and --key", param_hint="--source")
-    replica = Replica(ReplicaSettings(database_url=database_url, source_url=source, api_key=key))
+    replica = _replica(ReplicaSettings(database_url=database_url, source_url=source, api_key=key))
     columns = (
         TextColumn("resync"),
         BarColumn(),

@@ -47,8 +47,28 @@ class Outcome:
     feature_changed: bool = False
 
 
+# The shape of the replica's tables; a database written by another shape is refused, not
+# guessed at (a later shape will come with its upgrade).
+SCHEMA_VERSION = 1
+
+
+class SchemaMismatch(RuntimeError):
+    pass
+
+
 def create_schema(engine: Engine) -> None:
+    """Create the tables if they are missing, and check the database's shape is this one."""
     t.metadata.create_all(engine)
+    with engine.begin() as connection:
+        stored = connection.scalar(select(t.facts.c.value).where(t.facts.c.name == "schema"))
+        if stored is None:
+            connection.execute(insert(t.facts).values(name="schema", value=SCHEMA_VERSION))
+        elif stored != SCHEMA_VERSION:
+            raise SchemaMismatch(
+                f"the replica's database has schema {stored}, this tollgate knows "
+                f"{SCHEMA_VERSION}: use the tollgate that wrote it, or a new database "
+                "(then `tollgate replica resync`)"
+            )
 
 
 def apply_event(session: Session, event: Event, *, received_at: datetime) -> Outcome:
