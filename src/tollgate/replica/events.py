@@ -5,7 +5,7 @@ ways this module absorbs (a measurement's customer as `customerId` or `customer.
 feature's name as `displayName` or `name`, meter types in either case). A payload that lacks
 what its type needs is refused with the field named, before anything is written."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -327,16 +327,8 @@ def feature_of(payload: dict[str, Any]) -> FeatureRecord:
 
 def customer_of(payload: dict[str, Any]) -> CustomerRecord:
     """A customer as the source's REST API reads it."""
-    record = _customer(payload, deleted=False)
     archived = payload.get("archivedAt") is not None or bool(payload.get("isArchived"))
-    return CustomerRecord(
-        record.customer_id,
-        record.name,
-        record.email,
-        record.billing_id,
-        record.metadata,
-        archived,
-    )
+    return replace(_customer(payload, deleted=False), is_archived=archived)
 
 
 def subscription_of(payload: dict[str, Any]) -> SubscriptionRecord:

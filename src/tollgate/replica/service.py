@@ -172,6 +172,9 @@ class Replica:
             done = sync.resync(
                 self.sessions, self.source, customer_ids=customer_ids, progress=progress
             )
+            # This process's own resync: its memory follows below, and the next audit
+            # must not take it for one run beside it and read every customer again.
+            self._resynced_seen = sync.resynced_fact(done.at)
         if customer_ids is None:
             self.memory.forget_all()
         else:

@@ -19,26 +19,24 @@ class SourceError(RuntimeError):
 
 
 class Source:
-    def __init__(
-        self, base_url: str, api_key: str, *, transport: httpx.BaseTransport | None = None
-    ) -> None:
+    def __init__(self, base_url: str, api_key: str) -> None:
         self._http = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            headers={"X-API-KEY": api_key},
-            timeout=30,
-            transport=transport,
+            base_url=base_url.rstrip("/"), headers={"X-API-KEY": api_key}, timeout=30
         )
-        self.base_url = base_url
 
     def close(self) -> None:
         self._http.close()
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _call(
+        self, method: str, path: str, *, missing_ok: bool = False, **kwargs: Any
+    ) -> httpx.Response:
+        """The answer, or SourceError for a failed request or a 4xx/5xx (but a 404 where
+        `missing_ok`: the caller reads it as "not there")."""
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as error:
             raise SourceError(f"{method} {path}: {error}") from error
-        if response.status_code >= 400:
+        if response.status_code >= 400 and not (missing_ok and response.status_code == 404):
             raise SourceError(f"{method} {path} answered {response.status_code}: {response.text}")
         return response
 
@@ -78,14 +76,9 @@ class Source:
         yield from self._pages("/api/v1/customers", {})
 
     def customer(self, customer_id: str) -> dict[str, Any] | None:
-        try:
-            response = self._http.get(f"/api/v1/customers/{customer_id}")
-        except httpx.HTTPError as error:
-            raise SourceError(f"GET customer {customer_id}: {error}") from error
+        response = self._call("GET", f"/api/v1/customers/{customer_id}", missing_ok=True)
         if response.status_code == 404:
             return None
-        if response.status_code >= 400:
-            raise SourceError(f"GET customer {customer_id} answered {response.status_code}")
         data: dict[str, Any] = response.json()["data"]
         return data
 

@@ -78,9 +78,14 @@ def resync(
     if progress:
         progress(done, done)
     with sessions.begin() as session:
-        store.set_fact(session, RESYNCED_AT, at.isoformat())
+        store.set_fact(session, RESYNCED_AT, resynced_fact(at))
     log.info("replica resynced", extra={"customers": done, "at": at.isoformat()})
     return Resynced(done, at)
+
+
+def resynced_fact(at: datetime) -> str:
+    """What the `RESYNCED_AT` fact holds after a resync that began at `at`."""
+    return at.isoformat()
 
 
 def _write(
@@ -113,10 +118,7 @@ def _write(
             store.apply_record(session, scope_of_state(state), at=at)
 
 
-def prune_messages(session: Session, now: datetime) -> int:
+def prune_messages(session: Session, now: datetime) -> None:
     """Forget message ids older than `MESSAGES_KEPT`: the source stops retrying long
     before, and any later copy is older than what is stored, so it changes nothing."""
-    result = session.execute(
-        delete(t.messages).where(t.messages.c.received_at < now - MESSAGES_KEPT)
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
+    session.execute(delete(t.messages).where(t.messages.c.received_at < now - MESSAGES_KEPT))
