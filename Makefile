@@ -11,9 +11,9 @@ UV_VERSION := 0.13.9
 # `--upgrade-package NAME` moves one; without them the pins already in the lock are kept.
 LOCK_FLAGS ?=
 
-.PHONY: setup node lock serve test lint typecheck unit fuzz clean
+.PHONY: setup node chromium lock serve test lint typecheck unit fuzz clean
 
-setup: $(VENV)/.installed node tests/js/node_modules/.package-lock.json
+setup: $(VENV)/.installed node chromium tests/js/node_modules/.package-lock.json
 
 # Node.js runs the Auth0 Action's tests (tests/identity). Installed from Debian's packages
 # where it is missing and we may (root); elsewhere those tests skip and say why (CI fails).
@@ -25,8 +25,20 @@ node:
 			echo "node is missing: the Auth0 Action's tests will be skipped (install nodejs)"; \
 		fi; }
 
-# Stigg's own JavaScript SDKs, which tests/js runs against Tollgate: exactly the versions in
-# tests/js/package-lock.json. Without npm those tests skip and say why (CI fails).
+# Debian's chromium, in which tests/widgets renders Stigg's React widgets (Playwright drives
+# it; no browser is ever downloaded). Installed where it is missing and we may (root);
+# elsewhere those tests skip and say why (CI fails).
+chromium:
+	@test -x /usr/bin/chromium || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; \
+		else \
+			echo "chromium is missing: the widgets' tests will be skipped (install chromium)"; \
+		fi; }
+
+# Stigg's own JavaScript SDKs and React widgets (with React and esbuild, which bundles the
+# widgets' test page), which tests/js and tests/widgets run against Tollgate: exactly the
+# versions in tests/js/package-lock.json. Without npm those tests skip and say why (CI fails).
 tests/js/node_modules/.package-lock.json: tests/js/package-lock.json tests/js/package.json | node
 	@if command -v npm >/dev/null 2>&1; then \
 		npm ci --prefix tests/js --no-audit --no-fund --loglevel=error; \

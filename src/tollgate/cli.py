@@ -369,6 +369,14 @@ def connect_stripe(
             help="The signing secret (whsec_...) of the webhook endpoint set up on Stripe",
         ),
     ] = None,
+    publishable_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="STRIPE_PUBLISHABLE_KEY",
+            help="The account's publishable key, pk_...: lets the checkout widget collect "
+            "new cards with Stripe Elements",
+        ),
+    ] = None,
     api_base: Annotated[
         str | None, typer.Option(help="Another address for Stripe's API (a stand-in's)")
     ] = None,
@@ -389,6 +397,7 @@ def connect_stripe(
             environment=environment,
             secret_key=secret_key,
             webhook_secret=webhook_secret,
+            publishable_key=publishable_key,
             api_base=api_base,
             retry_days=retry_day or providers.DEFAULT_RETRY_DAYS,
             now=_clock.now(),
@@ -414,6 +423,8 @@ def show_payments(environment: EnvironmentOption) -> None:
             f"webhooks: /webhooks/stripe/{provider.ref_id} "
             f"(signing secret {'set' if provider.webhook_secret else 'NOT set'})",
             f"retries after: {', '.join(map(str, provider.retry_days)) or 'none'} day(s)",
+            "checkout widget: "
+            + (provider.publishable_key or "no publishable key, cards on file only"),
         ]
         if provider.api_base:
             lines.append(f"API at {provider.api_base}")

@@ -350,7 +350,10 @@ class TestPages:
         assert subscription["planName"] == "Pro"
         assert subscription["status"] == "IN_TRIAL"
         assert subscription["trialRemainingDays"] == 14
-        assert subscription["prices"] == []
+        (price,) = subscription["prices"]  # the plan's price for the subscription's period
+        assert price["billingPeriod"] == "MONTHLY"
+        assert price["price"] == {"amount": 49, "currency": "USD"}
+        assert subscription["totalPrice"] is None  # in trial: no bill is coming yet
         assert subscription["addons"] == []
         assert found["promotionalEntitlements"] == []
         assert {e["feature"]["refId"] for e in found["entitlements"]} >= {"feature-seats"}

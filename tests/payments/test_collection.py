@@ -12,15 +12,14 @@ import pytest
 import stigg
 
 from tests.graphql_api.test_graphql import Sdk
-from tests.payments.conftest import (
+from tests.payments.conftest import Connected, with_a_card_stripe_no_longer_has
+from tests.support.clocks import START, Clocked
+from tests.support.localstripe import (
     DECLINED_AT_CHARGE,
     NEEDS_AUTHENTICATION,
     NOWHERE,
-    Connected,
     LocalStripe,
-    with_a_card_stripe_no_longer_has,
 )
-from tests.support.clocks import START, Clocked
 from tests.support.proxies import LossyProxy
 from tests.support.webhooks import Receiver, endpoint, receiving
 from tollgate.payments.collection import LEASE

@@ -5,13 +5,9 @@ import pytest
 import stigg
 from stigg.types.v1.customer_response import CustomerResponse
 
-from tests.payments.conftest import (
-    DECLINED_AT_ATTACH,
-    Connected,
-    LocalStripe,
-    with_a_card_stripe_no_longer_has,
-)
+from tests.payments.conftest import Connected, with_a_card_stripe_no_longer_has
 from tests.support import Tenant
+from tests.support.localstripe import DECLINED_AT_ATTACH, LocalStripe
 
 
 def attach(

@@ -74,6 +74,19 @@ class Principal:
         if self.customer_ref is None and not self.reads_any_customer:
             raise PermissionDenied(CLIENT_KEY_NEEDS_TOKEN, field=TOKEN_HEADER)
 
+    def require_checkout(self, customer_ref: str) -> None:
+        """A customer may change and pay for their own subscription from their browser
+        (the checkout widget): a server key, or a client key with a customer token for
+        exactly that customer. Never a client key alone, even where tokens are optional
+        for reading."""
+        if self.key_kind is not KeyKind.SERVER and self.customer_ref is None:
+            raise PermissionDenied(
+                f"checking out needs a server API key, or a client key with the customer's "
+                f"{TOKEN_HEADER}",
+                field=TOKEN_HEADER,
+            )
+        self.require_customer(customer_ref)
+
     def require_write(self) -> None:
         """Only server keys change anything: client keys ship inside browsers and apps."""
         if self.key_kind is not KeyKind.SERVER:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from graphql import GraphQLResolveInfo
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from tollgate.db.engine import SessionFactories, unit_of_work
 from tollgate.entitlements.reads import CustomerEntitlements, admitted, customer_entitlements
@@ -41,6 +41,11 @@ class Caller:
         return await admitted(
             self.parts, self._in_unit, self.parts.get(SessionFactories).write, work
         )
+
+    async def write_steps(self, work: Callable[[sessionmaker[Session]], T]) -> T:
+        """`work` given the write session factory, for changes made in several transactions
+        with calls to a payment provider between them (the checkout)."""
+        return await admitted(self.parts, work, self.parts.get(SessionFactories).write)
 
     async def entitlements(
         self, customer_ref: str, resource_ref: str | None = None

@@ -33,6 +33,7 @@ from tollgate.graphql.shapes import (
     subscription_shape,
     time,
 )
+from tollgate.invoices import service as invoices
 from tollgate.invoices import subscribing
 from tollgate.kit.amounts import AmountOutOfRange, to_units
 from tollgate.payments import standing
@@ -127,7 +128,11 @@ def subscription_of(session: Session, environment_id: int, ref_id: str) -> dict[
     read = standing.with_standing(
         session, subscriptions.to_read(session, subscription), subscription.id
     )
-    return subscription_shape(read, plan_of_version(session, subscription.plan_version_id))
+    return subscription_shape(
+        read,
+        plan_of_version(session, subscription.plan_version_id),
+        invoices.next_bill(session, subscription),
+    )
 
 
 def subscriptions_of(
@@ -377,6 +382,14 @@ async def resolve_revoke_promotion(_: Any, info: Info, input: Input) -> dict[str
 
 def provision(session: Session, caller: Caller, input: Input) -> dict[str, Any]:
     """Provision as `POST /api/v1/subscriptions` does; the subscription's shape."""
+    subscription, _scheduled = subscribing.provision(
+        session, environment_id=caller.environment_id, data=provision_model(input), now=caller.now
+    )
+    return subscription_of(session, caller.environment_id, subscription.ref_id)
+
+
+def provision_model(input: Input) -> SubscriptionProvision:
+    """The GraphQL input as `POST /api/v1/subscriptions`'s body, validated by it."""
     addons = [
         {"id": addon.get("addonId"), "quantity": addon.get("quantity") or 1}
         for addon in input.get("addons") or []
@@ -386,13 +399,9 @@ def provision(session: Session, caller: Caller, input: Input) -> dict[str, Any]:
     )
     if input.get("additionalMetaData") is not None:
         fields["metadata"] = input["additionalMetaData"]
-    data = SubscriptionProvision.model_validate(
+    return SubscriptionProvision.model_validate(
         {**fields, **({"addons": addons} if addons else {})}
     )
-    subscription, _scheduled = subscribing.provision(
-        session, environment_id=caller.environment_id, data=data, now=caller.now
-    )
-    return subscription_of(session, caller.environment_id, subscription.ref_id)
 
 
 @mutation.field("provisionSubscriptionV2")

@@ -1,10 +1,9 @@
 """The queries and mutations behind Stigg's widgets (paywall, customer portal, checkout) and
 the SDKs' catalog, subscription and history reads.
 
-Tollgate has no prices, invoices or payment methods yet (the prices domain comes next): a
-preview's amounts are zero in the customer's currency, a subscription's `prices` are empty
-and its totals null, and no billing integration is offered. The shapes the widgets cannot do
-without (the shared document lists them) are always there."""
+Amounts come from the prices domain (a preview's are the invoice's), payments from the
+environment's provider (`payments/checkout.py` for the checkout's). The shapes the widgets
+cannot do without (docs/widgets.md lists them) are always there, never null."""
 
 from datetime import datetime
 from typing import Any
@@ -24,17 +23,17 @@ from tollgate.graphql.operations import (
     Input,
     caller_of,
     mutation,
-    provision,
+    provision_model,
     query,
     subscription_of,
     subscriptions_of,
     writer_of,
 )
-from tollgate.graphql.shapes import customer_shape, entitlements_shape, time
+from tollgate.graphql.shapes import customer_shape, entitlements_shape, money, time
 from tollgate.invoices import service as invoices
 from tollgate.invoices import subscribing
-from tollgate.kit.money import wire_amount
 from tollgate.kit.pagination import PageRequest
+from tollgate.payments import checkout, methods, providers
 from tollgate.prices.bill import Bill
 from tollgate.subscriptions import service as subscriptions
 from tollgate.subscriptions.schemas import (
@@ -132,25 +131,38 @@ async def resolve_customer_portal(_: Any, info: Info, input: Input) -> dict[str,
 
 
 def _portal_subscription(subscription: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The portal's view of a live subscription. A paid one shows "Next estimated bill":
+    the first price's period, the period's end and the next renewal's total."""
     trial_end = subscription["trialEndDate"]
     remaining = None
     if subscription["status"] == "IN_TRIAL" and trial_end:
         ends = datetime.fromisoformat(trial_end.replace("Z", "+00:00"))
         remaining = max(0, (ends - now).days)
+    total = subscription["totalPrice"]
     return {
         "__typename": "CustomerPortalSubscription",
         "subscriptionId": subscription["subscriptionId"],
         "planId": subscription["plan"]["refId"],
         "planName": subscription["plan"]["displayName"],
         "pricingType": subscription["pricingType"],
-        "prices": [],
+        "prices": [
+            {
+                "__typename": "CustomerPortalSubscriptionPrice",
+                "billingPeriod": held["price"]["billingPeriod"],
+                "billingModel": held["price"]["billingModel"],
+                "blockSize": held["price"]["blockSize"],
+                "price": held["price"]["price"],
+                "feature": held["price"]["feature"],
+            }
+            for held in subscription["prices"]
+        ],
         "pricing": None,
         "status": subscription["status"],
         "trialRemainingDays": remaining,
         "billingPeriodRange": _date_range(
-            subscription["startDate"], subscription["currentBillingPeriodEnd"]
+            subscription["currentBillingPeriodStart"], subscription["currentBillingPeriodEnd"]
         ),
-        "totalPrice": None,
+        "totalPrice": {"__typename": "TotalPrice", **total, "addonsTotal": None} if total else None,
         "addons": [
             {
                 "__typename": "CustomerPortalAddon",
@@ -167,8 +179,10 @@ def _portal_subscription(subscription: dict[str, Any], now: datetime) -> dict[st
 
 @query.field("checkoutState")
 async def resolve_checkout_state(_: Any, info: Info, input: Input) -> dict[str, Any]:
-    """What the checkout shows: the plan, the customer and its current subscription. No
-    billing integration is offered: checkout completes for customers with a card on file."""
+    """What the checkout shows: the plan, the customer (its card on file) and its current
+    subscription of the plan's product; with Stripe connected and its publishable key
+    given, the account's key and a setup intent for Stripe Elements to collect a new card
+    with (which is why this reads as a write: the customer is created at Stripe first)."""
     caller = caller_of(info)
     customer_ref, plan_ref = input["customerId"], input["planId"]
     caller.principal.require_customer(customer_ref)
@@ -183,18 +197,43 @@ async def resolve_checkout_state(_: Any, info: Info, input: Input) -> dict[str, 
         product_plans = {p["refId"] for p in plans if p["product"] == plan["product"]}
         live = subscriptions_of(session, found, resource_refs=None)
         same_product = [s for s in live if s["plan"]["refId"] in product_plans]
+        integration, secret = _card_collection(session, caller, customer_ref)
         return {
             "__typename": "CheckoutState",
             "configuration": None,
-            "setupSecret": None,
+            "setupSecret": secret,
             "customer": customer_shape(customers.to_read(found)),
             "activeSubscription": same_product[0] if same_product else None,
             "resource": None,
             "plan": plan,
-            "billingIntegration": None,
+            "billingIntegration": integration,
         }
 
-    return await caller.read(read)
+    return await caller.write(read)
+
+
+def _card_collection(
+    session: Session, caller: Caller, customer_ref: str
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The `billingIntegration` and `setupSecret` Stripe Elements load with, when the
+    environment collects cards in the browser (Stripe, with its publishable key)."""
+    provider = providers.of_environment(session, caller.environment_id)
+    if provider is None or not provider.publishable_key:
+        return None, None
+    intent, _, _ = methods.setup_intent(
+        session, environment_id=caller.environment_id, customer_ref=customer_ref, now=caller.now
+    )
+    integration = {
+        "__typename": "BillingIntegration",
+        "billingIdentifier": provider.vendor.value,
+        "credentials": {
+            "__typename": "Credentials",
+            "accountId": None,
+            "publicKey": provider.publishable_key,
+        },
+        "billingCredentials": None,
+    }
+    return integration, intent.client_secret
 
 
 def _preview_model(input: Input) -> SubscriptionPreview:
@@ -229,7 +268,7 @@ async def _preview(caller: Caller, input: Input) -> tuple[subscriptions.Preview,
 
 
 def _bill_money(bill: Bill, minor: int) -> dict[str, Any]:
-    return _money(wire_amount(minor, bill.currency), bill.currency.upper())
+    return money(minor, bill.currency)
 
 
 def _date_range(start: datetime | str | None, end: datetime | str | None) -> dict[str, Any]:
@@ -242,19 +281,20 @@ def _date_range(start: datetime | str | None, end: datetime | str | None) -> dic
 
 @mutation.field("previewSubscription")
 async def resolve_preview_subscription(_: Any, info: Info, input: Input) -> dict[str, Any]:
-    """A zero-amount preview (no prices yet) that says whether the change is a downgrade
-    and whether it waits; `proration` is always given, which lets the checkout proceed."""
+    """What the change costs now and at the next renewal (the bills the change would
+    issue), whether it is a downgrade and whether it waits. `proration` is always given:
+    without it the checkout's button stays disabled."""
     caller = caller_of(info)
     preview, immediate, recurring = await _preview(caller, input)
     credit = -sum(line.amount for line in immediate.lines if line.amount < 0)
     debit = sum(line.amount for line in immediate.lines if line.kind != "credit")
     invoice = {
         "__typename": "ImmediateSubscriptionPreviewInvoice",
-        "total": _bill_money(immediate, immediate.subtotal),
+        "total": _bill_money(immediate, immediate.total),
         "subTotal": _bill_money(immediate, immediate.subtotal),
-        "totalExcludingTax": _bill_money(immediate, immediate.subtotal),
+        "totalExcludingTax": _bill_money(immediate, immediate.total),
         "tax": None,
-        "discount": None,
+        "discount": _bill_money(immediate, immediate.discount) if immediate.discount else None,
         "taxDetails": None,
         "discountDetails": None,
         "credits": None,
@@ -264,7 +304,7 @@ async def resolve_preview_subscription(_: Any, info: Info, input: Input) -> dict
             "hasProrations": credit > 0,
             "credit": _bill_money(immediate, credit),
             "debit": _bill_money(immediate, debit),
-            "netAmount": _bill_money(immediate, immediate.subtotal),
+            "netAmount": _bill_money(immediate, immediate.total),
         },
     }
     return {
@@ -280,14 +320,13 @@ async def resolve_preview_subscription(_: Any, info: Info, input: Input) -> dict
 def _recurring(bill: Bill | None) -> dict[str, Any] | None:
     if bill is None:
         return None
-    total = _bill_money(bill, bill.subtotal)
     return {
         "__typename": "SubscriptionPreviewInvoice",
-        "total": total,
-        "subTotal": total,
-        "totalExcludingTax": total,
+        "total": _bill_money(bill, bill.total),
+        "subTotal": _bill_money(bill, bill.subtotal),
+        "totalExcludingTax": _bill_money(bill, bill.total),
         "tax": None,
-        "discount": None,
+        "discount": _bill_money(bill, bill.discount) if bill.discount else None,
         "discountDetails": None,
         "taxDetails": None,
     }
@@ -344,15 +383,26 @@ def _estimate(
 
 @mutation.field("applySubscription")
 async def resolve_apply_subscription(_: Any, info: Info, input: Input) -> dict[str, Any]:
-    """The checkout's last step: provision the subscription (a server key, as every write)."""
-    caller = writer_of(info)
-    if input.get("paymentMethodId") is not None:
-        raise InvalidValue(
-            "Tollgate takes no payment methods yet: apply without paymentMethodId",
-            field="paymentMethodId",
+    """The checkout's last step, sent from the customer's browser (a client key with the
+    customer's token) or from a server: the change, paid for first when it costs money
+    now (`payments/checkout.py`); `paymentMethodId` is a card the widget just collected."""
+    caller = caller_of(info)
+    customer_ref = input["customerId"]
+    caller.principal.require_checkout(customer_ref)
+    data = provision_model(input)
+    ref_id = await caller.write_steps(
+        lambda sessions: checkout.apply(
+            sessions,
+            environment_id=caller.environment_id,
+            data=data,
+            payment_method_id=input.get("paymentMethodId"),
+            now=caller.now,
         )
-    subscription = await caller.write(lambda session: provision(session, caller, input))
-    held = await caller.entitlements(input["customerId"], input.get("resourceId"))
+    )
+    subscription = await caller.read(
+        lambda session: subscription_of(session, caller.environment_id, ref_id)
+    )
+    held = await caller.entitlements(customer_ref, input.get("resourceId"))
     return {
         "__typename": "ApplySubscription",
         "subscription": subscription,

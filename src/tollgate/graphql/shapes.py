@@ -11,6 +11,8 @@ from tollgate.customers.models import PromotionalEntitlement
 from tollgate.customers.schemas import CustomerRead
 from tollgate.entitlements.engine import Effective, FeatureInfo
 from tollgate.entitlements.reads import CustomerEntitlements
+from tollgate.kit.money import wire_amount
+from tollgate.prices.bill import Bill
 from tollgate.subscriptions.schemas import LatestInvoice, SubscriptionRead
 
 METER_TYPES = {"None": "None", "FLUCTUATING": "Fluctuating", "INCREMENTAL": "Incremental"}
@@ -18,6 +20,26 @@ METER_TYPES = {"None": "None", "FLUCTUATING": "Fluctuating", "INCREMENTAL": "Inc
 
 def time(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def money(minor: int, currency: str) -> dict[str, Any]:
+    """A `Money`: the widgets crash on a null currency, so it is always given."""
+    return {
+        "__typename": "Money",
+        "amount": wire_amount(minor, currency),
+        "currency": currency.upper(),
+    }
+
+
+def total_price(bill: Bill | None) -> dict[str, Any] | None:
+    """A subscription's `totalPrice`: what its next renewal charges (None when free)."""
+    if bill is None:
+        return None
+    return {
+        "__typename": "CustomerSubscriptionTotalPrice",
+        "subTotal": money(bill.subtotal, bill.currency),
+        "total": money(bill.total, bill.currency),
+    }
 
 
 def feature_shape(feature: FeatureInfo) -> dict[str, Any]:
@@ -155,10 +177,12 @@ def _invoice_shape(invoice: LatestInvoice | None) -> dict[str, Any] | None:
     }
 
 
-def subscription_shape(subscription: SubscriptionRead, plan: dict[str, Any]) -> dict[str, Any]:
+def subscription_shape(
+    subscription: SubscriptionRead, plan: dict[str, Any], next_bill: Bill | None
+) -> dict[str, Any]:
     """A `CustomerSubscription` of `plan` (a whole `Plan`: the SDKs map its product too).
-    Tollgate has no prices yet: `prices` is empty and the
-    totals are null, which the SDKs take as a free subscription."""
+    Its `prices` are the plan's for the subscription's billing period (the paywall marks
+    the current plan by their period), its `totalPrice` the next renewal's charge."""
     customer = {"__typename": "Customer", "id": subscription.customer_id}
     customer |= {"refId": subscription.customer_id, "customerId": subscription.customer_id}
     resource = (
@@ -191,6 +215,7 @@ def subscription_shape(subscription: SubscriptionRead, plan: dict[str, Any]) -> 
         "trialEndDate": time(subscription.trial_end_date),
         "cancellationDate": time(subscription.cancellation_date),
         "effectiveEndDate": time(subscription.effective_end_date),
+        "currentBillingPeriodStart": time(subscription.current_billing_period_start),
         "currentBillingPeriodEnd": time(subscription.current_billing_period_end),
         "additionalMetaData": subscription.metadata,
         "billingId": subscription.billing_id,
@@ -201,8 +226,13 @@ def subscription_shape(subscription: SubscriptionRead, plan: dict[str, Any]) -> 
         "billingSyncError": None,
         "resource": resource,
         "experimentInfo": None,
-        "prices": [],
-        "totalPrice": None,
+        "prices": [
+            {"__typename": "Prices", "usageLimit": None, "price": price}
+            for price in plan["prices"]
+            if price["billingPeriod"] == subscription.billing_period.value
+            and (price["price"] or {}).get("currency") == (subscription.currency or "").upper()
+        ],
+        "totalPrice": total_price(next_bill),
         "plan": plan,
         "addons": [
             {

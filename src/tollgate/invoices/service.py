@@ -631,6 +631,25 @@ def preview(session: Session, planned: Preview, *, now: datetime) -> tuple[Bill,
     return immediate, recurring
 
 
+def next_bill(session: Session, subscription: Subscription) -> Bill | None:
+    """What the subscription's next renewal will charge in advance (usage in arrears comes
+    on top): the portal's "next estimated bill". None for a free subscription, and for one
+    that ends with its period."""
+    terms = _current_terms(session, subscription)
+    if terms is None or subscription.status not in _BILLED:
+        return None
+    if subscription.end_date is not None and subscription.end_date <= terms.period_end:
+        return None
+    following = replace(
+        terms,
+        period_start=terms.period_end,
+        period_end=billing_bounds(
+            subscription.billing_cycle_anchor, BillingPeriod(terms.billing_period), terms.period_end
+        )[1],
+    )
+    return bills.opening(following, first=False)
+
+
 def subscription_ref(session: Session, invoice: Invoice) -> str | None:
     if invoice.subscription_id is None:
         return None

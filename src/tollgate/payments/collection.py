@@ -204,6 +204,8 @@ def collect(
         if known is not None and known.confirmed
         else provider.confirm_payment(payment_id, key=step.key)
     )
+    if outcome.awaiting_capture:  # a checkout's hold whose capture was cut short
+        outcome = provider.capture_payment(payment_id, key=step.key, amount=step.amount)
     _record(sessions, step.payment_id, outcome, now=now)
     return True
 

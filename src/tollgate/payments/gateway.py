@@ -47,6 +47,9 @@ class Outcome:
     # What the customer's browser confirms the payment with (Stripe.js's
     # `confirmCardPayment`), while it waits for them to authenticate.
     client_secret: str | None = None
+    # A held payment (created with `hold`) the card has authorized: the money is reserved,
+    # and moves when `capture_payment` is called.
+    awaiting_capture: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +91,19 @@ class Gateway(Protocol):
         billing_id: str,
         payment_method_id: str,
         metadata: dict[str, str],
+        hold: bool = False,
     ) -> str:
-        """The provider's id of a new payment, not confirmed: nothing is charged yet."""
+        """The provider's id of a new payment, not confirmed: nothing is charged yet. With
+        `hold`, confirming only reserves the amount on the card (`awaiting_capture`)."""
         ...
 
     def confirm_payment(self, payment_id: str, *, key: str) -> Outcome:
-        """Charge; a declined card is an outcome (FAILED), not an error."""
+        """Charge (or, for a held payment, reserve); a declined card is an outcome (FAILED),
+        not an error."""
+        ...
+
+    def capture_payment(self, payment_id: str, *, key: str, amount: int | None = None) -> Outcome:
+        """Take the money a held payment reserved (`amount` of it, else all)."""
         ...
 
     def payment_outcome(self, payment_id: str) -> Outcome: ...

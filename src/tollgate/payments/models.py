@@ -37,6 +37,10 @@ class PaymentProvider(Base):
     vendor: Mapped[Vendor] = mapped_column(enum_column(Vendor))
     secret_key: Mapped[str] = mapped_column(String(255))
     webhook_secret: Mapped[str | None] = mapped_column(String(255))
+    # The account's publishable key (pk_...): browsers load Stripe.js with it to collect a
+    # card (the checkout widget's Stripe Elements). Public by design; None: no card
+    # collection in the browser.
+    publishable_key: Mapped[str | None] = mapped_column(String(255))
     # Where the provider's API is: None for Stripe itself (a stand-in's URL in tests).
     api_base: Mapped[str | None] = mapped_column(String(255))
     # Days to wait before each retry of a failed payment; after the last, the product's

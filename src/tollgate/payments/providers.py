@@ -26,6 +26,7 @@ def connect_stripe(
     environment: str,
     secret_key: str,
     webhook_secret: str | None,
+    publishable_key: str | None = None,
     api_base: str | None = None,
     retry_days: Sequence[int] = DEFAULT_RETRY_DAYS,
     now: datetime,
@@ -36,6 +37,8 @@ def connect_stripe(
         raise InvalidValue("a Stripe secret key starts with sk_ (or rk_)", field="secretKey")
     if webhook_secret is not None and not webhook_secret.startswith("whsec_"):
         raise InvalidValue("a Stripe webhook secret starts with whsec_", field="webhookSecret")
+    if publishable_key is not None and not publishable_key.startswith("pk_"):
+        raise InvalidValue("a Stripe publishable key starts with pk_", field="publishableKey")
     if any(days < 0 for days in retry_days) or len(retry_days) > 10:
         raise InvalidValue("retry days are at most 10 numbers of 0 or more", field="retryDays")
     environment_id = get_environment(session, name=environment).id
@@ -50,6 +53,7 @@ def connect_stripe(
     provider.vendor = Vendor.STRIPE
     provider.secret_key = secret_key
     provider.webhook_secret = webhook_secret
+    provider.publishable_key = publishable_key
     provider.api_base = api_base
     provider.retry_days = list(retry_days)
     session.flush()

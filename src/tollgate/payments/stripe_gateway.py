@@ -88,17 +88,21 @@ class StripeGateway:
         billing_id: str,
         payment_method_id: str,
         metadata: dict[str, str],
+        hold: bool = False,
     ) -> str:
+        params: dict[str, Any] = {
+            "amount": amount,
+            "currency": currency.lower(),
+            "customer": billing_id,
+            "payment_method": payment_method_id,
+            "allowed_payment_method_types": ["card"],
+            "metadata": metadata,
+        }
+        if hold:
+            params["capture_method"] = "manual"
         with _answers("creating a payment"):
             intent = self._client.v1.payment_intents.create(
-                {
-                    "amount": amount,
-                    "currency": currency.lower(),
-                    "customer": billing_id,
-                    "payment_method": payment_method_id,
-                    "allowed_payment_method_types": ["card"],
-                    "metadata": metadata,
-                },
+                params,  # type: ignore[arg-type]
                 {"idempotency_key": f"{key}-create"},
             )
         return intent.id
@@ -124,6 +128,20 @@ class StripeGateway:
             )
         except stripe.StripeError as error:
             raise _provider_error("confirming a payment", error) from error
+        return _outcome(intent)
+
+    def capture_payment(self, payment_id: str, *, key: str, amount: int | None = None) -> Outcome:
+        params = {"amount_to_capture": amount} if amount is not None else {}
+        try:
+            intent = self._client.v1.payment_intents.capture(
+                payment_id,
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": f"{key}-capture"},
+            )
+        except stripe.InvalidRequestError:
+            return self.payment_outcome(payment_id)  # captured already, or the hold lapsed
+        except stripe.StripeError as error:
+            raise _provider_error("capturing a payment", error) from error
         return _outcome(intent)
 
     def payment_outcome(self, payment_id: str) -> Outcome:
@@ -166,7 +184,7 @@ def _outcome(intent: stripe.PaymentIntent) -> Outcome:
         return Outcome(intent.id, status, failure_code=intent.status)
     if status is PaymentStatus.REQUIRES_ACTION:
         return Outcome(intent.id, status, client_secret=intent.client_secret)
-    return Outcome(intent.id, status)
+    return Outcome(intent.id, status, awaiting_capture=intent.status == "requires_capture")
 
 
 def _declined(payment_id: str, error: stripe.CardError) -> Outcome:

@@ -1,0 +1,240 @@
+"""The checkout: a customer changes their own subscription and pays for it on the spot
+(Stigg's `applySubscription`, which the checkout widget sends from the customer's browser).
+
+A change that costs money now is paid for before it is made. The amount the preview gives is
+held on the customer's card (Stripe reserves it; nothing moves), then the change, its invoice
+and the payment are written in one transaction, then the payment is captured. So:
+- a declined card changes nothing, and its message goes back to the widget;
+- a crash after the hold but before the write leaves only a hold, which Stripe lets lapse
+  (after 7 days): no money moves for a change that was not made;
+- a crash after the write leaves a payment the collection job captures (`collect`);
+- a write that fails (the price changed meanwhile, say) releases the hold.
+A change that costs nothing now (a trial, a scheduled downgrade, a free plan), or an
+environment on the manual provider, is made as `POST /api/v1/subscriptions` makes it."""
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from tollgate.customers.lookup import live_customer
+from tollgate.db.engine import unit_of_work
+from tollgate.errors import Conflict, InvalidValue
+from tollgate.invoices import service as invoices
+from tollgate.invoices import subscribing
+from tollgate.invoices.models import Invoice, InvoiceState, amount_due
+from tollgate.payments import methods, providers
+from tollgate.payments.collection import LEASE, NO_PAYMENT_METHOD, record
+from tollgate.payments.errors import PaymentDeclined, ProviderError
+from tollgate.payments.gateway import Gateway, Outcome
+from tollgate.payments.models import Payment, PaymentStatus
+from tollgate.payments.schemas import PaymentMethodAttach
+from tollgate.subscriptions import service as subscriptions
+from tollgate.subscriptions.schemas import (
+    SubscriptionPreview,
+    SubscriptionProvision,
+    SubscriptionTerms,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Captured:
+    id: int
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Hold:
+    """An amount reserved on the customer's card for the change about to be made."""
+
+    payment_id: str
+    key: str
+    amount: int
+    currency: str
+    payment_method_id: str
+
+
+def apply(
+    sessions: sessionmaker[Session],
+    *,
+    environment_id: int,
+    data: SubscriptionProvision,
+    payment_method_id: str | None,
+    now: datetime,
+) -> str:
+    """Make the change, paid for first when it costs money now; the subscription's id.
+    `payment_method_id` (a card the widget just collected) becomes the customer's default
+    first."""
+    if payment_method_id is not None:
+        with unit_of_work(sessions) as session:
+            _attach(session, environment_id, data.customer_id, payment_method_id, now=now)
+    with unit_of_work(sessions) as session:
+        hold_for = _amount_due_now(session, environment_id, data, now=now)
+    if hold_for is None:
+        with unit_of_work(sessions) as session:
+            subscription, _ = subscribing.provision(
+                session, environment_id=environment_id, data=data, now=now
+            )
+            return subscription.ref_id
+    gateway, hold = _hold(sessions, environment_id, data.customer_id, *hold_for, now=now)
+    try:
+        with unit_of_work(sessions) as session:
+            ref_id, payment = _make_change(session, environment_id, data, hold, now=now)
+    except BaseException:
+        _release(gateway, hold)  # nothing was changed
+        raise
+    if payment is None:  # the customer's credit covered it all
+        _release(gateway, hold)
+        return ref_id
+    outcome = gateway.capture_payment(hold.payment_id, key=hold.key, amount=payment.amount)
+    with unit_of_work(sessions) as session:
+        record(session, session.get_one(Payment, payment.id), outcome, now=now)
+    return ref_id
+
+
+def _release(gateway: Gateway, hold: _Hold) -> None:
+    try:
+        gateway.cancel_payment(hold.payment_id)
+    except ProviderError:  # the hold lapses by itself: nothing is lost but tidiness
+        log.warning("could not release a checkout's hold", extra={"payment": hold.payment_id})
+
+
+def _attach(
+    session: Session,
+    environment_id: int,
+    customer_ref: str,
+    payment_method_id: str,
+    *,
+    now: datetime,
+) -> None:
+    provider = providers.required(session, environment_id)
+    methods.attach(
+        session,
+        environment_id=environment_id,
+        customer_ref=customer_ref,
+        data=PaymentMethodAttach(
+            integration_id=provider.ref_id,
+            payment_method_id=payment_method_id,
+            vendor_identifier=provider.vendor.value,
+        ),
+        now=now,
+    )
+
+
+def _amount_due_now(
+    session: Session, environment_id: int, data: SubscriptionProvision, *, now: datetime
+) -> tuple[int, str] | None:
+    """What the change would charge at once (minor units, currency), if it is charged
+    through a provider; None when nothing is to be collected now."""
+    terms = data.model_dump(include=set(SubscriptionTerms.model_fields))
+    preview = subscriptions.preview_subscription(
+        session,
+        environment_id=environment_id,
+        data=SubscriptionPreview.model_validate(terms),
+        now=now,
+    )
+    immediate, _ = invoices.preview(session, preview, now=now)
+    if immediate.total <= 0 or providers.of_environment(session, environment_id) is None:
+        return None
+    return immediate.total, immediate.currency
+
+
+def _hold(
+    sessions: sessionmaker[Session],
+    environment_id: int,
+    customer_ref: str,
+    amount: int,
+    currency: str,
+    *,
+    now: datetime,
+) -> tuple[Gateway, _Hold]:
+    """Reserve the amount on the customer's default card; `PaymentDeclined` with the
+    provider's words if it is refused."""
+    with unit_of_work(sessions) as session:
+        provider = providers.required(session, environment_id)
+        customer = live_customer(session, environment_id=environment_id, ref_id=customer_ref)
+        method = (customer.default_payment_method or {}).get("billingId")
+        if not customer.billing_id or not method:
+            raise InvalidValue(NO_PAYMENT_METHOD, field="paymentMethodId")
+        gateway, billing_id = providers.gateway(provider), customer.billing_id
+    key = f"tg_checkout_{secrets.token_hex(12)}"
+    payment_id = gateway.create_payment(
+        key=key,
+        amount=amount,
+        currency=currency,
+        billing_id=billing_id,
+        payment_method_id=method,
+        metadata={"tollgate_checkout": key, "tollgate_customer": customer_ref},
+        hold=True,
+    )
+    outcome = gateway.confirm_payment(payment_id, key=key)
+    if not outcome.awaiting_capture:
+        gateway.cancel_payment(payment_id)
+        raise PaymentDeclined(_refusal(outcome))
+    return gateway, _Hold(payment_id, key, amount, currency, method)
+
+
+def _refusal(outcome: Outcome) -> str:
+    if outcome.status is PaymentStatus.REQUIRES_ACTION:
+        return (
+            "the card asks the customer to authenticate, which the checkout cannot do yet: "
+            "use another card"
+        )
+    return outcome.failure_message or f"the card was declined ({outcome.failure_code})"
+
+
+def _make_change(
+    session: Session,
+    environment_id: int,
+    data: SubscriptionProvision,
+    hold: _Hold,
+    *,
+    now: datetime,
+) -> tuple[str, _Captured | None]:
+    """The change and its invoice, with the held payment as the invoice's first attempt
+    for what is due (the hold, less any credit the customer has): the subscription's id
+    and the payment to capture, if any."""
+    subscription, _ = subscribing.provision(
+        session, environment_id=environment_id, data=data, now=now
+    )
+    invoice = session.scalars(
+        select(Invoice)
+        .where(Invoice.subscription_id == subscription.id, Invoice.state == InvoiceState.OPEN)
+        .order_by(Invoice.id.desc())
+        .with_for_update()
+    ).first()
+    due = amount_due(invoice) if invoice is not None else 0
+    if invoice is None or due <= 0:
+        return subscription.ref_id, None
+    if due > hold.amount or invoice.currency != hold.currency:
+        raise Conflict(
+            "the price of this change moved while it was being paid for; nothing was charged: "
+            "preview it again"
+        )
+    invoice.payment_attempts += 1
+    invoice.next_payment_at = now + LEASE  # the capture below, or the collection job after it
+    payment = Payment(
+        environment_id=environment_id,
+        invoice_id=invoice.id,
+        attempt=invoice.payment_attempts,
+        idempotency_key=hold.key,
+        status=PaymentStatus.PENDING,
+        amount=due,
+        currency=hold.currency,
+        payment_method_id=hold.payment_method_id,
+        provider_payment_id=hold.payment_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(payment)
+    session.flush()
+    log.info(
+        "checkout paid by a hold",
+        extra={"subscription": subscription.ref_id, "invoice": invoice.ref_id},
+    )
+    return subscription.ref_id, _Captured(payment.id, due)
