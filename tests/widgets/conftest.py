@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import stigg
-from playwright.sync_api import Browser, Page, Playwright, Route, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, Response, Route, sync_playwright
 from sqlalchemy import Engine
 
 from tests.graphql_api.documents import need_node
@@ -192,14 +192,34 @@ class Widget:
         self.shop = shop
         self.name = name
         self.errors: list[str] = []
+        self.responses: list[Response] = []
         page.on("pageerror", lambda error: self.errors.append(str(error)))
+        page.on(
+            "response",
+            lambda response: self.responses.append(response)
+            if response.url.startswith(shop.tenant.base_url)
+            else None,
+        )
+
+    def answers(self) -> list[tuple[str, int, str]]:
+        """What Tollgate answered the page so far: (path and operation, status, body)."""
+        found = []
+        for response in self.responses:
+            request = response.request
+            what = response.url.removeprefix(self.shop.tenant.base_url)
+            if request.method == "POST":
+                what += f" {request.headers.get('x-graphql-operation-name', '')}"
+            body = "" if request.method == "OPTIONS" else response.text()
+            found.append((what, response.status, body))
+        return found
 
     def events(self, name: str) -> list[Any]:
         found: list[dict[str, Any]] = self.page.evaluate("window.tollgate.events")
         return [event["value"] for event in found if event["name"] == name]
 
     def text(self) -> str:
-        return self.page.inner_text("#root")
+        """The page's text, each run of spaces and line breaks made one space."""
+        return " ".join(self.page.inner_text("#root").split())
 
     def shot(self, step: str) -> Path:
         """A screenshot of this step: build/widgets/<database>/<widget>-<step>.png."""
