@@ -12,6 +12,7 @@ import functools
 import http.server
 import json
 import os
+import re
 import subprocess
 import threading
 import urllib.parse
@@ -135,6 +136,26 @@ class Shop:
         if plan is not None:
             self.client.v1.subscriptions.provision(customer_id=customer_id, plan_id=plan)
 
+    def subscribe_and_pay(self, customer_id: str, plan: str) -> None:
+        """Subscribe monthly and pay at once, as a checkout does (GraphQL, server key)."""
+        with self.tenant.http() as http:
+            answer = http.post(
+                "/graphql",
+                json={
+                    "query": "mutation($input: ApplySubscriptionInput!) { applySubscription("
+                    "input: $input) { subscription { status paymentCollection } } }",
+                    "variables": {
+                        "input": {
+                            "customerId": customer_id,
+                            "planId": plan,
+                            "billingPeriod": "MONTHLY",
+                        }
+                    },
+                },
+            ).json()
+        applied = answer["data"]["applySubscription"]["subscription"]
+        assert applied == {"status": "ACTIVE", "paymentCollection": "NOT_REQUIRED"}, answer
+
     def card_on_file(self, customer_id: str, number: str) -> None:
         """Attach a card through Tollgate's payment-method API (as a server would)."""
         with self.tenant.http() as http:
@@ -196,9 +217,11 @@ class Widget:
         page.on("pageerror", lambda error: self.errors.append(str(error)))
         page.on(
             "response",
-            lambda response: self.responses.append(response)
-            if response.url.startswith(shop.tenant.base_url)
-            else None,
+            lambda response: (
+                self.responses.append(response)
+                if response.url.startswith(shop.tenant.base_url)
+                else None
+            ),
         )
 
     def answers(self) -> list[tuple[str, int, str]]:
@@ -247,7 +270,7 @@ def open_widget(browser: Browser, shop: Shop) -> Iterator[Any]:
     def open_(name: str, *, token_for: Any = "customer", **config: Any) -> Widget:
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         contexts.append(context)
-        context.route("https://**", outside)
+        context.route(re.compile(r"^https://"), outside)
         page = context.new_page()
         page.set_default_timeout(WAIT_MS)
         customer = config.get("customerId")
