@@ -56,6 +56,7 @@ def test_the_portal_shows_plan_usage_next_bill_and_card(acme: Shop, open_widget)
             json={"customerId": "acme", "planId": "plan-pro", "billingPeriod": "MONTHLY"},
         ).json()["data"]
     (subscription,) = acme.client.v1.subscriptions.list(customer_id="acme").data
+    assert subscription.current_billing_period_end is not None
     widget: Widget = open_widget("portal-pro", widget="portal", customerId="acme")
     widget.page.get_by_text("Next estimated bill").wait_for()
     widget.page.get_by_text("42 / 1,000 (4%)").wait_for()
