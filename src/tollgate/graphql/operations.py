@@ -388,8 +388,19 @@ def provision(session: Session, caller: Caller, input: Input) -> dict[str, Any]:
     return subscription_of(session, caller.environment_id, subscription.ref_id)
 
 
+def refuse_promotion_code(input: Input) -> None:
+    """Promotion codes are not taken yet: say so rather than charge the full price."""
+    if input.get("promotionCode"):
+        raise InvalidValue(
+            "promotion codes are not taken yet; a coupon is applied by your server "
+            "(appliedCoupon in POST /api/v1/subscriptions)",
+            field="promotionCode",
+        )
+
+
 def provision_model(input: Input) -> SubscriptionProvision:
     """The GraphQL input as `POST /api/v1/subscriptions`'s body, validated by it."""
+    refuse_promotion_code(input)
     addons = [
         {"id": addon.get("addonId"), "quantity": addon.get("quantity") or 1}
         for addon in input.get("addons") or []

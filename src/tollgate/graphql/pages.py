@@ -5,6 +5,7 @@ Amounts come from the prices domain (a preview's are the invoice's), payments fr
 environment's provider (`payments/checkout.py` for the checkout's). The shapes the widgets
 cannot do without (docs/widgets.md lists them) are always there, never null."""
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,8 @@ from tollgate.coupons.schemas import CouponRead
 from tollgate.customers import service as customers
 from tollgate.customers.lookup import get_customer
 from tollgate.entitlements.snapshots import SnapshotStore
-from tollgate.errors import InvalidValue
+from tollgate.environments.models import KeyKind
+from tollgate.errors import InvalidValue, PermissionDenied
 from tollgate.graphql.catalog import published_plans
 from tollgate.graphql.context import Caller, Info
 from tollgate.graphql.operations import (
@@ -25,6 +27,7 @@ from tollgate.graphql.operations import (
     mutation,
     provision_model,
     query,
+    refuse_promotion_code,
     subscription_of,
     subscriptions_of,
     writer_of,
@@ -34,6 +37,7 @@ from tollgate.invoices import service as invoices
 from tollgate.invoices import subscribing
 from tollgate.kit.pagination import PageRequest
 from tollgate.payments import checkout, methods, providers
+from tollgate.payments.errors import ProviderError
 from tollgate.prices.bill import Bill
 from tollgate.subscriptions import service as subscriptions
 from tollgate.subscriptions.schemas import (
@@ -42,6 +46,8 @@ from tollgate.subscriptions.schemas import (
     SubscriptionUpdate,
 )
 from tollgate.usage import history
+
+log = logging.getLogger(__name__)
 
 CURRENCY = "USD"  # until prices bring a currency per price
 
@@ -220,9 +226,14 @@ def _card_collection(
     provider = providers.of_environment(session, caller.environment_id)
     if provider is None or not provider.publishable_key:
         return None, None
-    intent, _, _ = methods.setup_intent(
-        session, environment_id=caller.environment_id, customer_ref=customer_ref, now=caller.now
-    )
+    try:
+        intent, _, _ = methods.setup_intent(
+            session, environment_id=caller.environment_id, customer_ref=customer_ref, now=caller.now
+        )
+    except ProviderError:
+        # Stripe is out of reach: the checkout still shows, and a card on file still pays.
+        log.warning("no setup intent for the checkout", exc_info=True)
+        return None, None
     integration = {
         "__typename": "BillingIntegration",
         "billingIdentifier": provider.vendor.value,
@@ -237,6 +248,7 @@ def _card_collection(
 
 
 def _preview_model(input: Input) -> SubscriptionPreview:
+    refuse_promotion_code(input)
     addons = [
         {"id": a.get("addonId"), "quantity": a.get("quantity") or 1}
         for a in input.get("addons") or []
@@ -381,6 +393,11 @@ def _estimate(
     }
 
 
+# What a customer's own page may not choose: whom Stripe charges, when the subscription
+# starts, and the metadata the team's own code keeps on it.
+SERVER_ONLY_CHECKOUT_FIELDS = ("billingId", "startDate", "additionalMetaData")
+
+
 @mutation.field("applySubscription")
 async def resolve_apply_subscription(_: Any, info: Info, input: Input) -> dict[str, Any]:
     """The checkout's last step, sent from the customer's browser (a client key with the
@@ -389,6 +406,14 @@ async def resolve_apply_subscription(_: Any, info: Info, input: Input) -> dict[s
     caller = caller_of(info)
     customer_ref = input["customerId"]
     caller.principal.require_checkout(customer_ref)
+    from_browser = caller.principal.key_kind is not KeyKind.SERVER
+    if from_browser:
+        for field in SERVER_ONLY_CHECKOUT_FIELDS:
+            if input.get(field) is not None:
+                raise PermissionDenied(
+                    f"{field} is set by your server (a server key), not from a browser",
+                    field=field,
+                )
     data = provision_model(input)
     ref_id = await caller.write_steps(
         lambda sessions: checkout.apply(
@@ -397,6 +422,7 @@ async def resolve_apply_subscription(_: Any, info: Info, input: Input) -> dict[s
             data=data,
             payment_method_id=input.get("paymentMethodId"),
             now=caller.now,
+            from_browser=from_browser,
         )
     )
     subscription = await caller.read(

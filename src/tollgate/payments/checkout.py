@@ -7,7 +7,8 @@ and the payment are written in one transaction, then the payment is captured. So
 - a declined card changes nothing, and its message goes back to the widget;
 - a crash after the hold but before the write leaves only a hold, which Stripe lets lapse
   (after 7 days): no money moves for a change that was not made;
-- a crash after the write leaves a payment the collection job captures (`collect`);
+- a crash after the write, or a capture whose answer is lost, leaves a payment the
+  collection job captures, or finds captured, once its lease is over (`collect`);
 - a write that fails (the price changed meanwhile, say) releases the hold.
 A change that costs nothing now (a trial, a scheduled downgrade, a free plan), or an
 environment on the manual provider, is made as `POST /api/v1/subscriptions` makes it."""
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tollgate.customers.lookup import live_customer
 from tollgate.db.engine import unit_of_work
-from tollgate.errors import Conflict, InvalidValue
+from tollgate.errors import Conflict, InvalidValue, PermissionDenied
 from tollgate.invoices import service as invoices
 from tollgate.invoices import subscribing
 from tollgate.invoices.models import Invoice, InvoiceState, amount_due
@@ -40,6 +41,11 @@ from tollgate.subscriptions.schemas import (
 )
 
 log = logging.getLogger(__name__)
+
+UNPAID_FROM_BROWSER = (
+    "this change costs money now, and this environment takes no payments through a provider: "
+    "make it with a server key (POST /api/v1/subscriptions), or connect Stripe"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,22 +72,32 @@ def apply(
     data: SubscriptionProvision,
     payment_method_id: str | None,
     now: datetime,
+    from_browser: bool = False,
 ) -> str:
     """Make the change, paid for first when it costs money now; the subscription's id.
     `payment_method_id` (a card the widget just collected) becomes the customer's default
-    first."""
+    first. `from_browser` (a client key with the customer's token): a change that costs
+    money now must be paid through a provider, or anyone could give themselves a plan."""
     if payment_method_id is not None:
         with unit_of_work(sessions) as session:
             _attach(session, environment_id, data.customer_id, payment_method_id, now=now)
     with unit_of_work(sessions) as session:
         hold_for = _amount_due_now(session, environment_id, data, now=now)
-    if hold_for is None:
+        if (
+            hold_for is not None
+            and from_browser
+            and not providers.of_environment(session, environment_id)
+        ):
+            raise PermissionDenied(UNPAID_FROM_BROWSER)
+    if hold_for is None or not hold_for.charged:
         with unit_of_work(sessions) as session:
             subscription, _ = subscribing.provision(
                 session, environment_id=environment_id, data=data, now=now
             )
             return subscription.ref_id
-    gateway, hold = _hold(sessions, environment_id, data.customer_id, *hold_for, now=now)
+    gateway, hold = _hold(
+        sessions, environment_id, data.customer_id, hold_for.amount, hold_for.currency, now=now
+    )
     try:
         with unit_of_work(sessions) as session:
             ref_id, payment = _make_change(session, environment_id, data, hold, now=now)
@@ -91,7 +107,13 @@ def apply(
     if payment is None:  # the customer's credit covered it all
         _release(gateway, hold)
         return ref_id
-    outcome = gateway.capture_payment(hold.payment_id, key=hold.key, amount=payment.amount)
+    try:
+        outcome = gateway.capture_payment(hold.payment_id, key=hold.key, amount=payment.amount)
+    except ProviderError:
+        # The change is made and its payment written down: the collection job captures it
+        # (or finds it captured) once the lease is over. Meanwhile it reads PROCESSING.
+        log.warning("a checkout's capture is left to the collection job", exc_info=True)
+        return ref_id
     with unit_of_work(sessions) as session:
         record(session, session.get_one(Payment, payment.id), outcome, now=now)
     return ref_id
@@ -126,11 +148,17 @@ def _attach(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Due:
+    amount: int  # minor units
+    currency: str
+    charged: bool  # through the environment's provider (else settled by hand)
+
+
 def _amount_due_now(
     session: Session, environment_id: int, data: SubscriptionProvision, *, now: datetime
-) -> tuple[int, str] | None:
-    """What the change would charge at once (minor units, currency), if it is charged
-    through a provider; None when nothing is to be collected now."""
+) -> _Due | None:
+    """What the change would invoice at once; None when nothing."""
     terms = data.model_dump(include=set(SubscriptionTerms.model_fields))
     preview = subscriptions.preview_subscription(
         session,
@@ -139,9 +167,10 @@ def _amount_due_now(
         now=now,
     )
     immediate, _ = invoices.preview(session, preview, now=now)
-    if immediate.total <= 0 or providers.of_environment(session, environment_id) is None:
+    if immediate.total <= 0:
         return None
-    return immediate.total, immediate.currency
+    charged = providers.of_environment(session, environment_id) is not None
+    return _Due(immediate.total, immediate.currency, charged)
 
 
 def _hold(

@@ -1,0 +1,245 @@
+"""The checkout's `applySubscription` at the API level, with Stripe (localstripe): who may
+send it, and how its payment holds up when the card asks for more, or an answer is lost.
+(tests/widgets drives the same mutation from the widget in a browser.)"""
+
+from typing import Any
+
+import httpx
+import pytest
+import stigg
+from sqlalchemy import Engine
+
+from tests.payments.conftest import Connected
+from tests.payments.test_collection import invoices, with_card
+from tests.support.clocks import START, Clocked
+from tests.support.localstripe import (
+    GOOD_CARD,
+    NEEDS_AUTHENTICATION,
+    NOWHERE,
+    SECRET_KEY,
+    WEBHOOK_SECRET,
+    LocalStripe,
+)
+from tests.support.proxies import LossyProxy
+from tests.support.tenants import Tenant, signing_secret
+from tollgate.db.engine import make_session_factory, unit_of_work
+from tollgate.environments.tokens import customer_token
+from tollgate.payments import providers
+from tollgate.payments.collection import LEASE
+
+APPLY = """mutation($input: ApplySubscriptionInput!) {
+  applySubscription(input: $input) {
+    subscription { plan { refId } status paymentCollection latestInvoice { status } }
+  }
+}"""
+CAPTURE = r"/v1/payment_intents/[^/]+/capture"
+
+
+def apply(
+    connected: Connected | Tenant,
+    *,
+    key: str | None = None,
+    token: str | None = None,
+    **input: Any,
+) -> dict[str, Any]:
+    tenant = connected.tenant if isinstance(connected, Connected) else connected
+    headers = {"X-API-KEY": key or tenant.server_key}
+    if token is not None:
+        headers["X-CUSTOMER-KEY"] = token
+    answer = httpx.post(
+        f"{tenant.base_url}/graphql",
+        headers=headers,
+        json={
+            "query": APPLY,
+            "variables": {"input": {"customerId": "acme", "billingPeriod": "MONTHLY", **input}},
+        },
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+def captured(localstripe: LocalStripe, billing_id: str) -> list[int]:
+    return [c["amount"] for c in localstripe.charges(billing_id) if c["captured"]]
+
+
+def plans(client: stigg.Stigg) -> list[tuple[str, str]]:
+    return [(s.plan_id, s.status) for s in client.v1.subscriptions.list(customer_id="acme").data]
+
+
+@pytest.fixture
+def on_free(paying: stigg.Stigg, connected: Connected, localstripe: LocalStripe) -> str:
+    """Acme on Free with a good card; its id at Stripe."""
+    paying.v1.subscriptions.provision(customer_id="acme", plan_id="plan-free")
+    return with_card(paying, connected, localstripe, GOOD_CARD)
+
+
+def test_a_client_key_checks_out_only_with_the_customers_own_token(
+    engine: Engine, paying: stigg.Stigg, connected: Connected, on_free: str
+) -> None:
+    client_key = connected.tenant.client_key
+    secret = signing_secret(engine, connected.tenant)
+    refused = [
+        apply(connected, key=client_key, planId="plan-enterprise"),
+        apply(
+            connected,
+            key=client_key,
+            token=customer_token("globex", secret),
+            planId="plan-enterprise",
+        ),
+    ]
+    for answer in refused:
+        assert (answer["data"] or {}).get("applySubscription") is None
+        assert answer["errors"][0]["extensions"]["code"] == "IdentityForbidden", answer
+    assert plans(paying) == [("plan-free", "ACTIVE")]
+    done = apply(
+        connected, key=client_key, token=customer_token("acme", secret), planId="plan-enterprise"
+    )
+    assert done["data"]["applySubscription"]["subscription"] == {
+        "plan": {"refId": "plan-enterprise"},
+        "status": "ACTIVE",
+        "paymentCollection": "NOT_REQUIRED",
+        "latestInvoice": {"status": "PAID"},
+    }
+
+
+def test_a_card_that_asks_to_authenticate_is_refused_and_its_hold_let_go(
+    paying: stigg.Stigg, connected: Connected, localstripe: LocalStripe
+) -> None:
+    paying.v1.subscriptions.provision(customer_id="acme", plan_id="plan-free")
+    billing_id = with_card(paying, connected, localstripe, NEEDS_AUTHENTICATION)
+    answer = apply(connected, planId="plan-enterprise")
+    assert "authenticate" in answer["errors"][0]["message"]
+    assert plans(paying) == [("plan-free", "ACTIVE")]
+    assert [i.total for i in invoices(paying)] == []
+    (intent,) = localstripe.payment_intents(billing_id)
+    assert intent["status"] == "canceled"
+    assert captured(localstripe, billing_id) == []
+
+
+def test_a_lost_capture_is_taken_up_by_the_job_and_charges_once(
+    paying: stigg.Stigg,
+    connected: Connected,
+    localstripe: LocalStripe,
+    stripe_api: LossyProxy,
+    clocked: Clocked,
+    on_free: str,
+) -> None:
+    localstripe.send_webhooks_to(NOWHERE)  # only the job can find out
+    stripe_api.lose_next_answer("POST", CAPTURE)
+    answer = apply(connected, planId="plan-enterprise")
+    assert stripe_api.lost, "the capture was not sent"
+    # The change is made; its payment is not known to have gone through yet.
+    assert answer["data"]["applySubscription"]["subscription"]["paymentCollection"] == "PROCESSING"
+    assert captured(localstripe, on_free) == [19900]  # Stripe took it
+    clocked.run_jobs()  # leased: nobody touches it
+    assert [i.state for i in invoices(paying)] == ["OPEN"]
+    clocked.clock.set(START + LEASE)
+    clocked.run_jobs()
+    assert [i.state for i in invoices(paying)] == ["PAID"]
+    assert captured(localstripe, on_free) == [19900]
+    assert len(localstripe.payment_intents(on_free)) == 1
+
+
+def test_a_change_that_costs_nothing_now_holds_nothing(
+    paying: stigg.Stigg, connected: Connected, localstripe: LocalStripe, on_free: str
+) -> None:
+    answer = apply(connected, planId="plan-pro")  # Pro starts with its 14-day trial
+    assert answer["data"]["applySubscription"]["subscription"]["status"] == "IN_TRIAL"
+    assert localstripe.payment_intents(on_free) == []
+
+
+def test_a_page_chooses_neither_whom_stripe_charges_nor_the_metadata(
+    engine: Engine, paying: stigg.Stigg, connected: Connected, on_free: str
+) -> None:
+    token = customer_token("acme", signing_secret(engine, connected.tenant))
+    for field, value in (
+        ("billingId", "cus_someone_else"),
+        ("startDate", "2030-01-01T00:00:00Z"),
+        ("additionalMetaData", {"seats": "1000"}),
+    ):
+        answer = apply(
+            connected,
+            key=connected.tenant.client_key,
+            token=token,
+            planId="plan-enterprise",
+            **{field: value},
+        )
+        assert field in answer["errors"][0]["message"], answer
+    assert plans(paying) == [("plan-free", "ACTIVE")]
+
+
+def test_without_a_provider_a_page_cannot_give_itself_a_paid_plan(
+    engine: Engine, demo_client: stigg.Stigg, demo_tenant: Tenant
+) -> None:
+    demo_client.v1.customers.provision(id="acme")
+    demo_client.v1.subscriptions.provision(customer_id="acme", plan_id="plan-free")
+    token = customer_token("acme", signing_secret(engine, demo_tenant))
+    browser = {"key": demo_tenant.client_key, "token": token}
+    refused = apply(demo_tenant, planId="plan-enterprise", **browser)
+    assert "takes no payments through a provider" in refused["errors"][0]["message"]
+    assert plans(demo_client) == [("plan-free", "ACTIVE")]
+    # What costs nothing now may be chosen from a page (a trial), and a server may do it all.
+    trial = apply(demo_tenant, planId="plan-pro", **browser)
+    assert trial["data"]["applySubscription"]["subscription"]["status"] == "IN_TRIAL"
+    done = apply(demo_tenant, planId="plan-enterprise")
+    assert done["data"]["applySubscription"]["subscription"]["plan"] == {"refId": "plan-enterprise"}
+
+
+def test_a_promotion_code_is_refused_rather_than_ignored(
+    paying: stigg.Stigg, connected: Connected, on_free: str
+) -> None:
+    answer = apply(connected, planId="plan-enterprise", promotionCode="HALF")
+    assert "promotion codes are not taken yet" in answer["errors"][0]["message"]
+    assert plans(paying) == [("plan-free", "ACTIVE")]
+
+
+STATE = """query($input: CheckoutStateInput!) {
+  checkoutState(input: $input) {
+    setupSecret plan { refId } billingIntegration { billingIdentifier credentials { publicKey } }
+  }
+}"""
+
+
+def checkout_state(tenant: Tenant) -> dict[str, Any]:
+    answer = httpx.post(
+        f"{tenant.base_url}/graphql",
+        headers={"X-API-KEY": tenant.server_key},
+        json={"query": STATE, "variables": {"input": {"customerId": "acme", "planId": "plan-pro"}}},
+        timeout=30,
+    ).json()
+    assert "errors" not in answer, answer
+    found: dict[str, Any] = answer["data"]["checkoutState"]
+    return found
+
+
+@pytest.mark.parametrize("reachable", [True, False])
+def test_the_checkout_state_offers_stripe_elements_while_stripe_answers(
+    engine: Engine,
+    demo_client: stigg.Stigg,
+    demo_tenant: Tenant,
+    localstripe: LocalStripe,
+    reachable: bool,
+) -> None:
+    demo_client.v1.customers.provision(id="acme")
+    with unit_of_work(make_session_factory(engine)) as session:
+        providers.connect_stripe(
+            session,
+            environment=demo_tenant.name,
+            secret_key=SECRET_KEY,
+            webhook_secret=WEBHOOK_SECRET,
+            publishable_key="pk_test_tollgate",
+            api_base=localstripe.url if reachable else NOWHERE,
+            now=START,
+        )
+    state = checkout_state(demo_tenant)
+    assert state["plan"] == {"refId": "plan-pro"}
+    if reachable:
+        assert state["setupSecret"].startswith("seti_")
+        assert state["billingIntegration"] == {
+            "billingIdentifier": "STRIPE",
+            "credentials": {"publicKey": "pk_test_tollgate"},
+        }
+    else:  # the checkout still shows, for a card on file
+        assert (state["setupSecret"], state["billingIntegration"]) == (None, None)
