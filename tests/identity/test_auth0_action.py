@@ -15,10 +15,10 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from sqlalchemy import Engine, select
 from tests.identity.conftest import MAU, TEAM_LIMIT, login_body, report_login
 from tests.support import Clocked, Tenant, free_port
 from tests.support.cli import Cli
+from tests.support.servers import handler_server
 from tests.support.usage import check
 from tollgate.customers.models import Customer
 from tollgate.db.engine import make_session_factory
@@ -434,17 +435,8 @@ class Answering500(BaseHTTPRequestHandler):
         pass
 
 
-@contextmanager
-def answering_500() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Answering500)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+def answering_500() -> AbstractContextManager[str]:
+    return handler_server(Answering500)
 
 
 @contextmanager

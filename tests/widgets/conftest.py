@@ -14,7 +14,6 @@ import json
 import os
 import re
 import subprocess
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from sqlalchemy import Engine
 from tests.graphql_api.documents import need_node
 from tests.graphql_api.test_edge import allow_origins
 from tests.support.localstripe import SECRET_KEY, WEBHOOK_SECRET, LocalStripe
+from tests.support.servers import handler_server
 from tests.support.tenants import Tenant, make_demo_tenant, signing_secret
 from tollgate.db.engine import make_session_factory, unit_of_work
 from tollgate.environments.tokens import customer_token
@@ -72,16 +72,8 @@ def widget_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         timeout=120,
         capture_output=True,
     )
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(out))
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with handler_server(functools.partial(_Quiet, directory=str(out))) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -83,12 +83,8 @@ def apply(
             _attach(session, environment_id, data.customer_id, payment_method_id, now=now)
     with unit_of_work(sessions) as session:
         hold_for = _amount_due_now(session, environment_id, data, now=now)
-        if (
-            hold_for is not None
-            and from_browser
-            and not providers.of_environment(session, environment_id)
-        ):
-            raise PermissionDenied(UNPAID_FROM_BROWSER)
+    if hold_for is not None and from_browser and not hold_for.charged:
+        raise PermissionDenied(UNPAID_FROM_BROWSER)
     if hold_for is None or not hold_for.charged:
         with unit_of_work(sessions) as session:
             subscription, _ = subscribing.provision(
@@ -214,7 +210,9 @@ def _refusal(outcome: Outcome) -> str:
             "the card asks the customer to authenticate, which the checkout cannot do yet: "
             "use another card"
         )
-    return outcome.failure_message or f"the card was declined ({outcome.failure_code})"
+    if outcome.failure_message:
+        return outcome.failure_message
+    return f"Stripe did not hold the amount ({outcome.failure_code or outcome.status.value})"
 
 
 def _make_change(
