@@ -191,7 +191,7 @@ async def resolve_checkout_state(_: Any, info: Info, input: Input) -> dict[str, 
     with (which is why this reads as a write: the customer is created at Stripe first)."""
     caller = caller_of(info)
     customer_ref, plan_ref = input["customerId"], input["planId"]
-    caller.principal.require_customer(customer_ref)
+    caller.principal.require_checkout(customer_ref)  # it creates a setup intent at Stripe
 
     def read(session: Session) -> dict[str, Any]:
         found = get_customer(session, environment_id=caller.environment_id, ref_id=customer_ref)

@@ -21,6 +21,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tollgate.catalog.enums import PricingType
 from tollgate.customers.lookup import live_customer
 from tollgate.db.engine import unit_of_work
 from tollgate.errors import Conflict, InvalidValue, PermissionDenied
@@ -34,6 +35,7 @@ from tollgate.payments.gateway import Gateway, Outcome
 from tollgate.payments.models import Payment, PaymentStatus
 from tollgate.payments.schemas import PaymentMethodAttach
 from tollgate.subscriptions import service as subscriptions
+from tollgate.subscriptions.models import Subscription
 from tollgate.subscriptions.schemas import (
     SubscriptionPreview,
     SubscriptionProvision,
@@ -90,6 +92,8 @@ def apply(
             subscription, _ = subscribing.provision(
                 session, environment_id=environment_id, data=data, now=now
             )
+            if from_browser:
+                _nothing_unpaid(session, subscription)  # else rolled back
             return subscription.ref_id
     gateway, hold = _hold(
         sessions, environment_id, data.customer_id, hold_for.amount, hold_for.currency, now=now
@@ -113,6 +117,23 @@ def apply(
     with unit_of_work(sessions) as session:
         record(session, session.get_one(Payment, payment.id), outcome, now=now)
     return ref_id
+
+
+def _nothing_unpaid(session: Session, subscription: Subscription) -> None:
+    """What a browser made without paying must owe nothing: the preview can differ from
+    the write (a custom plan has no price to preview; a due transition the write catches
+    up on), so the write itself is checked before it commits."""
+    if subscription.pricing_type is PricingType.CUSTOM:
+        raise PermissionDenied(
+            "a custom plan is arranged with your team: subscribe to it with a server key"
+        )
+    owed = session.scalars(
+        select(Invoice).where(
+            Invoice.subscription_id == subscription.id, Invoice.state == InvoiceState.OPEN
+        )
+    ).all()
+    if any(amount_due(invoice) > 0 for invoice in owed):
+        raise PermissionDenied(UNPAID_FROM_BROWSER)
 
 
 def _release(gateway: Gateway, hold: _Hold) -> None:
