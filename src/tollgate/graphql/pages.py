@@ -52,10 +52,6 @@ log = logging.getLogger(__name__)
 CURRENCY = "USD"  # until prices bring a currency per price
 
 
-def _money(amount: float = 0, currency: str = CURRENCY) -> dict[str, Any]:
-    return {"__typename": "Money", "amount": amount, "currency": currency}
-
-
 @query.field("paywall")
 async def resolve_paywall(_: Any, info: Info, input: Input) -> dict[str, Any]:
     """The published plans of the environment (or of `productId`), lowest tier first; with
@@ -374,7 +370,7 @@ async def resolve_estimate_update(_: Any, info: Info, input: Input) -> dict[str,
 def _estimate(
     period: tuple[datetime, datetime], is_downgrade: bool, is_scheduled: bool
 ) -> dict[str, Any]:
-    zero = _money()
+    zero = money(0, CURRENCY)
     return {
         "__typename": "SubscriptionPreview",
         "subTotal": zero,
