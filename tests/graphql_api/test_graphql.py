@@ -353,10 +353,30 @@ class TestPages:
         (price,) = subscription["prices"]  # the plan's price for the subscription's period
         assert price["billingPeriod"] == "MONTHLY"
         assert price["price"] == {"amount": 49, "currency": "USD"}
-        assert subscription["totalPrice"] is None  # in trial: no bill is coming yet
+        # The trial converts: its first paid month is the next bill.
+        assert subscription["totalPrice"]["total"] == {"amount": 49, "currency": "USD"}
         assert subscription["addons"] == []
         assert found["promotionalEntitlements"] == []
         assert {e["feature"]["refId"] for e in found["entitlements"]} >= {"feature-seats"}
+
+    def test_the_portals_next_bill_is_what_a_scheduled_downgrade_makes_it(self, sdk: Sdk) -> None:
+        def next_bill() -> Any:
+            portal = sdk.data("GetCustomerPortalByRefId", {"input": {"customerId": "acme"}})
+            (subscription,) = portal["customerPortal"]["subscriptions"]
+            assert subscription["planName"] == "Enterprise"  # until the month ends
+            return subscription["totalPrice"] and subscription["totalPrice"]["total"]
+
+        provision(sdk, plan="plan-enterprise")
+        assert next_bill() == {"amount": 199, "currency": "USD"}
+        for plan, then in (
+            ("plan-pro", {"amount": 49, "currency": "USD"}),
+            ("plan-free", None),  # nothing to pay from then on
+        ):
+            sdk.data(
+                "ApplySubscription",
+                {"input": {"customerId": "acme", "planId": plan, "billingPeriod": "MONTHLY"}},
+            )
+            assert next_bill() == then, plan
 
     def test_checkout_preview_and_apply(self, sdk: Sdk) -> None:
         provision(sdk, plan="plan-free")

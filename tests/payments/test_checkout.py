@@ -2,6 +2,7 @@
 send it, and how its payment holds up when the card asks for more, or an answer is lost.
 (tests/widgets drives the same mutation from the widget in a browser.)"""
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -10,9 +11,10 @@ import stigg
 from sqlalchemy import Engine
 
 from tests.payments.conftest import Connected
-from tests.payments.test_collection import invoices, with_card
+from tests.payments.test_collection import invoices, pro, with_card
 from tests.support.clocks import START, Clocked
 from tests.support.localstripe import (
+    DECLINED_AT_CHARGE,
     GOOD_CARD,
     NEEDS_AUTHENTICATION,
     NOWHERE,
@@ -33,6 +35,8 @@ APPLY = """mutation($input: ApplySubscriptionInput!) {
   }
 }"""
 CAPTURE = r"/v1/payment_intents/[^/]+/capture"
+CONFIRM = r"/v1/payment_intents/[^/]+/confirm"
+OTHER_GOOD_CARD = "5555555555554444"
 
 
 def apply(
@@ -61,7 +65,11 @@ def apply(
 
 
 def captured(localstripe: LocalStripe, billing_id: str) -> list[int]:
-    return [c["amount"] for c in localstripe.charges(billing_id) if c["captured"]]
+    return [
+        c["amount"]
+        for c in localstripe.charges(billing_id)
+        if c["captured"] and c["status"] == "succeeded"
+    ]
 
 
 def plans(client: stigg.Stigg) -> list[tuple[str, str]]:
@@ -142,6 +150,72 @@ def test_a_lost_capture_is_taken_up_by_the_job_and_charges_once(
     assert len(localstripe.payment_intents(on_free)) == 1
 
 
+def test_two_checkouts_at_once_charge_once(
+    paying: stigg.Stigg,
+    connected: Connected,
+    localstripe: LocalStripe,
+    stripe_api: LossyProxy,
+    on_free: str,
+) -> None:
+    """A double click: both requests price the change from Free and hold the amount before
+    either makes it. The second is made after the first, so it is billed as what it is
+    then (Enterprise again: nothing more to pay)."""
+    stripe_api.answer_together("POST", CONFIRM, count=2)
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: apply(connected, planId="plan-enterprise"), range(2)))
+    assert all("errors" not in a for a in answers), answers
+    assert captured(localstripe, on_free) == [19900]
+    assert sorted(i["status"] for i in localstripe.payment_intents(on_free)) == [
+        "canceled",
+        "succeeded",
+    ]
+    live = [p for p, s in plans(paying) if s == "ACTIVE"]
+    assert live == ["plan-enterprise"]
+    assert [i.state for i in invoices(paying)] == ["PAID", "PAID"]
+
+
+def default_card(client: stigg.Stigg) -> str | None:
+    method = client.v1.customers.retrieve("acme").data.default_payment_method
+    return method.card_last4_digits if method else None
+
+
+def test_a_declined_new_card_leaves_the_card_on_file_as_it_was(
+    paying: stigg.Stigg, connected: Connected, localstripe: LocalStripe, on_free: str
+) -> None:
+    refused = localstripe.card(DECLINED_AT_CHARGE)
+    answer = apply(connected, planId="plan-enterprise", paymentMethodId=refused)
+    assert "declined" in answer["errors"][0]["message"], answer
+    assert plans(paying) == [("plan-free", "ACTIVE")]
+    assert default_card(paying) == GOOD_CARD[-4:]
+    attached = localstripe.http.get(f"/v1/payment_methods/{refused}").json()
+    assert attached["customer"] is None  # detached again: Stripe keeps only the card on file
+    # A new card that pays becomes the default with the change it paid for.
+    other = localstripe.card(OTHER_GOOD_CARD)
+    done = apply(connected, planId="plan-enterprise", paymentMethodId=other)
+    assert done["data"]["applySubscription"]["subscription"]["plan"] == {"refId": "plan-enterprise"}
+    assert default_card(paying) == OTHER_GOOD_CARD[-4:]
+    assert captured(localstripe, on_free) == [19900]
+
+
+def test_a_customer_whose_payment_failed_checks_out_and_owes_both_periods(
+    paying: stigg.Stigg, connected: Connected, localstripe: LocalStripe, clocked: Clocked
+) -> None:
+    """Pro's renewal failed (PAYMENT_PENDING); the customer upgrades with a new card. The
+    change is billed with credit for Pro's unused time, as its preview said, and Pro's
+    invoice, still due, is charged to the new card at once."""
+    billing_id = with_card(paying, connected, localstripe, DECLINED_AT_CHARGE)
+    pro(paying)
+    clocked.run_jobs()
+    assert plans(paying) == [("plan-pro", "PAYMENT_PENDING")]
+    preview = paying.v1.subscriptions.preview(customer_id="acme", plan_id="plan-enterprise").data
+    answer = apply(connected, planId="plan-enterprise", paymentMethodId=localstripe.card(GOOD_CARD))
+    assert "errors" not in answer, answer
+    assert preview.immediate_invoice.total == 150
+    clocked.run_jobs()
+    assert sorted(captured(localstripe, billing_id)) == [4900, 15000]
+    assert [i.state for i in invoices(paying)] == ["PAID", "PAID"]
+
+
 def test_a_change_that_costs_nothing_now_holds_nothing(
     paying: stigg.Stigg, connected: Connected, localstripe: LocalStripe, on_free: str
 ) -> None:
@@ -170,13 +244,52 @@ def test_a_page_chooses_neither_whom_stripe_charges_nor_the_metadata(
     assert plans(paying) == [("plan-free", "ACTIVE")]
 
 
+def from_browser(engine: Engine, tenant: Tenant, customer: str = "acme") -> dict[str, str]:
+    """What a customer's page sends: the client key, and that customer's token."""
+    return {
+        "key": tenant.client_key,
+        "token": customer_token(customer, signing_secret(engine, tenant)),
+    }
+
+
+def test_a_page_changes_the_plan_of_a_resource_it_has_and_makes_none(
+    engine: Engine, paying: stigg.Stigg, connected: Connected, on_free: str
+) -> None:
+    browser = from_browser(engine, connected.tenant)
+    refused = apply(connected, planId="plan-free", resourceId="site-2", **browser)
+    assert "has no resource 'site-2'" in refused["errors"][0]["message"], refused
+    paying.v1.subscriptions.provision(customer_id="acme", plan_id="plan-free", resource_id="site-1")
+    done = apply(connected, planId="plan-enterprise", resourceId="site-1", **browser)
+    assert "errors" not in done, done
+    by_resource = {
+        (s.resource_id, s.plan_id)
+        for s in paying.v1.subscriptions.list(customer_id="acme")
+        if s.status == "ACTIVE"
+    }
+    assert by_resource == {(None, "plan-free"), ("site-1", "plan-enterprise")}
+
+
+def test_a_page_cannot_take_a_custom_plan(
+    engine: Engine, paying: stigg.Stigg, connected: Connected, on_free: str
+) -> None:
+    """A custom plan has no price to pay at the checkout: it is arranged with the team."""
+    paying.v1.plans.create(
+        id="plan-custom", display_name="Custom", product_id="product-saas", pricing_type="CUSTOM"
+    )
+    paying.v1.plans.publish("plan-custom", migration_type="NEW_CUSTOMERS")
+    refused = apply(connected, planId="plan-custom", **from_browser(engine, connected.tenant))
+    assert "custom plan" in refused["errors"][0]["message"], refused
+    assert plans(paying) == [("plan-free", "ACTIVE")]
+    done = apply(connected, planId="plan-custom")  # the team's server may
+    assert done["data"]["applySubscription"]["subscription"]["plan"] == {"refId": "plan-custom"}
+
+
 def test_without_a_provider_a_page_cannot_give_itself_a_paid_plan(
     engine: Engine, demo_client: stigg.Stigg, demo_tenant: Tenant
 ) -> None:
     demo_client.v1.customers.provision(id="acme")
     demo_client.v1.subscriptions.provision(customer_id="acme", plan_id="plan-free")
-    token = customer_token("acme", signing_secret(engine, demo_tenant))
-    browser = {"key": demo_tenant.client_key, "token": token}
+    browser = from_browser(engine, demo_tenant)
     refused = apply(demo_tenant, planId="plan-enterprise", **browser)
     assert "takes no payments through a provider" in refused["errors"][0]["message"]
     assert plans(demo_client) == [("plan-free", "ACTIVE")]
@@ -202,16 +315,48 @@ STATE = """query($input: CheckoutStateInput!) {
 }"""
 
 
-def checkout_state(tenant: Tenant) -> dict[str, Any]:
-    answer = httpx.post(
+def checkout_state(
+    tenant: Tenant, *, key: str | None = None, token: str | None = None
+) -> dict[str, Any]:
+    headers = {"X-API-KEY": key or tenant.server_key}
+    if token is not None:
+        headers["X-CUSTOMER-KEY"] = token
+    answer: dict[str, Any] = httpx.post(
         f"{tenant.base_url}/graphql",
-        headers={"X-API-KEY": tenant.server_key},
+        headers=headers,
         json={"query": STATE, "variables": {"input": {"customerId": "acme", "planId": "plan-pro"}}},
         timeout=30,
     ).json()
-    assert "errors" not in answer, answer
-    found: dict[str, Any] = answer["data"]["checkoutState"]
-    return found
+    return answer
+
+
+def connect_with_elements(engine: Engine, tenant: Tenant, api_base: str) -> None:
+    """Stripe connected with a publishable key, so the checkout offers Stripe Elements."""
+    with unit_of_work(make_session_factory(engine)) as session:
+        providers.connect_stripe(
+            session,
+            environment=tenant.name,
+            secret_key=SECRET_KEY,
+            webhook_secret=WEBHOOK_SECRET,
+            publishable_key="pk_test_tollgate",
+            api_base=api_base,
+            now=START,
+        )
+
+
+def test_the_checkout_state_is_the_customers_own(
+    engine: Engine, demo_client: stigg.Stigg, demo_tenant: Tenant, localstripe: LocalStripe
+) -> None:
+    """It creates a setup intent at Stripe for the customer: not for a client key alone,
+    nor for another customer's token."""
+    demo_client.v1.customers.provision(id="acme")
+    connect_with_elements(engine, demo_tenant, localstripe.url)
+    for token in (None, from_browser(engine, demo_tenant, "globex")["token"]):
+        refused = checkout_state(demo_tenant, key=demo_tenant.client_key, token=token)
+        assert refused["errors"][0]["extensions"]["code"] == "IdentityForbidden", refused
+    assert demo_client.v1.customers.retrieve("acme").data.billing_id is None  # Stripe untouched
+    mine = checkout_state(demo_tenant, **from_browser(engine, demo_tenant))
+    assert mine["data"]["checkoutState"]["setupSecret"].startswith("seti_"), mine
 
 
 @pytest.mark.parametrize("reachable", [True, False])
@@ -223,17 +368,10 @@ def test_the_checkout_state_offers_stripe_elements_while_stripe_answers(
     reachable: bool,
 ) -> None:
     demo_client.v1.customers.provision(id="acme")
-    with unit_of_work(make_session_factory(engine)) as session:
-        providers.connect_stripe(
-            session,
-            environment=demo_tenant.name,
-            secret_key=SECRET_KEY,
-            webhook_secret=WEBHOOK_SECRET,
-            publishable_key="pk_test_tollgate",
-            api_base=localstripe.url if reachable else NOWHERE,
-            now=START,
-        )
-    state = checkout_state(demo_tenant)
+    connect_with_elements(engine, demo_tenant, localstripe.url if reachable else NOWHERE)
+    answer = checkout_state(demo_tenant)
+    assert "errors" not in answer, answer
+    state = answer["data"]["checkoutState"]
     assert state["plan"] == {"refId": "plan-pro"}
     if reachable:
         assert state["setupSecret"].startswith("seti_")

@@ -1,12 +1,14 @@
 """A forwarding HTTP proxy on 127.0.0.1 that can lose an answer: the request reaches the
 server behind it, which acts on it, but the caller's connection is closed before the
 answer comes back. That is what a caller sees when it crashes, or the network fails,
-right after the server did the work."""
+right after the server did the work. It can also hold answers back until several
+callers have reached the same request, to set up a race on purpose."""
 
 import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -15,12 +17,24 @@ import httpx
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
 
+@dataclass
+class _Together:
+    method: str
+    path: re.Pattern[str]
+    barrier: threading.Barrier
+    arrived: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        return method == self.method and self.path.fullmatch(path.split("?")[0]) is not None
+
+
 class LossyProxy:
     def __init__(self, target: str) -> None:
         self.target = target.rstrip("/")
         self.url = ""
         self.lost: list[str] = []  # "METHOD /path" of each answer lost
         self._lose: list[tuple[str, re.Pattern[str]]] = []
+        self._together: list[_Together] = []
         self._lock = threading.Lock()
 
     def lose_next_answer(self, method: str, path: str) -> None:
@@ -28,6 +42,22 @@ class LossyProxy:
         and its answer dropped."""
         with self._lock:
             self._lose.append((method, re.compile(path)))
+
+    def answer_together(self, method: str, path: str, count: int) -> None:
+        """The answers of the next `count` requests of `method` whose path matches wait
+        for each other, and go back at once: `count` callers are then at the same step."""
+        with self._lock:
+            self._together.append(_Together(method, re.compile(path), threading.Barrier(count)))
+
+    def _wait_for_others(self, method: str, path: str) -> None:
+        with self._lock:
+            group = next((t for t in self._together if t.matches(method, path)), None)
+            if group is None:
+                return
+            group.arrived += 1
+            if group.arrived == group.barrier.parties:
+                self._together.remove(group)
+        group.barrier.wait(timeout=30)
 
     def _should_lose(self, method: str, path: str) -> bool:
         with self._lock:
@@ -54,6 +84,7 @@ def lossy_proxy(target: str) -> Iterator[LossyProxy]:
             answer = client.request(
                 self.command, proxy.target + self.path, headers=headers, content=body
             )
+            proxy._wait_for_others(self.command, self.path)
             if proxy._should_lose(self.command, self.path):
                 self.close_connection = True
                 return

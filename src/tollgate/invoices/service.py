@@ -40,8 +40,13 @@ from tollgate.prices import bill as bills
 from tollgate.prices.bill import Bill, Terms
 from tollgate.prices.quote import Priced
 from tollgate.subscriptions import billing
-from tollgate.subscriptions.enums import BillingPeriod, SubscriptionStatus
-from tollgate.subscriptions.lifecycle import billing_bounds
+from tollgate.subscriptions.enums import (
+    BILLED_STATUSES,
+    BillingPeriod,
+    SubscriptionStatus,
+    TrialEndBehavior,
+)
+from tollgate.subscriptions.lifecycle import billing_bounds, pending_schedules
 from tollgate.subscriptions.models import Subscription, SubscriptionAddon
 from tollgate.subscriptions.service import Preview
 from tollgate.usage.models import UsageCounter
@@ -68,7 +73,6 @@ _RENEWED = load_only(
     Subscription.current_period_start,
     Subscription.current_period_end,
 )
-_BILLED = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAYMENT_PENDING)
 _ENDED = (SubscriptionStatus.CANCELED, SubscriptionStatus.EXPIRED)
 
 
@@ -158,7 +162,7 @@ def open_subscription(
     """The first invoice of a subscription that has begun its first paid period (with
     credit for what it replaced mid-period, and the usage of that one so far)."""
     terms = _current_terms(session, subscription)
-    if terms is None or subscription.status not in _BILLED:
+    if terms is None or subscription.status not in BILLED_STATUSES:
         return None
     old = next(((s, t) for s, t in replaced if t.currency == terms.currency), None)
     if old is None:
@@ -188,7 +192,7 @@ def invoice_change(
     """A mid-period change of the same subscription (add-ons, quantities, billing period):
     the prorated difference now."""
     after = _current_terms(session, subscription)
-    if before is None or after is None or subscription.status not in _BILLED:
+    if before is None or after is None or subscription.status not in BILLED_STATUSES:
         return None
     if _same(before, after):
         return None
@@ -217,7 +221,7 @@ def due_for_renewal(
         .outerjoin(BillingCursor, BillingCursor.subscription_id == Subscription.id)
         .where(
             Subscription.currency.is_not(None),
-            Subscription.status.in_(_BILLED),
+            Subscription.status.in_(BILLED_STATUSES),
             Subscription.current_period_start <= now,
             or_(
                 BillingCursor.subscription_id.is_(None),
@@ -621,7 +625,7 @@ def preview(session: Session, planned: Preview, *, now: datetime) -> tuple[Bill,
         for old in planned.replacing
         if (old_terms := _current_terms(session, old)) is not None
         and old_terms.currency == terms.currency
-        and old.status in _BILLED
+        and old.status in BILLED_STATUSES
     ]
     if not replaced:
         return bills.opening(new, first=True), recurring
@@ -632,22 +636,49 @@ def preview(session: Session, planned: Preview, *, now: datetime) -> tuple[Bill,
 
 
 def next_bill(session: Session, subscription: Subscription) -> Bill | None:
-    """What the subscription's next renewal will charge in advance (usage in arrears comes
-    on top): the portal's "next estimated bill". None for a free subscription, and for one
-    that ends with its period."""
+    """What the subscription's next period will charge in advance (usage in arrears comes
+    on top): the portal's "next estimated bill". Its terms are those a scheduled update
+    (a downgrade at the period's end) makes them by then, and a trial that converts is
+    billed its first paid period. None for a free subscription, one that ends by then, or
+    one moving to a plan with no price."""
     terms = _current_terms(session, subscription)
-    if terms is None or subscription.status not in _BILLED:
+    in_trial = subscription.status is SubscriptionStatus.IN_TRIAL
+    if terms is None:
         return None
-    if subscription.end_date is not None and subscription.end_date <= terms.period_end:
+    if in_trial:
+        if (
+            subscription.trial_end_date is None
+            or subscription.trial_end_behavior is TrialEndBehavior.CANCEL_SUBSCRIPTION
+        ):
+            return None
+        start = anchor = subscription.trial_end_date  # as lifecycle's trial end sets them
+    elif subscription.status in BILLED_STATUSES:
+        start, anchor = terms.period_end, subscription.billing_cycle_anchor
+    else:
         return None
-    following = replace(
-        terms,
-        period_start=terms.period_end,
-        period_end=billing_bounds(
-            subscription.billing_cycle_anchor, BillingPeriod(terms.billing_period), terms.period_end
-        )[1],
-    )
-    return bills.opening(following, first=False)
+    if subscription.end_date is not None and subscription.end_date <= start:
+        return None
+    stored = terms_json(subscription, terms)
+    period = BillingPeriod(terms.billing_period)
+    scheduled = next((s for s in pending_schedules(subscription) if s.scheduled_at <= start), None)
+    if scheduled is not None:  # what lifecycle.apply_schedule will make the subscription
+        target = scheduled.target
+        if target.plan_version_id is not None:
+            if target.currency is None:
+                return None
+            stored["planVersionId"] = target.plan_version_id
+            stored["currency"] = target.currency
+            stored["unitQuantities"] = dict(target.unit_quantities)
+        elif target.unit_quantities:
+            stored["unitQuantities"] = dict(target.unit_quantities)
+        if target.addons is not None:
+            stored["addons"] = [[a.version_id, a.quantity] for a in target.addons]
+        if target.billing_period is not None:
+            period, anchor = target.billing_period, scheduled.scheduled_at
+    stored["billingPeriod"] = period.value
+    stored["periodStart"] = start.isoformat()
+    stored["periodEnd"] = billing_bounds(anchor, period, start)[1].isoformat()
+    return bills.opening(_terms_from_json(session, stored), first=in_trial)
 
 
 def subscription_ref(session: Session, invoice: Invoice) -> str | None:

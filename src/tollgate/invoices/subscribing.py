@@ -11,11 +11,12 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tollgate.customers.lookup import live_customer
 from tollgate.customers.models import Customer
 from tollgate.invoices import service as invoices
 from tollgate.prices.bill import Terms
 from tollgate.subscriptions import service as subscriptions
-from tollgate.subscriptions.enums import SubscriptionStatus
+from tollgate.subscriptions.enums import BILLED_STATUSES
 from tollgate.subscriptions.models import Subscription
 from tollgate.subscriptions.schemas import SubscriptionProvision, SubscriptionUpdate
 
@@ -23,6 +24,9 @@ from tollgate.subscriptions.schemas import SubscriptionProvision, SubscriptionUp
 def provision(
     session: Session, *, environment_id: int, data: SubscriptionProvision, now: datetime
 ) -> tuple[Subscription, bool]:
+    # The customer first: what it holds is read for the credit, and two changes at once
+    # (a double click at the checkout) must each see what the other made.
+    live_customer(session, environment_id=environment_id, ref_id=data.customer_id)
     before = _paid_live(session, environment_id, data.customer_id)
     subscription, scheduled = subscriptions.provision_subscription(
         session, environment_id=environment_id, data=data, now=now
@@ -45,7 +49,9 @@ def update(
     data: SubscriptionUpdate,
     now: datetime,
 ) -> Subscription:
-    current = subscriptions.get_subscription(session, environment_id=environment_id, ref_id=ref_id)
+    current = subscriptions.get_subscription(  # locked: two changes at once bill in turn
+        session, environment_id=environment_id, ref_id=ref_id, lock=True
+    )
     before = invoices.current_terms(session, current)
     subscription = subscriptions.update_subscription(
         session, environment_id=environment_id, ref_id=ref_id, data=data, now=now
@@ -64,7 +70,7 @@ def _paid_live(
             Customer.environment_id == environment_id,
             Customer.ref_id == customer_ref,
             Subscription.currency.is_not(None),
-            Subscription.status == SubscriptionStatus.ACTIVE,
+            Subscription.status.in_(BILLED_STATUSES),
         )
     ).all()
     found = []

@@ -4,12 +4,20 @@
 A change that costs money now is paid for before it is made. The amount the preview gives is
 held on the customer's card (Stripe reserves it; nothing moves), then the change, its invoice
 and the payment are written in one transaction, then the payment is captured. So:
-- a declined card changes nothing, and its message goes back to the widget;
+- a declined card changes nothing, and its message goes back to the widget; a new card
+  the widget just collected becomes the customer's default only with the change it paid
+  for, so a declined one leaves the card on file as it was;
+- the hold is confirmed with the customer present (they are at the checkout); a card that
+  asks them to authenticate is refused, as the checkout cannot ask yet;
 - a crash after the hold but before the write leaves only a hold, which Stripe lets lapse
   (after 7 days): no money moves for a change that was not made;
 - a crash after the write, or a capture whose answer is lost, leaves a payment the
   collection job captures, or finds captured, once its lease is over (`collect`);
-- a write that fails (the price changed meanwhile, say) releases the hold.
+- a write that fails (the price changed meanwhile, say) releases the hold, unless its
+  payment turns out written down after all (the commit's answer was lost): the change
+  stands then, and the collection job captures it;
+- two checkouts of one customer at once (a double click) take turns on the customer's row
+  (`subscribing.provision`): the second is billed for what the first left.
 A change that costs nothing now (a trial, a scheduled downgrade, a free plan), or an
 environment on the manual provider, is made as `POST /api/v1/subscriptions` makes it."""
 
@@ -31,9 +39,10 @@ from tollgate.invoices.models import Invoice, InvoiceState, amount_due
 from tollgate.payments import methods, providers
 from tollgate.payments.collection import LEASE, NO_PAYMENT_METHOD, record
 from tollgate.payments.errors import PaymentDeclined, ProviderError
-from tollgate.payments.gateway import Gateway, Outcome
+from tollgate.payments.gateway import Card, Gateway, Outcome
 from tollgate.payments.models import Payment, PaymentStatus
 from tollgate.payments.schemas import PaymentMethodAttach
+from tollgate.subscriptions import provisioning
 from tollgate.subscriptions import service as subscriptions
 from tollgate.subscriptions.models import Subscription
 from tollgate.subscriptions.schemas import (
@@ -77,16 +86,20 @@ def apply(
     from_browser: bool = False,
 ) -> str:
     """Make the change, paid for first when it costs money now; the subscription's id.
-    `payment_method_id` (a card the widget just collected) becomes the customer's default
-    first. `from_browser` (a client key with the customer's token): a change that costs
+    `payment_method_id` (a card the widget just collected) pays for it, and becomes the
+    customer's default with the change: a declined new card leaves the card on file as it
+    was. `from_browser` (a client key with the customer's token): a change that costs
     money now must be paid through a provider, or anyone could give themselves a plan."""
-    if payment_method_id is not None:
-        with unit_of_work(sessions) as session:
-            _attach(session, environment_id, data.customer_id, payment_method_id, now=now)
     with unit_of_work(sessions) as session:
+        if from_browser:
+            _refuse_new_resource(session, environment_id, data)
         hold_for = _amount_due_now(session, environment_id, data, now=now)
     if hold_for is not None and from_browser and not hold_for.charged:
         raise PermissionDenied(UNPAID_FROM_BROWSER)
+    card = None
+    if payment_method_id is not None:
+        with unit_of_work(sessions) as session:
+            card = _add_card(session, environment_id, data.customer_id, payment_method_id, now=now)
     if hold_for is None or not hold_for.charged:
         with unit_of_work(sessions) as session:
             subscription, _ = subscribing.provision(
@@ -94,15 +107,18 @@ def apply(
             )
             if from_browser:
                 _nothing_unpaid(session, subscription)  # else rolled back
+            _make_default(session, environment_id, data.customer_id, card, now=now)
             return subscription.ref_id
-    gateway, hold = _hold(
-        sessions, environment_id, data.customer_id, hold_for.amount, hold_for.currency, now=now
-    )
+    gateway, hold = _hold(sessions, environment_id, data.customer_id, hold_for, card=card, now=now)
     try:
         with unit_of_work(sessions) as session:
+            _make_default(session, environment_id, data.customer_id, card, now=now)
             ref_id, payment = _make_change(session, environment_id, data, hold, now=now)
     except BaseException:
-        _release(gateway, hold)  # nothing was changed
+        if _hold_in_use(sessions, hold) is False:
+            _release(gateway, hold)  # nothing was changed
+        # else the commit went through though its answer was lost (or it cannot be told):
+        # the payment is written down, and the collection job captures it.
         raise
     if payment is None:  # the customer's credit covered it all
         _release(gateway, hold)
@@ -117,6 +133,34 @@ def apply(
     with unit_of_work(sessions) as session:
         record(session, session.get_one(Payment, payment.id), outcome, now=now)
     return ref_id
+
+
+def _refuse_new_resource(
+    session: Session, environment_id: int, data: SubscriptionProvision
+) -> None:
+    """A page changes the plan of a resource its customer has; a new resource (a site, a
+    workspace) is the product's to create, from its server, with whatever limits it keeps."""
+    if data.resource_id is None:
+        return
+    customer = live_customer(session, environment_id=environment_id, ref_id=data.customer_id)
+    if provisioning.existing_resource(session, customer, data.resource_id) is None:
+        raise PermissionDenied(
+            f"customer '{data.customer_id}' has no resource '{data.resource_id}': "
+            "a new resource is subscribed from your server (a server key)",
+            field="resourceId",
+        )
+
+
+def _hold_in_use(sessions: sessionmaker[Session], hold: _Hold) -> bool | None:
+    """Whether a payment was written down for the hold (then the change stands); None
+    when the database cannot say."""
+    try:
+        with unit_of_work(sessions) as session:
+            found = session.scalar(select(Payment.id).where(Payment.idempotency_key == hold.key))
+    except Exception:
+        log.warning("could not tell whether a checkout's change was made", exc_info=True)
+        return None
+    return found is not None
 
 
 def _nothing_unpaid(session: Session, subscription: Subscription) -> None:
@@ -143,16 +187,16 @@ def _release(gateway: Gateway, hold: _Hold) -> None:
         log.warning("could not release a checkout's hold", extra={"payment": hold.payment_id})
 
 
-def _attach(
+def _add_card(
     session: Session,
     environment_id: int,
     customer_ref: str,
     payment_method_id: str,
     *,
     now: datetime,
-) -> None:
+) -> Card:
     provider = providers.required(session, environment_id)
-    methods.attach(
+    _, card = methods.add_card(
         session,
         environment_id=environment_id,
         customer_ref=customer_ref,
@@ -163,6 +207,15 @@ def _attach(
         ),
         now=now,
     )
+    return card
+
+
+def _make_default(
+    session: Session, environment_id: int, customer_ref: str, card: Card | None, *, now: datetime
+) -> None:
+    if card is not None:
+        customer = live_customer(session, environment_id=environment_id, ref_id=customer_ref)
+        methods.make_default(session, customer, card, now=now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,35 +247,48 @@ def _hold(
     sessions: sessionmaker[Session],
     environment_id: int,
     customer_ref: str,
-    amount: int,
-    currency: str,
+    due: _Due,
     *,
+    card: Card | None,
     now: datetime,
 ) -> tuple[Gateway, _Hold]:
-    """Reserve the amount on the customer's default card; `PaymentDeclined` with the
-    provider's words if it is refused."""
+    """Reserve the amount on the new card, else on the customer's default one;
+    `PaymentDeclined` with the provider's words if it is refused (a new card refused is
+    detached again)."""
     with unit_of_work(sessions) as session:
         provider = providers.required(session, environment_id)
         customer = live_customer(session, environment_id=environment_id, ref_id=customer_ref)
-        method = (customer.default_payment_method or {}).get("billingId")
+        on_file = (customer.default_payment_method or {}).get("billingId")
+        method = card.payment_method_id if card is not None else on_file
         if not customer.billing_id or not method:
             raise InvalidValue(NO_PAYMENT_METHOD, field="paymentMethodId")
         gateway, billing_id = providers.gateway(provider), customer.billing_id
     key = f"tg_checkout_{secrets.token_hex(12)}"
     payment_id = gateway.create_payment(
         key=key,
-        amount=amount,
-        currency=currency,
+        amount=due.amount,
+        currency=due.currency,
         billing_id=billing_id,
         payment_method_id=method,
         metadata={"tollgate_checkout": key, "tollgate_customer": customer_ref},
         hold=True,
     )
-    outcome = gateway.confirm_payment(payment_id, key=key)
+    outcome = gateway.confirm_payment(payment_id, key=key, customer_present=True)
     if not outcome.awaiting_capture:
         gateway.cancel_payment(payment_id)
+        if method != on_file:
+            _forget(gateway, method)
         raise PaymentDeclined(_refusal(outcome))
-    return gateway, _Hold(payment_id, key, amount, currency, method)
+    return gateway, _Hold(payment_id, key, due.amount, due.currency, method)
+
+
+def _forget(gateway: Gateway, payment_method_id: str) -> None:
+    """Detach a new card whose hold was refused: it is not the customer's card on file,
+    and Stripe should not keep it. One that cannot be detached now costs nothing."""
+    try:
+        gateway.detach_payment_method(payment_method_id)
+    except ProviderError:
+        log.warning("could not detach a refused card", extra={"method": payment_method_id})
 
 
 def _refusal(outcome: Outcome) -> str:

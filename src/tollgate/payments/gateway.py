@@ -97,9 +97,12 @@ class Gateway(Protocol):
         `hold`, confirming only reserves the amount on the card (`awaiting_capture`)."""
         ...
 
-    def confirm_payment(self, payment_id: str, *, key: str) -> Outcome:
+    def confirm_payment(
+        self, payment_id: str, *, key: str, customer_present: bool = False
+    ) -> Outcome:
         """Charge (or, for a held payment, reserve); a declined card is an outcome (FAILED),
-        not an error."""
+        not an error. `customer_present`: the customer is at the checkout, rather than
+        being charged while away (a renewal), which the card's bank may weigh."""
         ...
 
     def capture_payment(self, payment_id: str, *, key: str, amount: int | None = None) -> Outcome:

@@ -14,7 +14,7 @@ from tollgate.errors import Conflict, InvalidValue
 from tollgate.invoices.models import Invoice, InvoiceState
 from tollgate.payments import providers
 from tollgate.payments.errors import ProviderError
-from tollgate.payments.gateway import Gateway, SetupIntent
+from tollgate.payments.gateway import Card, Gateway, SetupIntent
 from tollgate.payments.models import Payment, PaymentProvider, PaymentStatus
 from tollgate.payments.schemas import PaymentMethodAttach
 from tollgate.webhooks.event_types import EventType
@@ -30,6 +30,30 @@ def attach(
 ) -> Customer:
     """Make the payment method the customer's default for every later charge. Invoices
     whose payment failed are tried again with it at once."""
+    customer, card = _attach_at_provider(session, environment_id, customer_ref, data)
+    make_default(session, customer, card, billing_currency=data.billing_currency, now=now)
+    return customer
+
+
+def add_card(
+    session: Session,
+    *,
+    environment_id: int,
+    customer_ref: str,
+    data: PaymentMethodAttach,
+    now: datetime,
+) -> tuple[Customer, Card]:
+    """Attach the payment method to the customer at the provider, without making it the
+    default yet (the checkout first holds a payment on it); `PaymentDeclined` when the
+    provider refuses the card."""
+    customer, card = _attach_at_provider(session, environment_id, customer_ref, data)
+    _announce_if_changed(session, customer, now=now)  # linked to the provider just now
+    return customer, card
+
+
+def _attach_at_provider(
+    session: Session, environment_id: int, customer_ref: str, data: PaymentMethodAttach
+) -> tuple[Customer, Card]:
     provider = providers.required(session, environment_id)
     if data.vendor_identifier != provider.vendor.value:
         raise InvalidValue(
@@ -49,10 +73,22 @@ def attach(
     card = gateway.attach_payment_method(
         billing_id=billing_id, payment_method_id=data.payment_method_id
     )
+    return customer, card
+
+
+def make_default(
+    session: Session,
+    customer: Customer,
+    card: Card,
+    *,
+    billing_currency: str | None = None,
+    now: datetime,
+) -> None:
+    """The card (attached by `add_card`) pays every later charge; invoices whose payment
+    failed are tried again with it at once."""
     customer.default_payment_method = card.wire()
-    if data.billing_currency is not None:
-        customer.billing_currency = data.billing_currency
-    customer.updated_at = now
+    if billing_currency is not None:
+        customer.billing_currency = billing_currency
     session.execute(
         update(Invoice)
         .where(
@@ -67,8 +103,14 @@ def attach(
         .values(next_payment_at=now)
         .execution_options(synchronize_session=False)
     )
+    customer.updated_at = now
     announce_customers(session, [(EventType.CUSTOMER_UPDATED, customer)], now=now)
-    return customer
+
+
+def _announce_if_changed(session: Session, customer: Customer, *, now: datetime) -> None:
+    if session.is_modified(customer):
+        customer.updated_at = now
+        announce_customers(session, [(EventType.CUSTOMER_UPDATED, customer)], now=now)
 
 
 def detach(session: Session, *, environment_id: int, customer_ref: str, now: datetime) -> Customer:
@@ -100,9 +142,7 @@ def setup_intent(
     customer = live_customer(session, environment_id=environment_id, ref_id=customer_ref)
     gateway = providers.gateway(provider)
     billing_id = _billing_id(customer, provider, gateway)
-    if session.is_modified(customer):
-        customer.updated_at = now
-        announce_customers(session, [(EventType.CUSTOMER_UPDATED, customer)], now=now)
+    _announce_if_changed(session, customer, now=now)
     return gateway.create_setup_intent(billing_id=billing_id), provider, billing_id
 
 

@@ -1,7 +1,8 @@
 """The Stripe provider, through Stripe's own Python library.
 
 Payments are PaymentIntents on the customer's card, created unconfirmed and then
-confirmed `off_session` (the customer is not there when a renewal is charged). Both
+confirmed `off_session` (the customer is not there when a renewal is charged), or on
+session at the checkout, where the customer is. Both
 requests carry an idempotency key of Tollgate's, which Stripe dedupes on; Tollgate does
 not rely on it (see gateway.py). The library's own retries are off: a failed request is
 retried by the next run of the collection job, from what Tollgate wrote down."""
@@ -107,10 +108,14 @@ class StripeGateway:
             )
         return intent.id
 
-    def confirm_payment(self, payment_id: str, *, key: str) -> Outcome:
+    def confirm_payment(
+        self, payment_id: str, *, key: str, customer_present: bool = False
+    ) -> Outcome:
         try:
             intent = self._client.v1.payment_intents.confirm(
-                payment_id, {"off_session": True}, {"idempotency_key": f"{key}-confirm"}
+                payment_id,
+                {"off_session": not customer_present},
+                {"idempotency_key": f"{key}-confirm"},
             )
         except stripe.CardError as error:
             return _declined(payment_id, error)

@@ -20,6 +20,9 @@ LIVE_STATUSES = (
     SubscriptionStatus.ACTIVE,
     SubscriptionStatus.PAYMENT_PENDING,
 )
+# A paid plan's period is invoiced in these, and its unused time credited when it is
+# replaced: a PAYMENT_PENDING period is owed all the same (its invoice stays due).
+BILLED_STATUSES = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAYMENT_PENDING)
 
 
 class PaymentCollectionMethod(StrEnum):
