@@ -281,6 +281,50 @@ class TestSubscriptions:
         )
         assert rest_check(sdk.http, "acme", "feature-seats")["isGranted"] is False
 
+    def test_every_field_reaches_the_rest_rules_and_none_is_dropped(self, sdk: Sdk) -> None:
+        """A coupon, a trial skipped, quantities and what Tollgate does not take yet go
+        through REST's validation: a field ignored would charge the wrong amount."""
+        provision(sdk, plan=None)
+        assert sdk.http.post(
+            "/api/v1/coupons", json={"id": "half", "name": "Half", "percentOff": 50}
+        ).is_success
+        preview = sdk.data(
+            "PreviewSubscription",
+            {
+                "input": {
+                    "customerId": "acme",
+                    "planId": "plan-enterprise",
+                    "appliedCoupon": {"couponId": "half"},
+                }
+            },
+        )["previewSubscription"]
+        assert preview["immediateInvoice"]["total"]["amount"] == 99.5
+        applied = sdk.data(
+            "ApplySubscription",
+            {"input": {"customerId": "acme", "planId": "plan-pro", "skipTrial": True}},
+        )["applySubscription"]["subscription"]
+        assert (applied["plan"]["refId"], applied["status"]) == ("plan-pro", "ACTIVE")
+        for field, value, said in (
+            ("billableFeatures", [{"featureId": "feature-seats", "quantity": 5}], "feature-seats"),
+            ("priceOverrides", [{"baseCharge": True}], "priceOverrides"),
+            (
+                "subscriptionEntitlements",
+                [{"featureId": "feature-sso"}],
+                "subscriptionEntitlements",
+            ),
+        ):
+            error = sdk.error(
+                "ApplySubscription",
+                {"input": {"customerId": "acme", "planId": "plan-enterprise", field: value}},
+            )
+            assert said in error["message"], (field, error)
+        subscription_id = applied["id"]
+        error = sdk.error(
+            "UpdateSubscription",
+            {"input": {"subscriptionId": subscription_id, "unitQuantity": 3}},
+        )
+        assert "unitQuantity" in error["message"], error
+
     def test_unknown_subscription(self, sdk: Sdk) -> None:
         error = sdk.error("CancelSubscription", {"input": {"subscriptionRefId": "nope"}})
         assert error["extensions"]["code"] == "SubscriptionNotFound"
@@ -296,6 +340,13 @@ class TestPages:
             "plan-enterprise",
         ]
         assert all(p["product"] is not None for p in paywall["plans"])
+        # Acme is in Pro's trial: the product's default trial is not given again.
+        assert [
+            (t["productRefId"], t["planRefId"]) for t in paywall["customer"]["trialedPlans"]
+        ] == [("product-saas", "plan-pro")]
+        assert [
+            (e["productRefId"], e["eligible"]) for e in paywall["customer"]["eligibleForTrial"]
+        ] == [("product-saas", False)]
         pro = paywall["plans"][1]
         assert pro["basePlan"]["refId"] == "plan-free"
         assert pro["defaultTrialConfig"]["duration"] == 14

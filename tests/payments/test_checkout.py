@@ -2,13 +2,17 @@
 send it, and how its payment holds up when the card asks for more, or an answer is lost.
 (tests/widgets drives the same mutation from the widget in a browser.)"""
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
 import stigg
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from tests.payments.conftest import Connected
 from tests.payments.test_collection import invoices, pro, with_card
@@ -28,6 +32,7 @@ from tollgate.db.engine import make_session_factory, unit_of_work
 from tollgate.environments.tokens import customer_token
 from tollgate.payments import providers
 from tollgate.payments.collection import LEASE
+from tollgate.payments.models import Payment
 
 APPLY = """mutation($input: ApplySubscriptionInput!) {
   applySubscription(input: $input) {
@@ -216,6 +221,53 @@ def test_a_customer_whose_payment_failed_checks_out_and_owes_both_periods(
     assert [i.state for i in invoices(paying)] == ["PAID", "PAID"]
 
 
+@contextmanager
+def commit_answer_lost_for_the_checkouts_change() -> Iterator[list[str]]:
+    """The database commits the checkout's change (the transaction that writes its held
+    payment down), and the answer to the commit is lost: the server sees an error."""
+    lost: list[str] = []
+
+    def note_the_payment(session: Session, _context: Any) -> None:
+        for written in session.new:
+            if isinstance(written, Payment) and written.idempotency_key.startswith("tg_checkout_"):
+                session.info["checkout_payment"] = written.idempotency_key
+
+    def lose_the_answer(session: Session) -> None:
+        key = session.info.pop("checkout_payment", None)
+        if key is not None and not lost:
+            lost.append(key)
+            raise OperationalError("COMMIT", {}, ConnectionResetError("connection lost"))
+
+    event.listen(Session, "after_flush", note_the_payment)
+    event.listen(Session, "after_commit", lose_the_answer)
+    try:
+        yield lost
+    finally:
+        event.remove(Session, "after_flush", note_the_payment)
+        event.remove(Session, "after_commit", lose_the_answer)
+
+
+def test_a_change_whose_commit_answer_is_lost_keeps_its_hold_and_is_charged_once(
+    paying: stigg.Stigg,
+    connected: Connected,
+    localstripe: LocalStripe,
+    clocked: Clocked,
+    on_free: str,
+) -> None:
+    localstripe.send_webhooks_to(NOWHERE)  # only the job can find out
+    with commit_answer_lost_for_the_checkouts_change() as lost:
+        answer = apply(connected, planId="plan-enterprise")
+    assert lost, "the change's commit was not reached"
+    assert answer["errors"], answer  # the server could not tell it was made...
+    assert [p for p, s in plans(paying) if s == "ACTIVE"] == ["plan-enterprise"]  # ...it was
+    (intent,) = localstripe.payment_intents(on_free)
+    assert intent["status"] == "requires_capture"  # held, not released
+    clocked.clock.set(START + LEASE)
+    clocked.run_jobs()
+    assert [i.state for i in invoices(paying)] == ["PAID"]
+    assert captured(localstripe, on_free) == [19900]
+
+
 def test_a_change_that_costs_nothing_now_holds_nothing(
     paying: stigg.Stigg, connected: Connected, localstripe: LocalStripe, on_free: str
 ) -> None:
@@ -224,7 +276,7 @@ def test_a_change_that_costs_nothing_now_holds_nothing(
     assert localstripe.payment_intents(on_free) == []
 
 
-def test_a_page_chooses_neither_whom_stripe_charges_nor_the_metadata(
+def test_a_page_chooses_only_what_the_checkout_widget_sends(
     engine: Engine, paying: stigg.Stigg, connected: Connected, on_free: str
 ) -> None:
     token = customer_token("acme", signing_secret(engine, connected.tenant))
@@ -232,6 +284,10 @@ def test_a_page_chooses_neither_whom_stripe_charges_nor_the_metadata(
         ("billingId", "cus_someone_else"),
         ("startDate", "2030-01-01T00:00:00Z"),
         ("additionalMetaData", {"seats": "1000"}),
+        ("appliedCoupon", {"couponId": "half"}),
+        ("trialOverrideConfiguration", {"isTrial": True, "trialEndDate": "2099-01-01T00:00:00Z"}),
+        ("paymentCollectionMethod", "NONE"),
+        ("scheduleStrategy", "END_OF_BILLING_PERIOD"),
     ):
         answer = apply(
             connected,

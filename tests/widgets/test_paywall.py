@@ -26,6 +26,7 @@ def test_a_free_customer_sees_every_plan_priced_and_free_marked_current(
     assert "billed annually" in annual["Pro"]
     assert "$165.83333" in annual["Enterprise"]
     assert "Upgrade" in annual["Enterprise"]
+    assert "Start 14 day trial" in annual["Pro"]
     assert "17% off" in widget.text()
 
     widget.page.get_by_role("switch").press("Space")  # the Monthly / Annual switch
@@ -67,4 +68,18 @@ def test_a_pro_customer_sees_pro_current_and_enterprise_as_an_upgrade(
     assert "Upgrade" in found["Enterprise"]
     assert "Downgrade" in found["Free"]
     assert "Current plan" not in found["Enterprise"] + found["Free"]
+    assert widget.errors == []
+
+
+def test_a_customer_who_had_its_trial_is_not_offered_another(shop: Shop, open_widget) -> None:
+    """Tollgate gives a product's default trial once per customer: the paywall says so."""
+    shop.customer("tried-co", plan="plan-pro")  # Pro's 14-day trial
+    (trial,) = shop.client.v1.subscriptions.list(customer_id="tried-co").data
+    shop.client.v1.subscriptions.cancel(trial.id, cancellation_time="IMMEDIATE")  # Free follows
+    widget: Widget = open_widget("paywall-tried", widget="paywall", customerId="tried-co")
+    found = cards(widget)
+    widget.shot("after-trial")
+    assert "Current plan" in found["Free"]
+    assert "Start" not in found["Pro"]
+    assert "Upgrade" in found["Pro"]
     assert widget.errors == []

@@ -4,7 +4,6 @@ A resolver checks the caller like the matching REST route does, turns the GraphQ
 into the REST request model (so one validation holds for both), runs the service in one
 unit of work, and answers in `shapes.py`'s shapes."""
 
-from collections.abc import Mapping
 from typing import Any
 
 from ariadne import MutationType, QueryType
@@ -33,14 +32,16 @@ from tollgate.graphql.shapes import (
     subscription_shape,
     time,
 )
+from tollgate.graphql.subscription_inputs import Input, given, provision_model
 from tollgate.invoices import service as invoices
 from tollgate.invoices import subscribing
 from tollgate.kit.amounts import AmountOutOfRange, to_units
 from tollgate.payments import standing
+from tollgate.subscriptions import provisioning
 from tollgate.subscriptions import service as subscriptions
 from tollgate.subscriptions.enums import SubscriptionStatus
 from tollgate.subscriptions.models import Subscription
-from tollgate.subscriptions.schemas import SubscriptionCancel, SubscriptionProvision
+from tollgate.subscriptions.schemas import SubscriptionCancel
 from tollgate.usage import events as usage_events
 from tollgate.usage import reports
 from tollgate.usage.models import UpdateBehavior
@@ -48,7 +49,6 @@ from tollgate.usage.models import UpdateBehavior
 query = QueryType()
 mutation = MutationType()
 
-Input = Mapping[str, Any]
 _LIVE = (
     SubscriptionStatus.ACTIVE,
     SubscriptionStatus.IN_TRIAL,
@@ -67,9 +67,11 @@ def writer_of(info: Info) -> Caller:
     return caller
 
 
-def _given(data: Input, *names: str) -> dict[str, Any]:
-    """The named fields the client sent (nulls left out, as REST leaves them out)."""
-    return {name: data[name] for name in names if data.get(name) is not None}
+def customer_of(session: Session, customer: Customer) -> dict[str, Any]:
+    """The customer's shape, with the trials it has had."""
+    return customer_shape(
+        customers.to_read(customer), provisioning.trial_history(session, customer)
+    )
 
 
 # ---------------------------------------------------------------- queries
@@ -97,7 +99,7 @@ async def resolve_customer(_: Any, info: Info, input: Input) -> dict[str, Any]:
 
     def read(session: Session) -> dict[str, Any]:
         customer = get_customer(session, environment_id=caller.environment_id, ref_id=customer_ref)
-        shape = customer_shape(customers.to_read(customer))
+        shape = customer_of(session, customer)
         shape["subscriptions"] = subscriptions_of(session, customer, resource_refs=None)
         shape["hasActiveSubscription"] = bool(shape["subscriptions"])
         return shape
@@ -202,7 +204,7 @@ async def resolve_provision_customer(_: Any, info: Info, input: Input) -> dict[s
             )
         if plan is not None and not subscriptions_of(session, customer, resource_refs=None):
             subscription = provision(session, caller, {**plan, "customerId": customer_ref})
-        return customer_shape(customers.to_read(customer)), subscription
+        return customer_of(session, customer), subscription
 
     customer, subscription = await caller.write(write)
     held = await caller.entitlements(customer_ref)
@@ -218,7 +220,7 @@ async def resolve_provision_customer(_: Any, info: Info, input: Input) -> dict[s
 
 
 def _customer_fields(input: Input) -> dict[str, Any]:
-    fields = _given(input, "name", "email", "billingId")
+    fields = given(input, "name", "email", "billingId")
     if input.get("additionalMetaData") is not None:
         fields["metadata"] = input["additionalMetaData"]
     return fields
@@ -240,7 +242,7 @@ async def resolve_update_customer(_: Any, info: Info, input: Input) -> dict[str,
             data=data,
             now=caller.now,
         )
-        return customer_shape(customers.to_read(customer))
+        return customer_of(session, customer)
 
     return await caller.write(write)
 
@@ -259,7 +261,7 @@ async def resolve_archive_customer(_: Any, info: Info, input: Input) -> dict[str
         subscriptions.end_subscriptions_of_archived_customer(
             session, customer=customer, now=caller.now
         )
-        return customer_shape(customers.to_read(customer))
+        return customer_of(session, customer)
 
     return await caller.write(write)
 
@@ -275,7 +277,7 @@ async def resolve_unarchive_customer(_: Any, info: Info, input: Input) -> dict[s
             ref_id=input["customerId"],
             now=caller.now,
         )
-        return customer_shape(customers.to_read(customer))
+        return customer_of(session, customer)
 
     return await caller.write(write)
 
@@ -285,7 +287,7 @@ def _import_item(item: Input) -> dict[str, Any]:
         "id": item.get("customerId") or item.get("refId"),
         "email": item.get("email"),
         "name": item.get("name"),
-        **_given(item, "billingId", "paymentMethodId", "salesforceId", "updatedAt"),
+        **given(item, "billingId", "paymentMethodId", "salesforceId", "updatedAt"),
     }
     if item.get("additionalMetaData") is not None:
         imported["metadata"] = item["additionalMetaData"]
@@ -307,10 +309,9 @@ async def resolve_import_customer(_: Any, info: Info, input: Input) -> dict[str,
     await _import(caller, [input])
     customer_ref = _import_item(input)["id"]
     return await caller.read(
-        lambda session: customer_shape(
-            customers.to_read(
-                get_customer(session, environment_id=caller.environment_id, ref_id=customer_ref)
-            )
+        lambda session: customer_of(
+            session,
+            get_customer(session, environment_id=caller.environment_id, ref_id=customer_ref),
         )
     )
 
@@ -388,33 +389,6 @@ def provision(session: Session, caller: Caller, input: Input) -> dict[str, Any]:
     return subscription_of(session, caller.environment_id, subscription.ref_id)
 
 
-def refuse_promotion_code(input: Input) -> None:
-    """Promotion codes are not taken yet: say so rather than charge the full price."""
-    if input.get("promotionCode"):
-        raise InvalidValue(
-            "promotion codes are not taken yet; a coupon is applied by your server "
-            "(appliedCoupon in POST /api/v1/subscriptions)",
-            field="promotionCode",
-        )
-
-
-def provision_model(input: Input) -> SubscriptionProvision:
-    """The GraphQL input as `POST /api/v1/subscriptions`'s body, validated by it."""
-    refuse_promotion_code(input)
-    addons = [
-        {"id": addon.get("addonId"), "quantity": addon.get("quantity") or 1}
-        for addon in input.get("addons") or []
-    ]
-    fields = _given(
-        input, "customerId", "planId", "billingPeriod", "resourceId", "startDate", "billingId"
-    )
-    if input.get("additionalMetaData") is not None:
-        fields["metadata"] = input["additionalMetaData"]
-    return SubscriptionProvision.model_validate(
-        {**fields, **({"addons": addons} if addons else {})}
-    )
-
-
 @mutation.field("provisionSubscriptionV2")
 async def resolve_provision_subscription(_: Any, info: Info, input: Input) -> dict[str, Any]:
     caller = writer_of(info)
@@ -437,7 +411,7 @@ async def resolve_cancel_subscription(_: Any, info: Info, input: Input) -> dict[
     ref_id = input.get("subscriptionRefId") or input.get("subscriptionId")
     if not ref_id:
         raise InvalidValue("name the subscription in subscriptionRefId", field="subscriptionRefId")
-    fields = _given(input, "endDate")
+    fields = given(input, "endDate")
     if input.get("subscriptionCancellationTime") is not None:
         fields["cancellationTime"] = input["subscriptionCancellationTime"]
     if input.get("subscriptionCancellationAction") is not None:

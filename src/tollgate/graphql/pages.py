@@ -14,25 +14,29 @@ from sqlalchemy.orm import Session
 from tollgate.coupons import service as coupons
 from tollgate.coupons.models import CouponStatus
 from tollgate.coupons.schemas import CouponRead
-from tollgate.customers import service as customers
 from tollgate.customers.lookup import get_customer
 from tollgate.entitlements.snapshots import SnapshotStore
 from tollgate.environments.models import KeyKind
-from tollgate.errors import InvalidValue, PermissionDenied
+from tollgate.errors import InvalidValue
 from tollgate.graphql.catalog import published_plans
 from tollgate.graphql.context import Caller, Info
 from tollgate.graphql.operations import (
-    Input,
     caller_of,
+    customer_of,
     mutation,
-    provision_model,
     query,
-    refuse_promotion_code,
     subscription_of,
     subscriptions_of,
     writer_of,
 )
-from tollgate.graphql.shapes import customer_shape, entitlements_shape, money, time
+from tollgate.graphql.shapes import entitlements_shape, money, time
+from tollgate.graphql.subscription_inputs import (
+    Input,
+    preview_model,
+    provision_model,
+    refuse_server_fields,
+    update_model,
+)
 from tollgate.invoices import service as invoices
 from tollgate.invoices import subscribing
 from tollgate.kit.pagination import PageRequest
@@ -41,9 +45,7 @@ from tollgate.payments.errors import ProviderError
 from tollgate.prices.bill import Bill
 from tollgate.subscriptions import service as subscriptions
 from tollgate.subscriptions.schemas import (
-    SubscriptionPreview,
     SubscriptionRead,
-    SubscriptionUpdate,
 )
 from tollgate.usage import history
 
@@ -68,7 +70,7 @@ async def resolve_paywall(_: Any, info: Info, input: Input) -> dict[str, Any]:
         customer = active = None
         if customer_ref:
             found = get_customer(session, environment_id=caller.environment_id, ref_id=customer_ref)
-            customer = customer_shape(customers.to_read(found))
+            customer = customer_of(session, found)
             active = subscriptions_of(session, found, resource_refs=None)
         return paywall_shape(plans, customer, active)
 
@@ -104,7 +106,7 @@ async def resolve_customer_portal(_: Any, info: Info, input: Input) -> dict[str,
         live = subscriptions_of(
             session, found, resource_refs=[resource_ref] if resource_ref else None
         )
-        return customer_shape(customers.to_read(found)), live
+        return customer_of(session, found), live
 
     customer, live = await caller.read(read)
     held = await caller.entitlements(customer_ref, resource_ref)
@@ -204,7 +206,7 @@ async def resolve_checkout_state(_: Any, info: Info, input: Input) -> dict[str, 
             "__typename": "CheckoutState",
             "configuration": None,
             "setupSecret": secret,
-            "customer": customer_shape(customers.to_read(found)),
+            "customer": customer_of(session, found),
             "activeSubscription": same_product[0] if same_product else None,
             "resource": None,
             "plan": plan,
@@ -243,27 +245,11 @@ def _card_collection(
     return integration, intent.client_secret
 
 
-def _preview_model(input: Input) -> SubscriptionPreview:
-    refuse_promotion_code(input)
-    addons = [
-        {"id": a.get("addonId"), "quantity": a.get("quantity") or 1}
-        for a in input.get("addons") or []
-    ]
-    fields = {
-        key: input[key]
-        for key in ("customerId", "planId", "billingPeriod", "resourceId", "startDate")
-        if input.get(key) is not None
-    }
-    if input.get("scheduleStrategy") is not None:
-        fields["scheduleStrategy"] = input["scheduleStrategy"]
-    return SubscriptionPreview.model_validate({**fields, **({"addons": addons} if addons else {})})
-
-
 async def _preview(caller: Caller, input: Input) -> tuple[subscriptions.Preview, Bill, Bill | None]:
     """What provisioning would do, as `POST /api/v1/subscriptions/preview` answers it: the
     plan, and the bills it would issue now and at the next renewal."""
     caller.principal.require_customer(input["customerId"])
-    data = _preview_model(input)
+    data = preview_model(input)
 
     def read(session: Session) -> tuple[subscriptions.Preview, Bill, Bill | None]:
         preview = subscriptions.preview_subscription(
@@ -389,11 +375,6 @@ def _estimate(
     }
 
 
-# What a customer's own page may not choose: whom Stripe charges, when the subscription
-# starts, and the metadata the team's own code keeps on it.
-SERVER_ONLY_CHECKOUT_FIELDS = ("billingId", "startDate", "additionalMetaData")
-
-
 @mutation.field("applySubscription")
 async def resolve_apply_subscription(_: Any, info: Info, input: Input) -> dict[str, Any]:
     """The checkout's last step, sent from the customer's browser (a client key with the
@@ -404,12 +385,7 @@ async def resolve_apply_subscription(_: Any, info: Info, input: Input) -> dict[s
     caller.principal.require_checkout(customer_ref)
     from_browser = caller.principal.key_kind is not KeyKind.SERVER
     if from_browser:
-        for field in SERVER_ONLY_CHECKOUT_FIELDS:
-            if input.get(field) is not None:
-                raise PermissionDenied(
-                    f"{field} is set by your server (a server key), not from a browser",
-                    field=field,
-                )
+        refuse_server_fields(input)
     data = provision_model(input)
     ref_id = await caller.write_steps(
         lambda sessions: checkout.apply(
@@ -438,18 +414,7 @@ async def resolve_update_subscription(_: Any, info: Info, input: Input) -> dict[
     ref_id = input.get("subscriptionId") or input.get("refId")
     if not ref_id:
         raise InvalidValue("name the subscription in subscriptionId", field="subscriptionId")
-    fields: dict[str, Any] = {
-        key: input[key]
-        for key in ("billingPeriod", "scheduleStrategy", "trialEndDate")
-        if input.get(key) is not None
-    }
-    if input.get("additionalMetaData") is not None:
-        fields["metadata"] = input["additionalMetaData"]
-    if input.get("addons") is not None:
-        fields["addons"] = [
-            {"id": a.get("addonId"), "quantity": a.get("quantity") or 1} for a in input["addons"]
-        ]
-    data = SubscriptionUpdate.model_validate(fields)
+    data = update_model(input)
 
     def write(session: Session) -> dict[str, Any]:
         subscribing.update(

@@ -13,6 +13,7 @@ from tollgate.entitlements.engine import Effective, FeatureInfo
 from tollgate.entitlements.reads import CustomerEntitlements
 from tollgate.kit.money import wire_amount
 from tollgate.prices.bill import Bill
+from tollgate.subscriptions.provisioning import TrialHistory
 from tollgate.subscriptions.schemas import LatestInvoice, SubscriptionRead
 
 METER_TYPES = {"None": "None", "FLUCTUATING": "Fluctuating", "INCREMENTAL": "Incremental"}
@@ -116,8 +117,10 @@ SDK_CONFIGURATION = {
 }
 
 
-def customer_shape(customer: CustomerRead) -> dict[str, Any]:
-    """A `Customer` (its slim fields and the payment-method ones the widgets read)."""
+def customer_shape(customer: CustomerRead, trials: TrialHistory | None = None) -> dict[str, Any]:
+    """A `Customer` (its slim fields and the payment-method ones the widgets read), with
+    the trials it has had when given (the paywall offers "Start trial" only where the
+    product's trial would still be given)."""
     card = customer.default_payment_method or {}
     return {
         "__typename": "Customer",
@@ -137,10 +140,27 @@ def customer_shape(customer: CustomerRead) -> dict[str, Any]:
         "defaultPaymentMethodLast4Digits": card.get("cardLast4Digits"),
         "defaultPaymentExpirationMonth": card.get("cardExpiryMonth"),
         "defaultPaymentExpirationYear": card.get("cardExpiryYear"),
-        "trialedPlans": [],
+        "trialedPlans": [
+            {
+                "__typename": "TrialedPlans",
+                "productId": product,
+                "productRefId": product,
+                "planId": plan,
+                "planRefId": plan,
+            }
+            for product, plan in (trials.trialed if trials else [])
+        ],
         "experimentInfo": None,
         "coupon": None,
-        "eligibleForTrial": [],
+        "eligibleForTrial": [
+            {
+                "__typename": "EligibleForTrial",
+                "productId": product,
+                "productRefId": product,
+                "eligible": eligible,
+            }
+            for product, eligible in (trials.eligible.items() if trials else [])
+        ],
         "promotionalEntitlements": [],
         "subscriptions": [],
     }

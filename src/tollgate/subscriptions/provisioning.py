@@ -2,6 +2,7 @@
 subscriptions a new one replaces, the trial it starts with, and a downgrade scheduled
 for later. Part of the service layer, behind `service`; raises request errors by field."""
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -9,6 +10,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tollgate.catalog.models import Package, PackageVersion, Product
 from tollgate.customers.models import Customer, CustomerResource
 from tollgate.errors import InvalidValue
 from tollgate.subscriptions import billing, lifecycle, offer
@@ -150,6 +152,10 @@ def _trial_end(start: datetime, config: dict[str, Any]) -> datetime:
     return start + timedelta(days=duration)
 
 
+# A subscription that began with a trial: its product's default trial is not given again.
+_TRIALED = Subscription.trial_end_date.is_not(None)
+
+
 def _had_trial(session: Session, customer: Customer, plan: offer.Offered) -> bool:
     return (
         session.scalar(
@@ -157,9 +163,40 @@ def _had_trial(session: Session, customer: Customer, plan: offer.Offered) -> boo
             .where(
                 Subscription.customer_id == customer.id,
                 Subscription.product_id == plan.package.product_id,
-                Subscription.trial_end_date.is_not(None),
+                _TRIALED,
             )
             .limit(1)
         )
         is not None
     )
+
+
+@dataclass(frozen=True, slots=True)
+class TrialHistory:
+    trialed: list[tuple[str, str]]  # (product, plan) ref ids of each plan trialed
+    eligible: dict[str, bool]  # product ref id: whether its default trial is still given
+
+
+def trial_history(session: Session, customer: Customer) -> TrialHistory:
+    """The plans the customer has had a trial of, and the products whose default trial
+    `trial` would still give it (once per customer and product)."""
+    trialed = [
+        (product, plan)
+        for product, plan in session.execute(
+            select(Product.ref_id, Package.ref_id)
+            .select_from(Subscription)
+            .join(PackageVersion, PackageVersion.id == Subscription.plan_version_id)
+            .join(Package, Package.id == PackageVersion.package_id)
+            .join(Product, Product.id == Subscription.product_id)
+            .where(Subscription.customer_id == customer.id, _TRIALED)
+            .distinct()
+            .order_by(Product.ref_id, Package.ref_id)
+        )
+    ]
+    used = {product for product, _ in trialed}
+    products = session.scalars(
+        select(Product.ref_id)
+        .where(Product.environment_id == customer.environment_id)
+        .order_by(Product.ref_id)
+    )
+    return TrialHistory(trialed, {product: product not in used for product in products})
