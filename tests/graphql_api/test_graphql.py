@@ -312,6 +312,8 @@ class TestSubscriptions:
                 [{"featureId": "feature-sso"}],
                 "subscriptionEntitlements",
             ),
+            ("billingInformation", {"couponId": "half"}, "billingInformation.couponId"),
+            ("addons", [{"addonId": "addon-extra-seats", "quantity": 0}], "quantity"),
         ):
             error = sdk.error(
                 "ApplySubscription",

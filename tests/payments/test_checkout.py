@@ -192,8 +192,6 @@ def test_a_declined_new_card_leaves_the_card_on_file_as_it_was(
     assert "declined" in answer["errors"][0]["message"], answer
     assert plans(paying) == [("plan-free", "ACTIVE")]
     assert default_card(paying) == GOOD_CARD[-4:]
-    attached = localstripe.http.get(f"/v1/payment_methods/{refused}").json()
-    assert attached["customer"] is None  # detached again: Stripe keeps only the card on file
     # A new card that pays becomes the default with the change it paid for.
     other = localstripe.card(OTHER_GOOD_CARD)
     done = apply(connected, planId="plan-enterprise", paymentMethodId=other)

@@ -127,7 +127,10 @@ def update_model(input: Input) -> SubscriptionUpdate:
 
 def _addons(input: Input) -> list[dict[str, Any]]:
     return [
-        {"id": addon.get("addonId"), "quantity": addon.get("quantity") or 1}
+        {
+            "id": addon.get("addonId"),
+            "quantity": 1 if addon.get("quantity") is None else addon["quantity"],
+        }
         for addon in input.get("addons") or []
     ]
 

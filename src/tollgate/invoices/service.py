@@ -637,10 +637,10 @@ def preview(session: Session, planned: Preview, *, now: datetime) -> tuple[Bill,
 
 def next_bill(session: Session, subscription: Subscription) -> Bill | None:
     """What the subscription's next period will charge in advance (usage in arrears comes
-    on top): the portal's "next estimated bill". Its terms are those a scheduled update
-    (a downgrade at the period's end) makes them by then, and a trial that converts is
-    billed its first paid period. None for a free subscription, one that ends by then, or
-    one moving to a plan with no price."""
+    on top): the portal's "next estimated bill", at the end of the current period (or
+    trial). Its terms are those the updates scheduled by then (a downgrade at the period's
+    end) make them, and a trial that converts is billed its first paid period. None for a
+    free subscription, one that ends by then, or one moving to a plan with no price."""
     terms = _current_terms(session, subscription)
     in_trial = subscription.status is SubscriptionStatus.IN_TRIAL
     if terms is None:
@@ -660,12 +660,11 @@ def next_bill(session: Session, subscription: Subscription) -> Bill | None:
         return None
     stored = terms_json(subscription, terms)
     period = BillingPeriod(terms.billing_period)
-    scheduled = next((s for s in pending_schedules(subscription) if s.scheduled_at <= start), None)
-    if scheduled is not None:  # what lifecycle.apply_schedule will make the subscription
-        target = scheduled.target
+    for scheduled in pending_schedules(subscription):  # in order, as lifecycle applies them
+        if scheduled.scheduled_at > start:
+            break
+        target = scheduled.target  # what lifecycle.apply_schedule makes of the subscription
         if target.plan_version_id is not None:
-            if target.currency is None:
-                return None
             stored["planVersionId"] = target.plan_version_id
             stored["currency"] = target.currency
             stored["unitQuantities"] = dict(target.unit_quantities)
@@ -675,6 +674,8 @@ def next_bill(session: Session, subscription: Subscription) -> Bill | None:
             stored["addons"] = [[a.version_id, a.quantity] for a in target.addons]
         if target.billing_period is not None:
             period, anchor = target.billing_period, scheduled.scheduled_at
+    if stored["currency"] is None:  # moving to a plan with no price
+        return None
     stored["billingPeriod"] = period.value
     stored["periodStart"] = start.isoformat()
     stored["periodEnd"] = billing_bounds(anchor, period, start)[1].isoformat()

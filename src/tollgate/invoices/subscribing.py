@@ -49,8 +49,10 @@ def update(
     data: SubscriptionUpdate,
     now: datetime,
 ) -> Subscription:
-    current = subscriptions.get_subscription(  # locked: two changes at once bill in turn
-        session, environment_id=environment_id, ref_id=ref_id, lock=True
+    # Locked (two changes at once bill in turn), and caught up on what was due, so that
+    # the change is billed from the terms it really changes.
+    current = subscriptions.subscription_to_change(
+        session, environment_id=environment_id, ref_id=ref_id, now=now
     )
     before = invoices.current_terms(session, current)
     subscription = subscriptions.update_subscription(

@@ -26,7 +26,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tollgate.catalog.enums import PricingType
@@ -53,6 +53,10 @@ from tollgate.subscriptions.schemas import (
 
 log = logging.getLogger(__name__)
 
+_MOVED = (
+    "the price of this change moved while it was being paid for; nothing was charged: "
+    "preview it again"
+)
 UNPAID_FROM_BROWSER = (
     "this change costs money now, and this environment takes no payments through a provider: "
     "make it with a server key (POST /api/v1/subscriptions), or connect Stripe"
@@ -253,8 +257,7 @@ def _hold(
     now: datetime,
 ) -> tuple[Gateway, _Hold]:
     """Reserve the amount on the new card, else on the customer's default one;
-    `PaymentDeclined` with the provider's words if it is refused (a new card refused is
-    detached again)."""
+    `PaymentDeclined` with the provider's words if it is refused."""
     with unit_of_work(sessions) as session:
         provider = providers.required(session, environment_id)
         customer = live_customer(session, environment_id=environment_id, ref_id=customer_ref)
@@ -275,20 +278,11 @@ def _hold(
     )
     outcome = gateway.confirm_payment(payment_id, key=key, customer_present=True)
     if not outcome.awaiting_capture:
+        # A refused new card stays attached at Stripe, unused: detaching it could take away
+        # the card another checkout of the customer (a double click) is making the default.
         gateway.cancel_payment(payment_id)
-        if method != on_file:
-            _forget(gateway, method)
         raise PaymentDeclined(_refusal(outcome))
     return gateway, _Hold(payment_id, key, due.amount, due.currency, method)
-
-
-def _forget(gateway: Gateway, payment_method_id: str) -> None:
-    """Detach a new card whose hold was refused: it is not the customer's card on file,
-    and Stripe should not keep it. One that cannot be detached now costs nothing."""
-    try:
-        gateway.detach_payment_method(payment_method_id)
-    except ProviderError:
-        log.warning("could not detach a refused card", extra={"method": payment_method_id})
 
 
 def _refusal(outcome: Outcome) -> str:
@@ -313,12 +307,21 @@ def _make_change(
     """The change and its invoice, with the held payment as the invoice's first attempt
     for what is due (the hold, less any credit the customer has): the subscription's id
     and the payment to capture, if any."""
-    subscription, _ = subscribing.provision(
+    subscription, scheduled = subscribing.provision(
         session, environment_id=environment_id, data=data, now=now
     )
+    if scheduled:  # priced as a change now, made as one for later: something moved meanwhile
+        raise Conflict(_MOVED)
+    # The subscription is new, so its one open invoice is the one just issued for it.
     invoice = session.scalars(
         select(Invoice)
-        .where(Invoice.subscription_id == subscription.id, Invoice.state == InvoiceState.OPEN)
+        .where(
+            Invoice.subscription_id == subscription.id,
+            Invoice.state == InvoiceState.OPEN,
+            ~exists().where(
+                Payment.invoice_id == Invoice.id, Payment.status == PaymentStatus.PENDING
+            ),
+        )
         .order_by(Invoice.id.desc())
         .with_for_update()
     ).first()
@@ -326,10 +329,7 @@ def _make_change(
     if invoice is None or due <= 0:
         return subscription.ref_id, None
     if due > hold.amount or invoice.currency != hold.currency:
-        raise Conflict(
-            "the price of this change moved while it was being paid for; nothing was charged: "
-            "preview it again"
-        )
+        raise Conflict(_MOVED)
     invoice.payment_attempts += 1
     invoice.next_payment_at = now + LEASE  # the capture below, or the collection job after it
     payment = Payment(

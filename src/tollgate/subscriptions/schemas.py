@@ -65,6 +65,38 @@ class TrialOverride(RequestModel):
     trial_end_date: Moment | None = None
 
 
+class BillingInformation(RequestModel):
+    """What a provider would print on its invoices. Tollgate's invoices carry no tax yet and
+    are collected by its own rules: the address and tax ids change nothing and are taken;
+    the rest would change an amount or how it is collected, and is refused by name when
+    set (`REFUSED_BILLING_INFORMATION`)."""
+
+    billing_address: FreeJson | None = None
+    tax_ids: FreeJson | None = None
+    metadata: FreeJson | None = None
+    integration_id: ShortText | None = None
+    charge_on_behalf_of_account: Refused = None
+    coupon_id: Refused = None
+    invoice_days_until_due: Refused = None
+    is_backdated: Refused = None
+    is_invoice_paid: Refused = None
+    proration_behavior: Refused = None
+    tax_percentage: Refused = None
+    tax_rate_ids: Refused = None
+
+
+REFUSED_BILLING_INFORMATION = (
+    "charge_on_behalf_of_account",
+    "coupon_id",
+    "invoice_days_until_due",
+    "is_backdated",
+    "is_invoice_paid",
+    "proration_behavior",
+    "tax_percentage",
+    "tax_rate_ids",
+)
+
+
 class Unsupported(RequestModel):
     """Fields the Stigg client can send that would change money or access if ignored;
     Tollgate refuses each by name when it is given a value."""
@@ -87,7 +119,7 @@ class SubscriptionTerms(Unsupported):
     applied_coupon: AppliedCoupon | None = None
     billing_country_code: ShortText | None = None
     billing_cycle_anchor: Literal["UNCHANGED", "NOW"] | None = None
-    billing_information: FreeJson | None = None
+    billing_information: BillingInformation | None = None
     paying_customer_id: ShortText | None = None
     resource_id: CustomerId | None = None
     schedule_strategy: ScheduleStrategy | None = None
@@ -116,7 +148,7 @@ class SubscriptionUpdate(Unsupported):
     addons: Annotated[list[AddonQuantity], Field(max_length=50)] | None = None
     billing_period: BillingPeriod | None = None
     billing_cycle_anchor: Literal["UNCHANGED", "NOW"] | None = None
-    billing_information: FreeJson | None = None
+    billing_information: BillingInformation | None = None
     cancellation_date: Moment | None = None
     metadata: Metadata | None = None
     promotion_code: ShortText | None = None

@@ -32,7 +32,9 @@ from tollgate.subscriptions.enums import (
 )
 from tollgate.subscriptions.models import Subscription, SubscriptionAddon
 from tollgate.subscriptions.schemas import (
+    REFUSED_BILLING_INFORMATION,
     AddonRead,
+    BillingInformation,
     FutureUpdate,
     SubscriptionCancel,
     SubscriptionMigrate,
@@ -79,7 +81,7 @@ def get_subscription(
     )
 
 
-def _subscription_to_change(
+def subscription_to_change(
     session: Session, *, environment_id: int, ref_id: str, now: datetime
 ) -> Subscription:
     """The subscription, locked, with whatever was due by `now` already carried out, so a
@@ -152,8 +154,20 @@ def _refuse_unsupported(data: Unsupported) -> None:
             raise NotImplementedYet(to_camel(field), _UNSUPPORTED_DETAIL)
 
 
+def _refuse_billing_information(info: BillingInformation | None) -> None:
+    for name in REFUSED_BILLING_INFORMATION if info is not None else ():
+        value = getattr(info, name)
+        if value is not None and value is not False and value != []:
+            raise NotImplementedYet(
+                f"billingInformation.{to_camel(name)}",
+                "Tollgate's invoices are taxed, discounted and collected by its own rules "
+                "(a coupon is applied by appliedCoupon.couponId)",
+            )
+
+
 def _refuse_terms(data: SubscriptionTerms) -> None:
     _refuse_unsupported(data)
+    _refuse_billing_information(data.billing_information)
     if data.paying_customer_id is not None:
         raise NotImplementedYet("payingCustomerId", "another customer paying arrives with checkout")
     for i, charge in enumerate(data.charges or []):
@@ -357,6 +371,7 @@ def update_subscription(
 ) -> Subscription:
     """Change add-ons, billing period, trial end, metadata or the cancellation date."""
     _refuse_unsupported(data)
+    _refuse_billing_information(data.billing_information)
     for i, charge in enumerate(data.charges or []):
         if charge.type == "CREDIT":
             raise NotImplementedYet(f"charges.{i}.type", "credits are not billed yet")
@@ -364,7 +379,7 @@ def update_subscription(
         raise NotImplementedYet(
             "promotionCode", "promotion codes are not supported: apply a coupon by couponId"
         )
-    subscription = _subscription_to_change(
+    subscription = subscription_to_change(
         session, environment_id=environment_id, ref_id=ref_id, now=now
     )
     if data.applied_coupon is not None:
@@ -386,7 +401,7 @@ def cancel_subscription(
 ) -> Subscription:
     """Cancel now, at the end of the billing period, or on a date (the product's default
     when the request names no time)."""
-    subscription = _subscription_to_change(
+    subscription = subscription_to_change(
         session, environment_id=environment_id, ref_id=ref_id, now=now
     )
     changes.cancel(
@@ -405,7 +420,7 @@ def migrate_subscription(
 ) -> Subscription:
     """Move the subscription to the latest published versions of its plan and add-ons,
     now (the default) or at the end of the billing period."""
-    subscription = _subscription_to_change(
+    subscription = subscription_to_change(
         session, environment_id=environment_id, ref_id=ref_id, now=now
     )
     strategy = ScheduleStrategy(data.subscription_migration_time or ScheduleStrategy.IMMEDIATE)
@@ -417,7 +432,7 @@ def cancel_scheduled_updates(
     session: Session, *, environment_id: int, ref_id: str, now: datetime
 ) -> Subscription:
     """Drop every update still waiting to happen (a scheduled downgrade, say)."""
-    subscription = _subscription_to_change(
+    subscription = subscription_to_change(
         session, environment_id=environment_id, ref_id=ref_id, now=now
     )
     changes.cancel_schedules(session, subscription, now=now)
