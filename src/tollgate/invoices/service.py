@@ -658,28 +658,36 @@ def next_bill(session: Session, subscription: Subscription) -> Bill | None:
         return None
     if subscription.end_date is not None and subscription.end_date <= start:
         return None
-    stored = terms_json(subscription, terms)
+    following = replace(terms, period_start=start)
+    currency: str | None = terms.currency
     period = BillingPeriod(terms.billing_period)
     for scheduled in pending_schedules(subscription):  # in order, as lifecycle applies them
         if scheduled.scheduled_at > start:
             break
         target = scheduled.target  # what lifecycle.apply_schedule makes of the subscription
         if target.plan_version_id is not None:
-            stored["planVersionId"] = target.plan_version_id
-            stored["currency"] = target.currency
-            stored["unitQuantities"] = dict(target.unit_quantities)
+            plan = billing.priced(session.get_one(PackageVersion, target.plan_version_id))
+            following = replace(following, plan=plan, unit_quantities=dict(target.unit_quantities))
+            currency = target.currency
         elif target.unit_quantities:
-            stored["unitQuantities"] = dict(target.unit_quantities)
+            following = replace(following, unit_quantities=dict(target.unit_quantities))
         if target.addons is not None:
-            stored["addons"] = [[a.version_id, a.quantity] for a in target.addons]
+            addons = [
+                billing.priced(session.get_one(PackageVersion, a.version_id), a.quantity)
+                for a in target.addons
+            ]
+            following = replace(following, addons=addons)
         if target.billing_period is not None:
             period, anchor = target.billing_period, scheduled.scheduled_at
-    if stored["currency"] is None:  # moving to a plan with no price
+    if currency is None:  # moving to a plan with no price
         return None
-    stored["billingPeriod"] = period.value
-    stored["periodStart"] = start.isoformat()
-    stored["periodEnd"] = billing_bounds(anchor, period, start)[1].isoformat()
-    return bills.opening(_terms_from_json(session, stored), first=in_trial)
+    following = replace(
+        following,
+        currency=currency,
+        billing_period=period.value,
+        period_end=billing_bounds(anchor, period, start)[1],
+    )
+    return bills.opening(following, first=in_trial)
 
 
 def subscription_ref(session: Session, invoice: Invoice) -> str | None:

@@ -26,7 +26,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tollgate.catalog.enums import PricingType
@@ -40,7 +40,7 @@ from tollgate.payments import methods, providers
 from tollgate.payments.collection import LEASE, NO_PAYMENT_METHOD, record
 from tollgate.payments.errors import PaymentDeclined, ProviderError
 from tollgate.payments.gateway import Card, Gateway, Outcome
-from tollgate.payments.models import Payment, PaymentStatus
+from tollgate.payments.models import Payment, PaymentStatus, attempt_under_way
 from tollgate.payments.schemas import PaymentMethodAttach
 from tollgate.subscriptions import provisioning
 from tollgate.subscriptions import service as subscriptions
@@ -318,9 +318,7 @@ def _make_change(
         .where(
             Invoice.subscription_id == subscription.id,
             Invoice.state == InvoiceState.OPEN,
-            ~exists().where(
-                Payment.invoice_id == Invoice.id, Payment.status == PaymentStatus.PENDING
-            ),
+            ~attempt_under_way(Invoice.id),
         )
         .order_by(Invoice.id.desc())
         .with_for_update()

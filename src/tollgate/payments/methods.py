@@ -4,7 +4,7 @@ with a setup intent."""
 
 from datetime import datetime
 
-from sqlalchemy import exists, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from tollgate.customers.announcements import announce_customers
@@ -15,7 +15,7 @@ from tollgate.invoices.models import Invoice, InvoiceState
 from tollgate.payments import providers
 from tollgate.payments.errors import ProviderError
 from tollgate.payments.gateway import Card, Gateway, SetupIntent
-from tollgate.payments.models import Payment, PaymentProvider, PaymentStatus
+from tollgate.payments.models import PaymentProvider, attempt_under_way
 from tollgate.payments.schemas import PaymentMethodAttach
 from tollgate.webhooks.event_types import EventType
 
@@ -96,9 +96,7 @@ def make_default(
             Invoice.state == InvoiceState.OPEN,
             Invoice.payment_attempts > 0,
             Invoice.next_payment_at > now,
-            ~exists().where(  # an attempt under way keeps its lease
-                Payment.invoice_id == Invoice.id, Payment.status == PaymentStatus.PENDING
-            ),
+            ~attempt_under_way(Invoice.id),  # it keeps its lease
         )
         .values(next_payment_at=now)
         .execution_options(synchronize_session=False)

@@ -12,8 +12,19 @@ and is what the provider is given, so it dedupes too where it can."""
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    Exists,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    exists,
+)
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
 
 from tollgate.db.base import Base, BigIntPK, UTCDateTime, enum_column
 
@@ -86,3 +97,9 @@ class Payment(Base):
     client_secret: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+def attempt_under_way(invoice_id: ColumnElement[int] | InstrumentedAttribute[int]) -> Exists:
+    """Whether the invoice has a payment attempt not yet settled (PENDING): it keeps the
+    invoice's lease, and the amount it holds is not due again."""
+    return exists().where(Payment.invoice_id == invoice_id, Payment.status == PaymentStatus.PENDING)
